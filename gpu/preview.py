@@ -1,0 +1,145 @@
+"""The preview engine: real MP4s on CPU with no weights, through the same interface as GPU engines.
+
+talking_head: the still image with a slow zoom over the full audio (25 fps).
+text_to_video / image_to_video: a short animated card showing the prompt (over the image if any).
+Every output is marked as a preview in status.json and in the notification.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Iterator
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from gpu.engine import Progress, RenderPlan, RenderRequest
+from gpu.errors import InputError
+from gpu.media import even_size, fit_cover, load_image
+
+TALKING_FPS = 25
+CARD_FPS = 24
+LONGEST_SIDE = 512
+CARD_SIZE = (512, 288)
+DEFAULT_CARD_SECONDS = 3.0
+MAX_CARD_SECONDS = 20.0
+
+
+class PreviewEngine:
+    """A CPU engine with no weights; see the module docstring."""
+
+    name = "preview"
+    preview = True
+
+    def __init__(self, max_image_pixels: int = 40_000_000) -> None:
+        self.max_image_pixels = max_image_pixels
+
+    def load(self) -> None:
+        """Nothing to load: the preview engine has no weights."""
+
+    def check_inputs(self, request: RenderRequest) -> RenderPlan:
+        adjustments: list[str] = []
+        image = load_image(request.image, self.max_image_pixels) if request.image else None
+        if request.kind == "talking_head":
+            if image is None or request.audio is None or not request.audio_seconds:
+                raise InputError("a talking-head job needs an image and a non-empty audio file")
+            width, height = even_size(*image.size, LONGEST_SIDE)
+            fps = TALKING_FPS
+            num_frames = max(1, math.ceil(request.audio_seconds * fps - 1e-6))
+        else:
+            if not request.prompt:
+                raise InputError('prompt.json needs a non-empty "prompt" for this job')
+            fps = request.fps or CARD_FPS
+            width, height = self._card_size(request, image, adjustments)
+            seconds = request.duration_seconds or DEFAULT_CARD_SECONDS
+            if seconds > MAX_CARD_SECONDS:
+                adjustments.append(
+                    f"duration {seconds}s capped to {MAX_CARD_SECONDS}s for a preview"
+                )
+                seconds = MAX_CARD_SECONDS
+            num_frames = max(1, round(seconds * fps))
+        if image is not None and image.size != (width, height):
+            image = fit_cover(image, width, height) if request.kind != "talking_head" else image
+        plan = RenderPlan(
+            request=request,
+            width=width,
+            height=height,
+            fps=fps,
+            num_frames=num_frames,
+            seed=request.seed or 0,
+            settings={"engine": self.name, "preview": True},
+            adjustments=adjustments,
+        )
+        plan.state["image"] = image
+        return plan
+
+    def _card_size(
+        self, request: RenderRequest, image: Image.Image | None, adjustments: list[str]
+    ) -> tuple[int, int]:
+        if request.width and request.height:
+            width, height = even_size(
+                request.width, request.height, max(request.width, request.height)
+            )
+            if (width, height) != (request.width, request.height):
+                adjustments.append(
+                    f"size {request.width}x{request.height} snapped to {width}x{height}"
+                )
+            if max(width, height) > 1024:
+                width, height = even_size(width, height, 1024)
+                adjustments.append(f"preview size reduced to {width}x{height}")
+            return width, height
+        if image is not None:
+            return even_size(*image.size, LONGEST_SIDE)
+        return CARD_SIZE
+
+    def render(self, plan: RenderPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
+        frames = self._talking(plan) if plan.request.kind == "talking_head" else self._card(plan)
+        for index, frame in enumerate(frames, 1):
+            yield frame
+            if progress:
+                progress(index, plan.num_frames)
+
+    def _talking(self, plan: RenderPlan) -> Iterator[np.ndarray]:
+        image: Image.Image = plan.state["image"]
+        src_w, src_h = image.size
+        size = (plan.width, plan.height)
+        for i in range(plan.num_frames):
+            t = i / plan.fps
+            zoom = 1.04 + 0.04 * (1 - math.cos(t * 0.6)) + 0.004 * math.sin(t * 5.0)
+            cw, ch = src_w / zoom, src_h / zoom
+            cx = src_w / 2 + 0.01 * src_w * math.sin(t * 0.9)
+            cy = src_h / 2 + 0.01 * src_h * math.sin(t * 0.7)
+            cx = min(max(cx, cw / 2), src_w - cw / 2)
+            cy = min(max(cy, ch / 2), src_h - ch / 2)
+            box = (cx - cw / 2, cy - ch / 2, cx + cw / 2, cy + ch / 2)
+            yield np.asarray(image.resize(size, Image.Resampling.BILINEAR, box=box))
+
+    def _card(self, plan: RenderPlan) -> Iterator[np.ndarray]:
+        width, height = plan.width, plan.height
+        image: Image.Image | None = plan.state["image"]
+        if image is not None:
+            base = image.convert("RGB")
+        else:
+            y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+            top, bottom = np.array([24, 32, 64]), np.array([96, 40, 120])
+            grad = (top * (1 - y) + bottom * y) * np.ones((1, width, 1))
+            base = Image.fromarray(grad.astype(np.uint8))
+        draw = ImageDraw.Draw(base, "RGBA")
+        font = ImageFont.load_default(size=max(12, height // 16))
+        chars = max(12, int(width / (height / 16 * 0.55)))
+        text = "\n".join(textwrap.wrap(plan.request.prompt or "", chars)[:6])
+        draw.rectangle((0, int(height * 0.55), width, height), fill=(0, 0, 0, 140))
+        draw.multiline_text(
+            (width * 0.05, height * 0.6), text, font=font, fill=(255, 255, 255, 255)
+        )
+        draw.text(
+            (width * 0.05, height * 0.06), "dropreel preview", font=font, fill=(255, 210, 80, 255)
+        )
+        card = np.asarray(base)
+        bar_h = max(2, height // 60)
+        for i in range(plan.num_frames):
+            frame = card.copy()
+            filled = int(width * (i + 1) / plan.num_frames)
+            frame[height - bar_h :, :filled] = (255, 210, 80)
+            yield frame

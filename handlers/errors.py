@@ -1,0 +1,63 @@
+"""Errors of the job lifecycle and of the storage port.
+
+Every error says in plain words what is wrong and what to do. `permanent` errors are never
+retried (bad input, missing permissions); transient ones are retried with backoff.
+"""
+
+from __future__ import annotations
+
+
+class DropreelError(Exception):
+    """Base of every error dropreel raises on purpose."""
+
+    permanent: bool = False
+    http_status: int = 500
+
+
+class StorageError(DropreelError):
+    """The bucket or folder could not be read or written."""
+
+
+class TransientStorageError(StorageError):
+    """The storage service is busy or unreachable right now; retried with backoff."""
+
+
+class PreconditionFailed(StorageError):
+    """A conditional write lost a race: the key exists, or changed since it was read."""
+
+    permanent = True
+    http_status = 412
+
+
+class ObjectNotFound(StorageError):
+    """The key does not exist (it may have been deleted since the listing)."""
+
+    permanent = True
+    http_status = 404
+
+
+class AccessDenied(StorageError):
+    """The credentials may not do this; fix the bucket policy or the keys."""
+
+    permanent = True
+    http_status = 403
+
+
+class OutsideWatchRoot(StorageError):
+    """A key outside the watch root was asked for; dropreel never touches those."""
+
+    permanent = True
+    http_status = 400
+
+
+class InputRejected(DropreelError):
+    """An input file cannot be used; the message says which and why. Never retried."""
+
+    permanent = True
+    http_status = 422
+
+
+class LeaseLost(DropreelError):
+    """Another worker took this job back (our lease expired); stop without writing outputs."""
+
+    permanent = True

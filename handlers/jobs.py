@@ -1,0 +1,187 @@
+"""Jobs from one listing: pairing by folder and stem, routing, version, readiness and state.
+
+This is the whole decision of a poller tick, made from key names, ETags and LastModified alone:
+no GET or HEAD is needed to know that a job is finished, running, or waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from handlers import layout
+from handlers.storage import ObjectInfo
+
+
+class JobState(StrEnum):
+    INCOMPLETE = "incomplete"  # a part is missing (an image waiting for its audio or prompt)
+    SETTLING = "settling"  # complete, but the newest input is younger than the settle window
+    READY = "ready"  # complete and settled, not claimed
+    RUNNING = "running"  # claimed, lease fresh
+    EXPIRED = "expired"  # claimed, lease expired: a worker died; the next tick takes it back
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass
+class Job:
+    """One job: a folder, a stem, its input objects, and what the listing says of its state."""
+
+    folder: str
+    stem: str
+    image: ObjectInfo | None = None
+    audio: ObjectInfo | None = None
+    prompt: ObjectInfo | None = None
+    markers: dict[str, dict[str, ObjectInfo]] = field(default_factory=dict)
+    state: JobState = JobState.INCOMPLETE
+    ready_at: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.folder}{self.stem}"
+
+    @property
+    def kind(self) -> str | None:
+        if self.image and self.audio:
+            return "talking_head"
+        if self.prompt and self.image:
+            return "image_to_video"
+        if self.prompt and not self.audio and not self.image:
+            return "text_to_video"
+        return None
+
+    @property
+    def inputs(self) -> list[ObjectInfo]:
+        return [obj for obj in (self.image, self.audio, self.prompt) if obj is not None]
+
+    @property
+    def version(self) -> str:
+        """Changes whenever any input is replaced (new ETag)."""
+        digest = hashlib.sha256()
+        for obj in sorted(self.inputs, key=lambda o: o.key):
+            digest.update(f"{obj.key}\0{obj.etag}\n".encode())
+        return digest.hexdigest()[:16]
+
+    @property
+    def newest_input(self) -> datetime | None:
+        return max((o.last_modified for o in self.inputs), default=None)
+
+    def marker(self, kind: str) -> ObjectInfo | None:
+        return self.markers.get(self.version, {}).get(kind)
+
+    @property
+    def output_key(self) -> str:
+        return layout.output_key(self.folder, self.stem)
+
+    @property
+    def status_key(self) -> str:
+        return layout.status_key(self.folder, self.stem)
+
+    @property
+    def poster_key(self) -> str:
+        return layout.poster_key(self.folder, self.stem)
+
+    def marker_key(self, kind: str, version: str | None = None) -> str:
+        return layout.marker_key(self.folder, self.stem, version or self.version, kind)
+
+    def stale_marker_keys(self) -> list[str]:
+        """Markers of earlier versions, safe to delete once this version is done."""
+        return [
+            obj.key
+            for version, markers in self.markers.items()
+            if version != self.version
+            for obj in markers.values()
+        ]
+
+
+def discover(
+    objects: Iterable[ObjectInfo],
+    now: datetime,
+    settle_seconds: float,
+    lease_seconds: float,
+) -> list[Job]:
+    """All jobs in a listing, each with its state as of `now` (the storage server's clock)."""
+    inputs: dict[str, list[tuple[str, str, ObjectInfo]]] = defaultdict(list)
+    metas: dict[tuple[str, str], dict[str, dict[str, ObjectInfo]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for obj in objects:
+        key = obj.key
+        if layout.is_reserved(key):
+            meta = layout.parse_meta(key)
+            if meta:
+                folder, stem, name = meta
+                version, _, marker = name.rpartition(".")
+                if marker in layout.MARKERS and version:
+                    metas[(folder, stem)][version][marker] = obj
+            continue
+        folder, name = layout.split_key(key)
+        typed = layout.input_type(name)
+        if typed:
+            inputs[folder].append((typed[0], typed[1], obj))
+
+    jobs: list[Job] = []
+    settle = timedelta(seconds=settle_seconds)
+    lease = timedelta(seconds=lease_seconds)
+    for folder, items in inputs.items():
+        for job in _pair(folder, items):
+            job.markers = metas.get((folder, job.stem), {})
+            job.state, job.ready_at = _state(job, now, settle, lease)
+            jobs.append(job)
+    jobs.sort(key=lambda j: j.name)
+    return jobs
+
+
+def _pair(folder: str, items: list[tuple[str, str, ObjectInfo]]) -> list[Job]:
+    images = [(stem, obj) for kind, stem, obj in items if kind == "image"]
+    audios = [(stem, obj) for kind, stem, obj in items if kind == "audio"]
+    folder_prompt = next((obj for kind, stem, obj in items if kind == "prompt" and not stem), None)
+    by_stem: dict[str, Job] = {}
+
+    def job_for(stem: str) -> Job:
+        return by_stem.setdefault(stem, Job(folder=folder, stem=stem))
+
+    lone_pair = len(images) == 1 and len(audios) == 1
+    for stem, obj in images:
+        _keep_newest(job_for(stem), "image", obj)
+    for stem, obj in audios:
+        target = images[0][0] if lone_pair else stem
+        _keep_newest(job_for(target), "audio", obj)
+    for kind, stem, obj in items:
+        if kind == "prompt" and stem:
+            job_for(stem).prompt = obj
+    if folder_prompt is not None:
+        if by_stem:
+            for job in by_stem.values():
+                if job.prompt is None:
+                    job.prompt = folder_prompt
+        else:
+            job_for(layout.FOLDER_PROMPT_STEM).prompt = folder_prompt
+    return list(by_stem.values())
+
+
+def _keep_newest(job: Job, slot: str, obj: ObjectInfo) -> None:
+    current = getattr(job, slot)
+    if current is None or (obj.last_modified, obj.key) > (current.last_modified, current.key):
+        setattr(job, slot, obj)
+
+
+def _state(
+    job: Job, now: datetime, settle: timedelta, lease: timedelta
+) -> tuple[JobState, datetime | None]:
+    markers = job.markers.get(job.version, {})
+    if "done" in markers:
+        return JobState.DONE, None
+    if "failed" in markers:
+        return JobState.FAILED, None
+    if job.kind is None:
+        return JobState.INCOMPLETE, None
+    if "lease" in markers:
+        fresh = markers["lease"].last_modified + lease > now
+        return (JobState.RUNNING if fresh else JobState.EXPIRED), None
+    ready_at = job.newest_input + settle  # type: ignore[operator]
+    return (JobState.READY if ready_at <= now else JobState.SETTLING), ready_at

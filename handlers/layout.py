@@ -1,0 +1,90 @@
+"""Where things live in a job folder: input types by extension, reserved names for outputs.
+
+Everything dropreel writes besides the MP4 sits under `<folder>/.dropreel/<stem>/`, a name that
+can never be taken for an input (no input type has that shape). Job state is carried by key
+names there, so a poller decides from the listing alone:
+
+    <folder>/<stem>.mp4                         the video
+    <folder>/.dropreel/<stem>/status.json       human-readable status (queued/running/done/failed)
+    <folder>/.dropreel/<stem>/poster.jpg        poster frame
+    <folder>/.dropreel/<stem>/<version>.lease   claim; its LastModified is the last heartbeat
+    <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
+    <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
+"""
+
+from __future__ import annotations
+
+META_DIR = ".dropreel"
+IMAGE_EXTS = frozenset({"png", "jpg", "jpeg", "webp"})
+AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
+PROMPT_NAME = "prompt.json"
+PROMPT_SUFFIX = ".prompt.json"
+FOLDER_PROMPT_STEM = "prompt"
+MARKERS = ("lease", "done", "failed")
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """'a/b/c.png' -> ('a/b/', 'c.png')."""
+    folder, _, name = key.rpartition("/")
+    return (folder + "/" if folder else ""), name
+
+
+def input_type(name: str) -> tuple[str, str] | None:
+    """('image'|'audio'|'prompt', stem) for an input file name, else None.
+
+    A folder-level prompt.json has stem ''. Hidden files (leading '.') are never inputs.
+    """
+    if name.startswith("."):
+        return None
+    lower = name.lower()
+    if lower == PROMPT_NAME:
+        return "prompt", ""
+    if lower.endswith(PROMPT_SUFFIX) and len(name) > len(PROMPT_SUFFIX):
+        return "prompt", name[: -len(PROMPT_SUFFIX)]
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        return None
+    ext = ext.lower()
+    if ext in IMAGE_EXTS:
+        return "image", stem
+    if ext in AUDIO_EXTS:
+        return "audio", stem
+    return None
+
+
+def meta_prefix(folder: str, stem: str) -> str:
+    return f"{folder}{META_DIR}/{stem}/"
+
+
+def output_key(folder: str, stem: str) -> str:
+    return f"{folder}{stem}.mp4"
+
+
+def status_key(folder: str, stem: str) -> str:
+    return meta_prefix(folder, stem) + "status.json"
+
+
+def poster_key(folder: str, stem: str) -> str:
+    return meta_prefix(folder, stem) + "poster.jpg"
+
+
+def marker_key(folder: str, stem: str, version: str, marker: str) -> str:
+    return f"{meta_prefix(folder, stem)}{version}.{marker}"
+
+
+def parse_meta(key: str) -> tuple[str, str, str] | None:
+    """(folder, stem, file) for a key under a .dropreel/ folder, else None."""
+    marker_at = key.find(f"{META_DIR}/")
+    while marker_at != -1:
+        if marker_at == 0 or key[marker_at - 1] == "/":
+            folder = key[:marker_at]
+            rest = key[marker_at + len(META_DIR) + 1 :]
+            stem, _, name = rest.rpartition("/")
+            return folder, stem, name
+        marker_at = key.find(f"{META_DIR}/", marker_at + 1)
+    return None
+
+
+def is_reserved(key: str) -> bool:
+    """True for anything dropreel writes itself (metadata and temp files)."""
+    return f"/{META_DIR}/" in f"/{key}" or key.startswith(".dropreel-tmp/")

@@ -1,0 +1,60 @@
+"""The storage port: the few calls the job lifecycle needs, whatever the backend.
+
+Backends live in `infra/storage` (S3 and local folder). Keys are always relative to the watch
+root, '/'-separated; a backend refuses any key that would escape it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One listed object. `etag` identifies the content version; `last_modified` is UTC."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A complete listing plus the storage server's clock at the time (leases use it)."""
+
+    objects: list[ObjectInfo]
+    server_time: datetime
+    pages: int
+
+
+class Storage(Protocol):
+    """What the lifecycle needs from a bucket or a folder."""
+
+    url: str
+
+    def list(self, prefix: str = "") -> Listing: ...
+
+    def iter_pages(self, prefix: str = "") -> Iterator[list[ObjectInfo]]: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def download(self, key: str, dest: Path) -> None: ...
+
+    def put(self, key: str, data: bytes | Path, content_type: str | None = None) -> str: ...
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str: ...
+
+    def put_if_match(
+        self, key: str, data: bytes, etag: str, content_type: str | None = None
+    ) -> str: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def presigned_url(self, key: str, expires_seconds: int) -> str | None: ...
+
+    def describe(self, key: str) -> str: ...

@@ -1,0 +1,149 @@
+"""The `dropreel` command: watch, status, demo, schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from config.settings import Settings
+
+log = logging.getLogger("dropreel")
+
+
+def _settings(args: argparse.Namespace, **overrides) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from infra.dispatch import PoolDispatcher
+    from infra.progress import FrameBars
+    from infra.wiring import build_runtime
+    from triggers.poller import tick, watch
+
+    settings = _settings(
+        args, watch_root=args.url, settle_seconds=args.settle, workers=args.workers
+    )
+    rt = build_runtime(settings)
+    rt.on_frame = FrameBars()
+    dispatcher = PoolDispatcher(rt, settings.workers)
+    try:
+        if args.once:
+            report = tick(rt, dispatcher)
+            dispatcher.wait()
+            states = ", ".join(f"{k}={v}" for k, v in sorted(report.states.items()))
+            print(
+                f"{report.jobs} jobs ({states or 'none'}); claimed {len(report.claimed)}, "
+                f"took back {len(report.taken_back)}, failed {len(report.failed)}"
+            )
+            return 0
+        print(f"watching {rt.storage.url} every {settings.poll_seconds:.0f}s (Ctrl-C to stop)")
+        watch(rt, dispatcher, settings.poll_seconds)
+    except KeyboardInterrupt:
+        print("stopping: waiting for renders in progress")
+    finally:
+        dispatcher.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from handlers.jobs import discover
+    from infra.storage import open_storage
+
+    settings = _settings(args, watch_root=args.url)
+    storage = open_storage(settings.watch_root, settings)
+    listing = storage.list()
+    jobs = discover(
+        listing.objects, listing.server_time, settings.settle_seconds, settings.lease_seconds
+    )
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "job": j.name,
+                        "kind": j.kind,
+                        "state": str(j.state),
+                        "version": j.version,
+                        "output": j.output_key,
+                    }
+                    for j in jobs
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not jobs:
+        print(f"no jobs under {storage.url}")
+        return 0
+    width = max(len(j.name) for j in jobs)
+    print(f"{'JOB':<{width}}  {'KIND':<15} {'STATE':<10} VERSION")
+    for j in jobs:
+        print(f"{j.name:<{width}}  {j.kind or '-':<15} {j.state:<10} {j.version}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from handlers.prompt import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from infra.demo import run_demo
+
+    return run_demo(out_dir=args.out, timeout=args.timeout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dropreel", description="Drop files in a bucket folder, get an MP4 next to them."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("watch", help="poll a watch root and render ready jobs")
+    p.add_argument(
+        "url", nargs="?", help="file:///path or s3://bucket/prefix (else DROPREEL_WATCH_ROOT)"
+    )
+    p.add_argument("--once", action="store_true", help="one tick, wait for its renders, exit")
+    p.add_argument("--workers", type=int, help="jobs rendered at once")
+    p.add_argument("--settle", type=float, help="settle window in seconds")
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("status", help="list the jobs under a watch root and their states")
+    p.add_argument("url", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("demo", help="run the whole flow against an in-process S3 server")
+    p.add_argument("--out", default="dropreel-demo", help="folder to copy the MP4s into")
+    p.add_argument("--timeout", type=float, default=300)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of prompt.json")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from handlers.errors import DropreelError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (DropreelError, ValueError) as err:
+        print(f"dropreel: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Local dispatchers: render a claimed job in this process, inline or on a worker pool."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from handlers.claims import Lease
+from handlers.jobs import Job
+from handlers.lifecycle import Runtime, run_job
+
+log = logging.getLogger(__name__)
+
+
+class InlineDispatcher:
+    """Runs each job before returning: simplest, and what `watch --once` uses with one worker."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.results: dict[str, str] = {}
+
+    def dispatch(self, job: Job, lease: Lease) -> None:
+        self.results[job.name] = run_job(self.rt, job, lease)
+
+    def wait(self) -> None:
+        """Nothing to wait for: jobs ran inside dispatch()."""
+
+
+class PoolDispatcher:
+    """Runs jobs on a thread pool so the trigger (tick or webhook request) returns at once."""
+
+    def __init__(self, rt: Runtime, workers: int) -> None:
+        self.rt = rt
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
+        self.futures: list[Future] = []
+        self.results: dict[str, str] = {}
+
+    def dispatch(self, job: Job, lease: Lease) -> None:
+        def work() -> None:
+            try:
+                self.results[job.name] = run_job(self.rt, job, lease)
+            except Exception:
+                log.exception("render of %s crashed", job.name)
+
+        self.futures.append(self.pool.submit(work))
+
+    def wait(self) -> None:
+        for future in list(self.futures):
+            future.result()
+        self.futures.clear()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)

@@ -1,0 +1,166 @@
+"""S3 backend (AWS S3, Cloudflare R2, MinIO, Ceph RGW) on one boto3 client.
+
+One typed client that exposes only the calls dropreel needs and raises dropreel's own errors.
+Conditional writes use `IfNoneMatch='*'` and `IfMatch=etag`, which S3, R2, Ceph and moto honour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers.errors import (
+    AccessDenied,
+    ObjectNotFound,
+    PreconditionFailed,
+    StorageError,
+    TransientStorageError,
+)
+from handlers.storage import Listing, ObjectInfo
+from infra.storage.keys import clean_key
+
+_PERMISSION_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+_RACE_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+_MISSING_BUCKET = {"NoSuchBucket"}
+
+
+def make_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """A boto3 S3 client with R2-safe checksums and adaptive retries."""
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": 8},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        connect_timeout=10,
+        read_timeout=120,
+        max_pool_connections=32,
+    )
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+class S3Storage:
+    """The watch root `s3://bucket/prefix` as a Storage. Keys are relative to the prefix."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = client or make_client()
+        self.url = f"s3://{bucket}/{self.prefix}"
+
+    def _full(self, key: str) -> str:
+        return self.prefix + clean_key(key)
+
+    def describe(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def _translate(self, err: Exception, key: str) -> StorageError:
+        where = self.describe(key)
+        if isinstance(err, ClientError):
+            code = str(err.response.get("Error", {}).get("Code", ""))
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in _RACE_CODES or status in (409, 412):
+                return PreconditionFailed(f"{where} changed or already exists ({code})")
+            if code in _MISSING_CODES or status == 404:
+                if code in _MISSING_BUCKET:
+                    return AccessDenied(
+                        f"bucket {self.bucket!r} does not exist: create it or fix the watch root"
+                    )
+                return ObjectNotFound(f"{where} does not exist")
+            if code in _PERMISSION_CODES or status == 403:
+                return AccessDenied(
+                    f"access to {where} was denied ({code}): check the credentials and the "
+                    "bucket policy"
+                )
+            return TransientStorageError(f"S3 error on {where}: {code or status}")
+        return TransientStorageError(f"could not reach S3 for {where}: {type(err).__name__}")
+
+    def iter_pages(self, prefix: str = "") -> Iterator[list[ObjectInfo]]:
+        for objects, _ in self._pages(prefix):
+            yield objects
+
+    def _pages(self, prefix: str) -> Iterator[tuple[list[ObjectInfo], datetime | None]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        strip = len(self.prefix)
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                date = page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+                server_time = parsedate_to_datetime(date) if date else None
+                objects = [
+                    ObjectInfo(
+                        key=item["Key"][strip:],
+                        size=item["Size"],
+                        etag=item["ETag"].strip('"'),
+                        last_modified=item["LastModified"],
+                    )
+                    for item in page.get("Contents", ())
+                ]
+                yield objects, server_time
+        except (ClientError, BotoCoreError) as err:
+            raise self._translate(err, prefix) from err
+
+    def list(self, prefix: str = "") -> Listing:
+        objects: list[ObjectInfo] = []
+        pages = 0
+        server_time = None
+        for page, page_time in self._pages(prefix):
+            objects.extend(page)
+            pages += 1
+            server_time = server_time or page_time
+        return Listing(objects, server_time or datetime.now(UTC), pages)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+        except (ClientError, BotoCoreError) as err:
+            raise self._translate(err, key) from err
+
+    def download(self, key: str, dest: Path) -> None:
+        try:
+            self.client.download_file(self.bucket, self._full(key), str(dest))
+        except (ClientError, BotoCoreError) as err:
+            raise self._translate(err, key) from err
+
+    def _put(self, key: str, data: bytes | Path, content_type: str | None, **extra: str) -> str:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key), **extra}
+        if content_type:
+            args["ContentType"] = content_type
+        try:
+            if isinstance(data, Path):
+                with data.open("rb") as body:
+                    response = self.client.put_object(Body=body, **args)
+            else:
+                response = self.client.put_object(Body=data, **args)
+        except (ClientError, BotoCoreError) as err:
+            raise self._translate(err, key) from err
+        return response["ETag"].strip('"')
+
+    def put(self, key: str, data: bytes | Path, content_type: str | None = None) -> str:
+        return self._put(key, data, content_type)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        return self._put(key, data, content_type, IfNoneMatch="*")
+
+    def put_if_match(
+        self, key: str, data: bytes, etag: str, content_type: str | None = None
+    ) -> str:
+        return self._put(key, data, content_type, IfMatch=f'"{etag}"')
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        except (ClientError, BotoCoreError) as err:
+            raise self._translate(err, key) from err
+
+    def presigned_url(self, key: str, expires_seconds: int) -> str | None:
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._full(key)},
+            ExpiresIn=expires_seconds,
+        )

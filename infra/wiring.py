@@ -1,0 +1,38 @@
+"""Build a Runtime from settings: the one place that picks backends and notifiers."""
+
+from __future__ import annotations
+
+from config.settings import Settings
+from handlers.lifecycle import Runtime
+from handlers.notify import Notifier
+from infra.notifiers import ConsoleNotifier, FanOutNotifier, JsonLinesNotifier, NullNotifier
+from infra.storage import open_storage
+
+
+class ConfigError(ValueError):
+    """The settings cannot work together; the message says which to set."""
+
+
+def build_notifier(settings: Settings) -> Notifier:
+    chosen: list[Notifier] = []
+    if settings.notifier == "console":
+        chosen.append(ConsoleNotifier())
+    elif settings.notifier == "slack":
+        from infra.slack import build_slack_notifier
+
+        chosen.append(build_slack_notifier(settings))
+    elif settings.notifier != "none":
+        raise ConfigError(f"DROPREEL_NOTIFIER={settings.notifier!r}: use console, slack or none")
+    if settings.notify_log:
+        chosen.append(JsonLinesNotifier(settings.notify_log))
+    if not chosen:
+        return NullNotifier()
+    return chosen[0] if len(chosen) == 1 else FanOutNotifier(chosen)
+
+
+def build_runtime(settings: Settings, storage=None, notifier: Notifier | None = None) -> Runtime:
+    return Runtime(
+        storage=storage or open_storage(settings.watch_root, settings),
+        settings=settings,
+        notifier=notifier or build_notifier(settings),
+    )

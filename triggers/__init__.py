@@ -1,0 +1,1 @@
+"""What notices new files: the poller (reconciler) and, later, the webhook."""
