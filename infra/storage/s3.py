@@ -150,7 +150,10 @@ class S3Storage:
     def put_if_match(
         self, key: str, data: bytes, etag: str, content_type: str | None = None
     ) -> str:
-        return self._put(key, data, content_type, IfMatch=f'"{etag}"')
+        try:
+            return self._put(key, data, content_type, IfMatch=f'"{etag}"')
+        except ObjectNotFound as err:  # S3 answers 404 when the key vanished: same race lost
+            raise PreconditionFailed(f"{self.describe(key)} no longer exists") from err
 
     def delete(self, key: str) -> None:
         try:

@@ -1,0 +1,89 @@
+"""Small helpers for tests: inputs made in code, MP4 decoding, a runtime with a notification log."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from handlers.lifecycle import Runtime
+from infra import samples
+from infra.dispatch import InlineDispatcher
+from infra.notifiers import JsonLinesNotifier
+from triggers.poller import tick
+
+
+def png(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def wav(seconds: float = 0.6, rate: int = 16_000, seed: int = 0) -> bytes:
+    return samples.voice_wav(seconds, rate, seed)
+
+
+def prompt(text: str = "a red kite over the sea", **extra) -> bytes:
+    return json.dumps({"prompt": text, **extra}).encode()
+
+
+@dataclass
+class VideoInfo:
+    frames: int
+    width: int
+    height: int
+    fps: float
+    duration: float
+    audio_seconds: float | None
+    codec: str
+
+
+def decode_mp4(data: bytes, tmp: Path) -> VideoInfo:
+    """Decode every frame and audio sample: what a player would show."""
+    path = tmp / "check.mp4"
+    path.write_bytes(data)
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        frames = sum(1 for _ in c.decode(v))
+        fps = float(v.average_rate)
+        width, height, codec = v.codec_context.width, v.codec_context.height, v.codec_context.name
+    audio_seconds = None
+    with av.open(str(path)) as c:
+        if c.streams.audio:
+            a = c.streams.audio[0]
+            samples_ = sum(f.samples for f in c.decode(a))
+            audio_seconds = samples_ / a.rate
+    return VideoInfo(frames, width, height, fps, frames / fps, audio_seconds, codec)
+
+
+class Notifications:
+    """A JSON-lines notification log shared by every worker (threads or processes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.notifier = JsonLinesNotifier(path)
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines()]
+
+
+def runtime(storage, settings, notes: Notifications) -> Runtime:
+    return Runtime(storage=storage, settings=settings, notifier=notes.notifier)
+
+
+def run_tick(rt: Runtime):
+    """One poller tick with renders done inline; returns the tick report."""
+    return tick(rt, InlineDispatcher(rt))
+
+
+def status(storage, key: str) -> dict:
+    return json.loads(storage.get(key))
