@@ -178,7 +178,8 @@ def run_job(rt: Runtime, job: Job, lease: Lease) -> str:
     except (DropreelError, EngineError, Exception) as err:
         return _handle_failure(rt, job, lease, status, err)
 
-    for key in job.stale_marker_keys():
+    # The done marker now carries the state; the lease and older versions' markers are clutter.
+    for key in [lease.key, *job.stale_marker_keys()]:
         _quietly(storage.delete, key)
     event = _event(rt, job, status, "done", poster)
     _notify(rt, job, status, event)
@@ -207,6 +208,7 @@ def fail_job(rt: Runtime, job: Job, status: JobStatus) -> str:
     if not mark_once(rt.storage, job, "failed"):
         return "failed"
     _quietly(write_status, rt.storage, job.status_key, status)
+    _quietly(rt.storage.delete, job.marker_key("lease"))
     _notify(rt, job, status, _event(rt, job, status, "failed", None))
     return "failed"
 
