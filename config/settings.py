@@ -72,7 +72,8 @@ class Settings(BaseSettings):
         60.0, ge=10, description="Poller period on Modal (a modal.Period), in seconds."
     )
     modal_poll_cron: str | None = Field(
-        None, description="Poller schedule as a cron line (UTC), e.g. '*/2 * * * *'; wins over "
+        None,
+        description="Poller schedule as a cron line (UTC), e.g. '*/2 * * * *'; wins over "
         "modal_poll_seconds.",
     )
     modal_gpu: dict[str, str] = Field(
@@ -84,7 +85,8 @@ class Settings(BaseSettings):
         default_factory=dict, description="Most containers at once per engine (default 4)."
     )
     modal_min_containers: dict[str, int] = Field(
-        default_factory=dict, description="Containers kept warm per engine (default 0: costs money)."
+        default_factory=dict,
+        description="Containers kept warm per engine (default 0: costs money).",
     )
     modal_timeout_seconds: dict[str, int] = Field(
         default_factory=dict,

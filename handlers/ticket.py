@@ -62,7 +62,9 @@ class Ticket:
         missing = sorted(set(names) - set(data))
         unknown = sorted(set(data) - set(names))
         if missing or unknown:
-            raise TicketRejected(f"ticket fields missing {missing or '[]'}, unknown {unknown or '[]'}")
+            raise TicketRejected(
+                f"ticket fields missing {missing or '[]'}, unknown {unknown or '[]'}"
+            )
         values: dict[str, Any] = {}
         for name in names:
             value = data[name]
