@@ -249,7 +249,7 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
     if settings.notifier not in ("console", "slack", "none"):
         problems.append(f"DROPREEL_NOTIFIER={settings.notifier!r}: use console, slack or none")
 
-    plans = tuple(engine_plan(spec, settings, problems) for spec in specs.values())
+    plans = tuple(engine_plan(specs[name], settings, problems) for name in sorted(specs))
     names = [p.class_name for p in plans]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"two engines become the same Modal class {dup}: rename one")
