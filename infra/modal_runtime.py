@@ -31,6 +31,14 @@ _tick_lock = threading.Lock()
 HEAVY_MODULES = ("torch", "diffusers", "transformers", "accelerate")
 
 
+def configure_logging() -> None:
+    """INFO lines to stderr, which Modal keeps (`modal app logs dropreel`)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
 def launcher(engine_classes: Mapping[str, Any], mode: str) -> Launch:
     """How a trigger reaches an engine class: `spawn` (returns at once) or `local` (in-process,
     the class's `.local()`, for tests and `modal run` debugging)."""
@@ -62,6 +70,7 @@ def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
         log.warning("a tick is still running; skipping this one")
         return {"skipped": True}
     try:
+        configure_logging()
         settings = Settings()
         dispatcher = dispatcher_for(settings, engine_classes)
         report = tick(dispatcher.rt, dispatcher)
@@ -91,6 +100,7 @@ def webhook_app(engine_classes: Mapping[str, Any]) -> Any:
     """The FastAPI app of `triggers.webhook`, dispatching claimed jobs to the engine classes."""
     from triggers.webhook import create_app
 
+    configure_logging()
     settings = Settings()
     if "dispatcher" in inspect.signature(create_app).parameters:
         return create_app(settings, dispatcher=dispatcher_for(settings, engine_classes))
@@ -116,6 +126,7 @@ class EngineWorker:
     """One engine in one container: loaded once, then runs tickets one at a time."""
 
     def __init__(self, plan: EnginePlan, settings: Settings | None = None) -> None:
+        configure_logging()
         self.plan = plan
         self.rt = build_runtime(settings or Settings())
         self.rt.gpu = plan.hardware
