@@ -8,6 +8,7 @@ reads itself, so they never pass through this object or any log.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,55 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = Field(None, description="Incoming-webhook URL.")
     link_expiry_seconds: int = Field(
         7 * 24 * 3600, gt=0, le=7 * 24 * 3600, description="Presigned MP4 link lifetime."
+    )
+
+    # --- Modal deployment (infra/modal_app.py; see docs/DEPLOY.md) ---
+    modal_poll_seconds: float = Field(
+        60.0, ge=10, description="Poller period on Modal (a modal.Period), in seconds."
+    )
+    modal_poll_cron: str | None = Field(
+        None,
+        description="Poller schedule as a cron line (UTC), e.g. '*/2 * * * *'; wins over "
+        "modal_poll_seconds.",
+    )
+    modal_gpu: dict[str, str] = Field(
+        default_factory=dict,
+        description='GPU per engine, overriding the registry: {"ltx_video": "L40S", '
+        '"infinitetalk": "H100"} (JSON in DROPREEL_MODAL_GPU).',
+    )
+    modal_max_containers: dict[str, int] = Field(
+        default_factory=dict, description="Most containers at once per engine (default 4)."
+    )
+    modal_min_containers: dict[str, int] = Field(
+        default_factory=dict,
+        description="Containers kept warm per engine (default 0: costs money).",
+    )
+    modal_timeout_seconds: dict[str, int] = Field(
+        default_factory=dict,
+        description="Longest single render per engine before Modal stops it (default: 1 hour on "
+        "a GPU, 30 minutes on CPU).",
+    )
+    modal_scaledown_seconds: int = Field(
+        300, ge=2, le=3600, description="Idle seconds before an engine container shuts down."
+    )
+    modal_webhook_min_containers: int = Field(
+        0, ge=0, le=10, description="Webhook containers kept warm (1 answers every event fast)."
+    )
+    modal_webhook_secret_keys: list[str] = Field(
+        default_factory=lambda: ["DROPREEL_WEBHOOK_TOKEN"],
+        description="Keys the dropreel-webhook Modal Secret must hold.",
+    )
+    modal_hf_secret: bool = Field(
+        False, description="Attach the dropreel-huggingface Secret (HF_TOKEN) for gated weights."
+    )
+    modal_dispatch: Literal["spawn", "local"] = Field(
+        "spawn",
+        description="How the Modal poller/webhook hand jobs to engine classes: spawn (deployed), "
+        "or local (run the engine class in-process through .local(), for tests and debugging).",
+    )
+    gpu_prices: dict[str, float] = Field(
+        default_factory=dict,
+        description='USD per hour overriding config/costs.py estimates, e.g. {"H100": 3.95}.',
     )
 
     @field_validator("watch_root")

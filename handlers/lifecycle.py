@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.costs import job_cost
 from config.settings import Settings
 from gpu.encode import encode_mp4, poster_jpeg
 from gpu.engine import Engine, RenderRequest
@@ -46,6 +47,8 @@ class Runtime:
     engine_loader: Callable[[str], Engine] = load_engine
     on_frame: FrameObserver | None = None
     renders: list[str] = field(default_factory=list)
+    gpu: str | None = None  # hardware this worker bills for ("L40S", "cpu"); None: not metered
+    usd_per_hour: float | None = None  # its estimated price (config/costs.py)
 
 
 def resolve_engine(job: Job, prompt: PromptFile | None, settings: Settings) -> str:
@@ -78,7 +81,7 @@ def run_job(rt: Runtime, job: Job, lease: Lease) -> str:
         worker=lease.worker,
         stage="download",
     )
-    stage_started = time.monotonic()
+    stage_started = job_started = time.monotonic()
 
     def stage(name: str) -> None:
         nonlocal stage_started
@@ -168,6 +171,7 @@ def run_job(rt: Runtime, job: Job, lease: Lease) -> str:
             status.output = job.output_key
             stage("notify")
             status.state, status.progress = "done", None
+            _meter(rt, status, job_started)
             keeper.confirm()
             write_status(storage, job.status_key, status)
             if not mark_once(storage, job, "done"):
@@ -176,6 +180,7 @@ def run_job(rt: Runtime, job: Job, lease: Lease) -> str:
         log.warning("%s: %s; stopping without writing outputs", job.name, err)
         return "lost"
     except (DropreelError, EngineError, Exception) as err:
+        _meter(rt, status, job_started)
         return _handle_failure(rt, job, lease, status, err)
 
     # The done marker now carries the state; the lease and older versions' markers are clutter.
@@ -184,6 +189,16 @@ def run_job(rt: Runtime, job: Job, lease: Lease) -> str:
     event = _event(rt, job, status, "done", poster)
     _notify(rt, job, status, event)
     return "done"
+
+
+def _meter(rt: Runtime, status: JobStatus, started: float) -> None:
+    """Record the worker's seconds on this job and their estimated price."""
+    if rt.gpu is None:
+        return
+    status.gpu = rt.gpu
+    status.gpu_seconds = round(time.monotonic() - started, 3)
+    if rt.usd_per_hour is not None:
+        status.cost_usd = job_cost(status.gpu_seconds, rt.usd_per_hour)
 
 
 def _handle_failure(rt: Runtime, job: Job, lease: Lease, status: JobStatus, err: Exception) -> str:
@@ -253,6 +268,9 @@ def _event(rt: Runtime, job: Job, status: JobStatus, state: str, poster: bytes |
         error=status.error,
         inputs=[rt.storage.describe(k) for k in status.inputs],
         attempts=status.attempt,
+        gpu=status.gpu,
+        gpu_seconds=status.gpu_seconds,
+        cost_usd=status.cost_usd,
     )
 
 

@@ -36,6 +36,9 @@ class JobEvent:
     error: str | None = None
     inputs: list[str] = field(default_factory=list)
     attempts: int = 1
+    gpu: str | None = None
+    gpu_seconds: float | None = None
+    cost_usd: float | None = None  # an estimate: see config/costs.py
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -47,9 +50,10 @@ class JobEvent:
         if self.state == "done":
             tag = " (preview)" if self.preview else ""
             size = f"{self.width}x{self.height}" if self.width else ""
+            cost = f" ~${self.cost_usd:.4f} on {self.gpu}" if self.cost_usd is not None else ""
             return (
                 f"done: {self.job} [{self.kind}, {self.engine}{tag}] {self.duration_seconds:.2f}s "
-                f"{size} -> {self.video_location}"
+                f"{size} -> {self.video_location}{cost}"
             )
         return f"failed: {self.job} [{self.kind}]: {self.error}"
 

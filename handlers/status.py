@@ -41,6 +41,11 @@ class JobStatus(BaseModel):
     notification: str | None = None
     worker: str | None = None
     updated_at: str = Field(default_factory=utcnow)
+    gpu: str | None = Field(None, description="Hardware billed for the job: a GPU type, or cpu.")
+    gpu_seconds: float | None = Field(None, description="Seconds the worker spent on this job.")
+    cost_usd: float | None = Field(
+        None, description="Estimate: gpu_seconds x the hourly price in config/costs.py."
+    )
 
 
 def write_status(storage: Storage, key: str, status: JobStatus) -> None:

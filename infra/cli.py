@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of prompt.json")
     p.set_defaults(func=cmd_schema)
+
+    from infra.cli_deploy import add_parsers as add_deploy_parsers
+
+    add_deploy_parsers(sub)  # deploy, weights
     return parser
 
 

@@ -1,0 +1,164 @@
+"""dropreel on Modal: a scheduled poller and a webhook on a small CPU image, one autoscaled class
+per registered engine on a GPU image, model weights on a Volume.
+
+Deploy with `dropreel deploy` (it runs `modal deploy -m infra.modal_app`); see what would be
+deployed with `dropreel deploy --dry-run`. Everything configurable comes from the same settings
+as a local watcher (`DROPREEL_*`, `.env`) through `infra/modal_plan.py`; the non-secret ones are
+shipped to the containers in a settings Secret, credentials come from named Modal Secrets.
+
+Engine classes: Modal imports a class by its global name, so each engine's class is built by
+`engine_class()` from the registry, named `Engine<Name>` and bound in this module's globals.
+One class per engine (rather than one class with an engine parameter) because the GPU type,
+image, timeout and autoscaling limits are per class in Modal, and per engine here.
+"""
+
+from __future__ import annotations
+
+import modal
+
+from config.settings import Settings
+from infra import modal_plan
+from infra.modal_plan import EnginePlan
+
+PLAN = modal_plan.build_plan(Settings())
+
+app = modal.App(PLAN.app_name)
+
+# ## Images
+# The watcher (poller, webhook): no torch, starts in a second or two.
+
+cpu_image = (
+    modal.Image.debian_slim(python_version=modal_plan.PYTHON_VERSION)
+    .uv_pip_install(*PLAN.packages.cpu_image)
+    .env(PLAN.image_env)
+    .add_local_python_source(*modal_plan.SOURCE_PACKAGES)
+)
+
+# The engines: the CUDA build of torch (PyPI's Linux wheels), diffusers, transformers,
+# accelerate, plus any attention kernels listed in pyproject's `gpu` extra.
+
+gpu_image = (
+    modal.Image.debian_slim(python_version=modal_plan.PYTHON_VERSION)
+    .uv_pip_install(*PLAN.packages.torch)
+    .uv_pip_install(*PLAN.packages.gpu_image)
+    .env(PLAN.image_env)
+    .add_local_python_source(*modal_plan.SOURCE_PACKAGES)
+)
+
+# ## Volume: the Hugging Face cache (HF_HOME), filled once by `dropreel weights pull --modal`.
+
+weights = modal.Volume.from_name(modal_plan.WEIGHTS_VOLUME, create_if_missing=True)
+volumes = {modal_plan.WEIGHTS_PATH: weights}
+
+# ## Secrets: credentials from named Secrets (`modal secret create`, docs/DEPLOY.md), and the
+# deployed settings (watch root, engines, limits; never a credential) from this machine's.
+
+deployed_settings = modal.Secret.from_dict(PLAN.deployed_settings)
+
+
+def secrets_for(function: str) -> list[modal.Secret]:
+    named = [
+        modal.Secret.from_name(s.name, required_keys=list(s.required_keys))
+        for s in PLAN.secrets_for(function)
+    ]
+    return [*named, deployed_settings]
+
+
+def poll_schedule() -> modal.Period | modal.Cron:
+    kind, value = PLAN.poll_schedule
+    return modal.Cron(value) if kind == "cron" else modal.Period(seconds=float(value))
+
+
+# ## The poller: one tick per period, never two at once (a single container, one input).
+
+
+@app.function(
+    image=cpu_image,
+    secrets=secrets_for("poll"),
+    schedule=poll_schedule(),
+    max_containers=1,
+    timeout=PLAN.poll_timeout,
+)
+def poll() -> dict:
+    from infra import modal_runtime
+
+    return modal_runtime.poll_once(ENGINE_CLASSES)
+
+
+# ## The webhook: bucket notifications in; verify, claim, spawn, answer.
+
+
+@app.function(
+    image=cpu_image,
+    secrets=secrets_for("webhook"),
+    min_containers=PLAN.webhook_min_containers,
+    max_containers=PLAN.webhook_max_containers,
+    scaledown_window=PLAN.scaledown_window,
+    timeout=PLAN.webhook_timeout,
+)
+@modal.concurrent(max_inputs=PLAN.webhook_max_inputs)
+@modal.asgi_app()
+def webhook():
+    from infra import modal_runtime
+
+    return modal_runtime.webhook_app(ENGINE_CLASSES)
+
+
+# ## Weights: download an engine's checkpoints into the Volume (`dropreel weights pull --modal`).
+
+
+@app.function(
+    image=gpu_image,
+    volumes=volumes,
+    secrets=secrets_for("pull_weights"),
+    timeout=modal_plan.WEIGHTS_TIMEOUT,
+)
+def pull_weights(engine: str) -> dict:
+    from infra.weights import pull
+
+    result = pull(engine)
+    if not modal.is_local():
+        weights.commit()
+    return result
+
+
+# ## Engines: one class per registered engine, loaded once per container.
+
+
+def engine_class(plan: EnginePlan) -> modal.Cls:
+    class Engine:
+        @modal.enter(snap=True)
+        def import_libraries(self) -> None:
+            from infra import modal_runtime
+
+            modal_runtime.preload(plan)
+
+        @modal.enter(snap=False)
+        def load(self) -> None:
+            from infra import modal_runtime
+
+            self.worker = modal_runtime.EngineWorker(plan)
+
+        @modal.method()
+        def run(self, ticket: dict) -> dict:
+            return self.worker.run(ticket)
+
+    Engine.__name__ = Engine.__qualname__ = plan.class_name
+    Engine.__doc__ = f"Renders {', '.join(plan.kinds)} jobs with the {plan.engine} engine."
+    return app.cls(
+        image=gpu_image if plan.image == "gpu" else cpu_image,
+        gpu=plan.gpu,
+        cpu=plan.cpu,
+        volumes=volumes,
+        secrets=secrets_for(plan.class_name),
+        timeout=plan.timeout,
+        min_containers=plan.min_containers,
+        max_containers=plan.max_containers,
+        scaledown_window=plan.scaledown_window,
+        retries=modal.Retries(max_retries=plan.retries, initial_delay=5.0, backoff_coefficient=2.0),
+        enable_memory_snapshot=plan.memory_snapshot,
+    )(Engine)
+
+
+ENGINE_CLASSES: dict[str, modal.Cls] = {plan.engine: engine_class(plan) for plan in PLAN.engines}
+globals().update({plan.class_name: ENGINE_CLASSES[plan.engine] for plan in PLAN.engines})

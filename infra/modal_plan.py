@@ -1,0 +1,326 @@
+"""The Modal deployment as data: what `infra/modal_app.py` declares, computed from settings.
+
+The app module reads this plan top to bottom (images, volume, secrets, functions, one class
+per registered engine); `dropreel deploy --dry-run` prints it; tests check it against the Modal
+objects. Nothing here imports modal or touches the network, so the plan can be built and
+checked anywhere.
+
+Each registered engine becomes one Modal class. Its GPU is, in order: `DROPREEL_MODAL_GPU`
+for that engine, then the registry's `EngineSpec.gpu`; an engine with neither runs on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.costs import UnknownGpu, usd_per_hour
+from config.settings import Settings
+from gpu.registry import ENGINES, EngineSpec, get_spec
+
+MINUTES = 60
+HOURS = 60 * MINUTES
+MODAL_MAX_TIMEOUT = 24 * HOURS
+
+APP_NAME = "dropreel"
+PYTHON_VERSION = "3.11"
+SOURCE_PACKAGES = ("config", "handlers", "gpu", "infra", "triggers")
+
+WEIGHTS_VOLUME = "dropreel-weights"
+WEIGHTS_PATH = "/weights"
+HF_HOME = f"{WEIGHTS_PATH}/huggingface"
+
+STORAGE_SECRET = "dropreel-storage"
+SLACK_SECRET = "dropreel-slack"
+WEBHOOK_SECRET = "dropreel-webhook"
+HF_SECRET = "dropreel-huggingface"
+
+POLL_TIMEOUT = 5 * MINUTES
+WEBHOOK_TIMEOUT = 1 * MINUTES
+WEBHOOK_MAX_INPUTS = 50
+WEBHOOK_MAX_CONTAINERS = 10
+WEIGHTS_TIMEOUT = 3 * HOURS
+DEFAULT_MAX_CONTAINERS = 4
+DEFAULT_GPU_TIMEOUT = 1 * HOURS
+DEFAULT_CPU_TIMEOUT = 30 * MINUTES
+CPU_ENGINE_CORES = 2.0
+ENGINE_RETRIES = 2
+SAFE_GPU_LEASE_SECONDS = 300
+
+# Settings that only make sense on the machine running `dropreel deploy`, or that hold secrets
+# (those travel in named Modal Secrets, never in the deployed settings).
+_NOT_DEPLOYED = {"workers", "poll_seconds", "notify_log", "modal_dispatch"}
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+@dataclass(frozen=True)
+class SecretPlan:
+    """A named Modal Secret, the keys it must hold, and which functions get it."""
+
+    name: str
+    required_keys: tuple[str, ...]
+    used_by: tuple[str, ...]
+    create_hint: str
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """One engine's Modal class."""
+
+    engine: str
+    class_name: str
+    kinds: tuple[str, ...]
+    gpu: str | None
+    cpu: float | None
+    image: str  # "gpu" | "cpu"
+    timeout: int
+    min_containers: int
+    max_containers: int
+    scaledown_window: int
+    retries: int
+    memory_snapshot: bool
+    usd_per_hour: float
+
+    @property
+    def hardware(self) -> str:
+        return self.gpu or "cpu"
+
+
+@dataclass(frozen=True)
+class Packages:
+    """Pinned pip requirements for the two images, read from pyproject.toml."""
+
+    watcher: tuple[str, ...] = ()
+    webhook: tuple[str, ...] = ()
+    torch: tuple[str, ...] = ()
+    engines: tuple[str, ...] = ()
+    gpu_extras: tuple[str, ...] = ()
+
+    @property
+    def cpu_image(self) -> tuple[str, ...]:
+        return self.watcher + self.webhook
+
+    @property
+    def gpu_image(self) -> tuple[str, ...]:
+        return self.watcher + self.engines + self.gpu_extras
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    app_name: str
+    watch_root: str
+    poll_schedule: tuple[str, str]  # ("period", "60.0") | ("cron", "*/2 * * * *")
+    poll_timeout: int
+    webhook_max_inputs: int
+    webhook_min_containers: int
+    webhook_max_containers: int
+    webhook_timeout: int
+    scaledown_window: int
+    engines: tuple[EnginePlan, ...]
+    secrets: tuple[SecretPlan, ...]
+    volumes: dict[str, str]
+    image_env: dict[str, str]
+    deployed_settings: dict[str, str]
+    packages: Packages
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def engine(self, name: str) -> EnginePlan:
+        for plan in self.engines:
+            if plan.engine == name:
+                return plan
+        raise KeyError(name)
+
+    def secrets_for(self, function: str) -> tuple[SecretPlan, ...]:
+        return tuple(s for s in self.secrets if function in s.used_by or "*" in s.used_by)
+
+    @property
+    def schedule_text(self) -> str:
+        kind, value = self.poll_schedule
+        return f"every {float(value):g}s" if kind == "period" else f"cron '{value}' (UTC)"
+
+
+def class_name(engine: str) -> str:
+    """'ltx_video' -> 'EngineLtxVideo' (a valid, global Python name Modal can import)."""
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", engine) if p]
+    name = "Engine" + "".join(p[:1].upper() + p[1:] for p in parts)
+    if not name.isidentifier() or name == "Engine":
+        raise ValueError(f"engine name {engine!r} cannot become a Modal class name")
+    return name
+
+
+def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> EnginePlan:
+    name = spec.name
+    gpu = settings.modal_gpu.get(name, spec.gpu) or None
+    cpu = None if gpu else CPU_ENGINE_CORES
+    try:
+        price = usd_per_hour(gpu, cpu or 0.0, settings.gpu_prices)
+    except UnknownGpu as err:
+        problems.append(f"engine {name}: {err}")
+        price = 0.0
+    default_timeout = DEFAULT_GPU_TIMEOUT if gpu else DEFAULT_CPU_TIMEOUT
+    declared = getattr(spec, "max_render_seconds", None)
+    timeout = settings.modal_timeout_seconds.get(name) or declared or default_timeout
+    if not 10 <= timeout <= MODAL_MAX_TIMEOUT:
+        problems.append(
+            f"engine {name}: timeout {timeout}s is outside Modal's 10s..24h; fix "
+            "DROPREEL_MODAL_TIMEOUT_SECONDS"
+        )
+        timeout = min(max(timeout, 10), MODAL_MAX_TIMEOUT)
+    max_containers = settings.modal_max_containers.get(name, DEFAULT_MAX_CONTAINERS)
+    min_containers = settings.modal_min_containers.get(name, 0)
+    if max_containers < 1 or min_containers < 0 or min_containers > max_containers:
+        problems.append(
+            f"engine {name}: need 0 <= min_containers ({min_containers}) <= max_containers "
+            f"({max_containers}) and max_containers >= 1"
+        )
+    return EnginePlan(
+        engine=name,
+        class_name=class_name(name),
+        kinds=tuple(spec.kinds),
+        gpu=gpu,
+        cpu=cpu,
+        image="gpu" if gpu else "cpu",
+        timeout=int(timeout),
+        min_containers=min_containers,
+        max_containers=max(max_containers, 1),
+        scaledown_window=settings.modal_scaledown_seconds,
+        retries=ENGINE_RETRIES,
+        memory_snapshot=True,
+        usd_per_hour=price,
+    )
+
+
+def deployed_settings(settings: Settings) -> dict[str, str]:
+    """The non-secret settings that differ from the defaults, as DROPREEL_* variables."""
+    defaults = Settings.model_construct()
+    env: dict[str, str] = {}
+    for name, info in Settings.model_fields.items():
+        if name in _NOT_DEPLOYED or "SecretStr" in repr(info.annotation):
+            continue
+        value = getattr(settings, name)
+        default = getattr(defaults, name, None)
+        if value is None or value == default:
+            continue
+        text = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+        env[f"DROPREEL_{name.upper()}"] = text
+    return env
+
+
+def read_packages(pyproject: Path = PYPROJECT) -> Packages:
+    """Pins from pyproject.toml. Inside a Modal container the file is absent (images are
+    already built there), so this returns empty lists."""
+    if not pyproject.is_file():
+        return Packages()
+    project = tomllib.loads(pyproject.read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    engines = tuple(extras.get("engines", ()))
+    torch = tuple(p for p in engines if _dist(p) == "torch")
+    return Packages(
+        watcher=tuple(project.get("dependencies", ())),
+        webhook=tuple(extras.get("webhook", ())),
+        torch=torch,
+        engines=tuple(p for p in engines if _dist(p) != "torch"),
+        gpu_extras=tuple(extras.get("gpu", ())),
+    )
+
+
+def _dist(requirement: str) -> str:
+    return re.split(r"[<>=~!\[; ]", requirement, maxsplit=1)[0].strip().lower().replace("-", "_")
+
+
+def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None) -> DeployPlan:
+    get_spec("preview")  # make sure the built-in registrations ran
+    specs = engines if engines is not None else ENGINES
+    problems: list[str] = []
+    warnings: list[str] = []
+    if not settings.watch_root.startswith("s3://"):
+        problems.append(
+            f"DROPREEL_WATCH_ROOT is {settings.watch_root!r}: Modal containers cannot see a local "
+            "folder; set it to s3://bucket/prefix (R2: plus DROPREEL_ENDPOINT_URL)"
+        )
+    if settings.notifier == "slack" and not settings.slack_channel:
+        problems.append("DROPREEL_NOTIFIER=slack needs DROPREEL_SLACK_CHANNEL (a channel id)")
+    if settings.notifier not in ("console", "slack", "none"):
+        problems.append(f"DROPREEL_NOTIFIER={settings.notifier!r}: use console, slack or none")
+
+    plans = tuple(engine_plan(specs[name], settings, problems) for name in sorted(specs))
+    names = [p.class_name for p in plans]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"two engines become the same Modal class {dup}: rename one")
+
+    if any(p.gpu for p in plans) and settings.lease_seconds < SAFE_GPU_LEASE_SECONDS:
+        warnings.append(
+            f"DROPREEL_LEASE_SECONDS={settings.lease_seconds:g} is shorter than a GPU cold start "
+            "plus queueing; a job waiting that long is taken back and retried. Set it to 600 or "
+            "more for GPU engines."
+        )
+
+    if settings.modal_poll_cron:
+        schedule = ("cron", settings.modal_poll_cron.strip())
+        if len(schedule[1].split()) != 5:
+            problems.append(
+                f"DROPREEL_MODAL_POLL_CRON={schedule[1]!r} must have five fields "
+                "(minute hour day month weekday)"
+            )
+    else:
+        schedule = ("period", str(float(settings.modal_poll_seconds)))
+
+    engine_classes = tuple(p.class_name for p in plans)
+    secrets = [
+        SecretPlan(
+            STORAGE_SECRET,
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+            ("*",),
+            "the bucket's access key (R2: an R2 API token's key id and secret)",
+        ),
+        SecretPlan(
+            WEBHOOK_SECRET,
+            tuple(settings.modal_webhook_secret_keys),
+            ("webhook",),
+            "the shared token/HMAC secret bucket notifications carry (docs/WEBHOOK.md)",
+        ),
+    ]
+    if settings.notifier == "slack":
+        secrets.append(
+            SecretPlan(
+                SLACK_SECRET,
+                ("DROPREEL_SLACK_BOT_TOKEN",),
+                ("poll", "webhook", *engine_classes),
+                "the Slack bot token (xoxb-...)",
+            )
+        )
+    if settings.modal_hf_secret:
+        secrets.append(
+            SecretPlan(
+                HF_SECRET,
+                ("HF_TOKEN",),
+                ("pull_weights", *engine_classes),
+                "a Hugging Face read token (gated models)",
+            )
+        )
+
+    return DeployPlan(
+        app_name=APP_NAME,
+        watch_root=settings.watch_root,
+        poll_schedule=schedule,
+        poll_timeout=POLL_TIMEOUT,
+        webhook_max_inputs=WEBHOOK_MAX_INPUTS,
+        webhook_min_containers=settings.modal_webhook_min_containers,
+        webhook_max_containers=WEBHOOK_MAX_CONTAINERS,
+        webhook_timeout=WEBHOOK_TIMEOUT,
+        scaledown_window=settings.modal_scaledown_seconds,
+        engines=plans,
+        secrets=tuple(secrets),
+        volumes={WEIGHTS_PATH: WEIGHTS_VOLUME},
+        image_env={"HF_HOME": HF_HOME, "PYTHONUNBUFFERED": "1"},
+        deployed_settings=deployed_settings(settings),
+        packages=read_packages(),
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,161 @@
+"""What runs inside the Modal containers: a poller tick, the webhook app, an engine worker.
+
+`infra/modal_app.py` only declares images, volume, secrets and functions; each function body is
+one call into here. Nothing in this module imports modal, so it runs (and is tested) anywhere.
+Settings inside a container come from the environment: the deployed settings Secret plus the
+named Secrets (storage keys, Slack token, webhook secrets).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from config.settings import Settings
+from gpu.registry import get_spec, load_engine
+from handlers.errors import DropreelError
+from handlers.ticket import Ticket, TicketRejected, run_ticket
+from infra.modal_dispatch import Launch, ModalDispatcher
+from infra.modal_plan import EnginePlan
+from infra.wiring import build_runtime
+from triggers.poller import tick
+
+log = logging.getLogger("dropreel.modal")
+
+_tick_lock = threading.Lock()
+HEAVY_MODULES = ("torch", "diffusers", "transformers", "accelerate")
+
+
+def configure_logging() -> None:
+    """INFO lines to stderr, which Modal keeps (`modal app logs dropreel`)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
+def launcher(engine_classes: Mapping[str, Any], mode: str) -> Launch:
+    """How a trigger reaches an engine class: `spawn` (returns at once) or `local` (in-process,
+    the class's `.local()`, for tests and `modal run` debugging)."""
+    if mode == "spawn":
+
+        def spawn(engine: str, ticket: dict[str, Any]) -> object:
+            return engine_classes[engine]().run.spawn(ticket)
+
+        return spawn
+
+    instances: dict[str, Any] = {}
+
+    def local(engine: str, ticket: dict[str, Any]) -> object:
+        if engine not in instances:
+            instances[engine] = engine_classes[engine]()
+        return instances[engine].run.local(ticket)
+
+    return local
+
+
+def dispatcher_for(settings: Settings, engine_classes: Mapping[str, Any]) -> ModalDispatcher:
+    rt = build_runtime(settings)
+    return ModalDispatcher(rt, launcher(engine_classes, settings.modal_dispatch), engine_classes)
+
+
+def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
+    """One poller tick; a second tick in the same container while one runs is skipped."""
+    if not _tick_lock.acquire(blocking=False):
+        log.warning("a tick is still running; skipping this one")
+        return {"skipped": True}
+    try:
+        configure_logging()
+        settings = Settings()
+        dispatcher = dispatcher_for(settings, engine_classes)
+        report = tick(dispatcher.rt, dispatcher)
+        summary = {
+            "skipped": False,
+            "jobs": report.jobs,
+            "states": {str(k): v for k, v in sorted(report.states.items())},
+            "claimed": report.claimed,
+            "taken_back": report.taken_back,
+            "failed": report.failed,
+            "dispatched": [t.to_dict() for t in dispatcher.sent],
+            "dispatch_errors": dispatcher.errors,
+            "requests": report.requests,
+        }
+        log.info(
+            "tick: %d jobs, dispatched %d, failed %d",
+            report.jobs,
+            len(dispatcher.sent),
+            len(report.failed),
+        )
+        return summary
+    finally:
+        _tick_lock.release()
+
+
+def webhook_app(engine_classes: Mapping[str, Any]) -> Any:
+    """The FastAPI app of `triggers.webhook`, dispatching claimed jobs to the engine classes."""
+    from triggers.webhook import create_app
+
+    configure_logging()
+    settings = Settings()
+    if "dispatcher" in inspect.signature(create_app).parameters:
+        return create_app(settings, dispatcher=dispatcher_for(settings, engine_classes))
+    log.warning("triggers.webhook.create_app takes no dispatcher; it will dispatch its own way")
+    return create_app(settings)
+
+
+def preload(plan: EnginePlan) -> None:
+    """Import the engine's module, and on the GPU image its heavy libraries (no GPU, no weights):
+    run before the memory snapshot, so restored containers skip these imports."""
+    if plan.image == "gpu":
+        for name in HEAVY_MODULES:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+    module = get_spec(plan.engine).target.partition(":")[0]
+    try:
+        importlib.import_module(module)
+    except Exception as err:  # the load step reports it to the job in plain words
+        log.error("could not import engine %s (%s): %s", plan.engine, module, err)
+
+
+class EngineWorker:
+    """One engine in one container: loaded once, then runs tickets one at a time."""
+
+    def __init__(self, plan: EnginePlan, settings: Settings | None = None) -> None:
+        configure_logging()
+        self.plan = plan
+        self.rt = build_runtime(settings or Settings())
+        self.rt.gpu = plan.hardware
+        self.rt.usd_per_hour = plan.usd_per_hour
+        self.load_error: str | None = None
+        try:
+            load_engine(plan.engine)
+        except Exception as err:  # run_job loads again and fails each job with this message
+            self.load_error = f"{type(err).__name__}: {err}"
+            log.error("engine %s did not load: %s", plan.engine, self.load_error)
+
+    def run(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        """Run one ticket. Raises only transient errors (Modal retries those); a permanent
+        problem is returned as `rejected`, and a job failure is in status.json and Slack."""
+        try:
+            parsed = Ticket.from_dict(ticket)
+        except TicketRejected as err:
+            log.error("dropping a malformed ticket: %s", err)
+            return {"result": "rejected", "error": str(err)}
+        if parsed.engine != self.plan.engine:
+            error = f"ticket for engine {parsed.engine} reached {self.plan.engine}'s class"
+            log.error("%s; dropping it", error)
+            return {"job": parsed.job, "result": "rejected", "error": error}
+        try:
+            result = run_ticket(self.rt, parsed)
+        except DropreelError as err:
+            if not err.permanent:
+                raise
+            log.error("%s: %s", parsed.job, err)
+            return {"job": parsed.job, "result": "rejected", "error": str(err)}
+        log.info("%s: %s", parsed.job, result)
+        return {"job": parsed.job, "result": result, "engine": self.plan.engine}
