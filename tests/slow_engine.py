@@ -19,13 +19,11 @@ class SlowPreviewEngine(PreviewEngine):
             yield frame
 
 
-register(
-    EngineSpec(
-        name="slow-preview",
-        kinds=("talking_head", "text_to_video", "image_to_video"),
-        target="tests.slow_engine:SlowPreviewEngine",
-        preview=True,
-    )
+SPEC = EngineSpec(
+    name="slow-preview",
+    kinds=("talking_head", "text_to_video", "image_to_video"),
+    target="tests.slow_engine:SlowPreviewEngine",
+    preview=True,
 )
 
 if __name__ == "__main__":
@@ -33,4 +31,5 @@ if __name__ == "__main__":
 
     from infra.cli import main
 
+    register(SPEC)
     sys.exit(main(["watch", "--once"]))

@@ -15,8 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def dropreel(*args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args], cwd=ROOT, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        [sys.executable, "-m", "infra.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
     )
 
 
@@ -73,6 +77,11 @@ def test_watcher_imports_without_torch():
         "bad = [m for m in ('torch', 'diffusers', 'transformers', 'modal') if m in sys.modules]\n"
         "print(bad)"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.stdout.strip() == "[]", out.stderr

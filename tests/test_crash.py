@@ -12,12 +12,19 @@ from pathlib import Path
 
 import pytest
 
-import tests.slow_engine  # noqa: F401  (registers "slow-preview" in this process too)
+from gpu.registry import ENGINES
 from handlers.errors import ObjectNotFound
 from tests.helpers import Notifications, decode_mp4, png, run_tick, runtime, status, wav
+from tests.slow_engine import SPEC
 
 ROOT = Path(__file__).resolve().parents[1]
 LEASE = 1.5
+
+
+@pytest.fixture(autouse=True)
+def slow_engine(monkeypatch):
+    """The worker subprocess and this process both know the "slow-preview" engine."""
+    monkeypatch.setitem(ENGINES, SPEC.name, SPEC)
 
 
 def start_worker(storage, moto_endpoint: str, notes: Path, max_attempts: int) -> subprocess.Popen:
