@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         7 * 24 * 3600, gt=0, le=7 * 24 * 3600, description="Presigned MP4 link lifetime."
     )
 
+    hf_cache_dir: str | None = Field(
+        None,
+        description="Hugging Face cache for engine weights (`dropreel weights pull` fills it; "
+        "renders read it offline). Default: the Hugging Face cache (HF_HUB_CACHE).",
+    )
+
     @field_validator("watch_root")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
