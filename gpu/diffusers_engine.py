@@ -18,6 +18,7 @@ torch and diffusers are imported only inside this module and the family files.
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import secrets
 from collections.abc import Iterator
@@ -282,12 +283,10 @@ class DiffusersVideoEngine:
         cls = getattr(diffusers, variant.pipelines[kind])
         sibling = next((p for (v, _), p in self._pipes.items() if v == variant.name), None)
         if sibling is not None:
-            pipe = cls.from_pipe(sibling)
+            pipe = _share_components(cls, sibling)
         else:
             log.info("loading %s from %s", variant.repo.repo_id, snapshot.path)
-            pipe = cls.from_pretrained(
-                str(snapshot.path), dtype=self.dtype, local_files_only=True
-            )
+            pipe = cls.from_pretrained(str(snapshot.path), dtype=self.dtype, local_files_only=True)
             pipe.to(self.device)
             self.check_pipeline(pipe)
         pipe.set_progress_bar_config(disable=True)
@@ -357,6 +356,20 @@ class DiffusersVideoEngine:
             record["vae_tiling"] = _attempt(pipe.vae.enable_tiling, "on")
         elif hasattr(pipe.vae, "disable_tiling"):
             pipe.vae.disable_tiling()
+
+
+def _share_components(cls: Any, sibling: Any) -> Any:
+    """`cls` built on the modules `sibling` already holds: no copy, no dtype cast.
+
+    (`from_pipe` casts every shared module to one dtype, which would undo the float32 islands
+    `from_pretrained` keeps in bfloat16 models and touch the sibling's modules too.)
+    """
+    params = inspect.signature(cls.__init__).parameters
+    kwargs = {k: v for k, v in sibling.components.items() if k in params}
+    for key in params:
+        if key not in kwargs and key in sibling.config and not key.startswith("_"):
+            kwargs[key] = sibling.config[key]
+    return cls(**kwargs)
 
 
 def _cache_config(speed: Speed) -> Any:

@@ -19,6 +19,10 @@ from gpu.errors import EngineError, WeightsMissing
 
 log = logging.getLogger(__name__)
 
+DIFFUSERS_LAYOUT = ["model_index.json", "*/*"]
+"""What a pull fetches: the diffusers layout only (model_index.json and component folders),
+never the single-file checkpoints some repos also hold at their top level."""
+
 
 class WeightsPullFailed(EngineError):
     """A download from the Hugging Face Hub failed; the message says what to check."""
@@ -114,6 +118,7 @@ def pull(
                 revision=repo.revision,
                 cache_dir=str(cache_dir) if cache_dir else None,
                 token=token,
+                allow_patterns=DIFFUSERS_LAYOUT,
             )
         except Exception as err:  # hub errors are many types; say which repo and what to check
             raise WeightsPullFailed(

@@ -17,10 +17,44 @@ from pathlib import Path
 from gpu.diffusers_models import MODELS, Repo
 
 TEXT_DIM = 32
-WORDS = (
-    "a the of and in on with to at red blue green cat dog fox sky sea sun moon tree city night "
-    "day walks runs flies over under camera pans slowly video light dark water mountain"
-).split()
+WORDS = [
+    "a",
+    "the",
+    "of",
+    "and",
+    "in",
+    "on",
+    "with",
+    "to",
+    "at",
+    "red",
+    "blue",
+    "green",
+    "cat",
+    "dog",
+    "fox",
+    "sky",
+    "sea",
+    "sun",
+    "moon",
+    "tree",
+    "city",
+    "night",
+    "day",
+    "walks",
+    "runs",
+    "flies",
+    "over",
+    "under",
+    "camera",
+    "pans",
+    "slowly",
+    "video",
+    "light",
+    "dark",
+    "water",
+    "mountain",
+]
 
 
 def tiny_t5_tokenizer():
