@@ -30,23 +30,6 @@ from triggers.poller import tick
 pytest.importorskip("diffusers")
 
 
-@pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory) -> Path:
-    """Every tiny engine built once per session, saved as a Hugging Face cache."""
-    from tests.tiny_models import populate_cache
-
-    cache = populate_cache(tmp_path_factory.mktemp("hf-cache"))
-    old = os.environ.get("DROPREEL_HF_CACHE_DIR")
-    os.environ["DROPREEL_HF_CACHE_DIR"] = str(cache)
-    get_settings.cache_clear()
-    yield cache
-    if old is None:
-        os.environ.pop("DROPREEL_HF_CACHE_DIR", None)
-    else:
-        os.environ["DROPREEL_HF_CACHE_DIR"] = old
-    get_settings.cache_clear()
-
-
 def png_bytes(width: int = 120, height: int = 90) -> bytes:
     rng = np.random.default_rng(1)
     buf = io.BytesIO()
@@ -192,6 +175,7 @@ def test_missing_weights_fail_at_once_with_the_fix(tmp_path):
 
 
 def test_missing_weights_fail_the_job_in_plain_words(s3_storage, make_settings, tmp_path):
+    old = os.environ.get("DROPREEL_HF_CACHE_DIR")
     os.environ["DROPREEL_HF_CACHE_DIR"] = str(tmp_path / "nothing-here")
     get_settings.cache_clear()
     try:
@@ -201,6 +185,8 @@ def test_missing_weights_fail_the_job_in_plain_words(s3_storage, make_settings, 
         tick(rt, dispatcher)
     finally:
         os.environ.pop("DROPREEL_HF_CACHE_DIR", None)
+        if old is not None:
+            os.environ["DROPREEL_HF_CACHE_DIR"] = old
         get_settings.cache_clear()
     assert list(dispatcher.results.values()) == ["failed"]
     keys = [o.key for o in s3_storage.list().objects]
@@ -225,4 +211,4 @@ def test_watcher_and_weights_cli_import_without_torch():
         "bad = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
         "assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
