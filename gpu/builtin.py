@@ -47,3 +47,14 @@ register(
         license="Apache-2.0",
     )
 )
+
+register(
+    EngineSpec(
+        name="hunyuanvideo-1.5",
+        kinds=("text_to_video", "image_to_video"),
+        target="gpu.hunyuan15:HunyuanVideo15Engine",
+        gpu="H100",
+        description="HunyuanVideo 1.5 (Tencent): 480p (fast, balanced) and 720p (quality).",
+        license="Tencent Hunyuan Community License (see docs/ENGINES.md)",
+    )
+)

@@ -22,6 +22,7 @@ import inspect
 import logging
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -248,8 +249,11 @@ class DiffusersVideoEngine:
         )
         if self.takes_step_callback:
             kwargs["callback_on_step_end"] = on_step_end
-        with torch.inference_mode():
-            video = pipe(**kwargs).frames[0]
+            with torch.inference_mode():
+                video = pipe(**kwargs).frames[0]
+        else:  # no step callback in this pipeline: count scheduler steps instead
+            with torch.inference_mode(), _counting_steps(pipe.scheduler, progress, total):
+                video = pipe(**kwargs).frames[0]
         if progress:
             progress(total, total)
         for frame in video:
@@ -370,6 +374,27 @@ def _share_components(cls: Any, sibling: Any) -> Any:
         if key not in kwargs and key in sibling.config and not key.startswith("_"):
             kwargs[key] = sibling.config[key]
     return cls(**kwargs)
+
+
+@contextmanager
+def _counting_steps(scheduler: Any, progress: Progress | None, total: int) -> Iterator[None]:
+    """Report progress after each `scheduler.step` of one pipeline call."""
+    original = scheduler.step
+    done = 0
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        nonlocal done
+        out = original(*args, **kwargs)
+        done += 1
+        if progress:
+            progress(min(done, total - 1), total)
+        return out
+
+    scheduler.step = step
+    try:
+        yield
+    finally:
+        del scheduler.step  # back to the class method
 
 
 def _cache_config(speed: Speed) -> Any:

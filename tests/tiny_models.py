@@ -212,13 +212,6 @@ def build_mochi():
     )
 
 
-BUILDERS: dict[str, Callable] = {
-    "ltx-video": build_ltx,
-    "wan2.2-ti2v-5b": build_wan,
-    "mochi": build_mochi,
-}
-
-
 def fake_commit(repo: Repo) -> str:
     return hashlib.sha1(f"tiny:{repo.repo_id}".encode()).hexdigest()
 
@@ -241,7 +234,97 @@ def populate_cache(cache_dir: Path, engines: list[str] | None = None, seed: int 
 
     for name in engines or list(BUILDERS):
         torch.manual_seed(seed)
-        pipe = BUILDERS[name]()
-        for repo in MODELS[name].repos:
-            save_in_hf_cache(pipe, repo, cache_dir)
+        build, kinds = BUILDERS[name]
+        pipe = build()
+        for variant in MODELS[name].variants.values():
+            if set(variant.pipelines) & set(kinds):
+                save_in_hf_cache(pipe, variant.repo, cache_dir)
     return cache_dir
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}"
+    "{% else %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def tiny_qwen_tokenizer():
+    """A byte-level BPE tokenizer (every byte a token, no merges) with a chat template."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import Qwen2Tokenizer
+
+    vocab = {c: i for i, c in enumerate(sorted(ByteLevel.alphabet()))}
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[])
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_hunyuan15():
+    from diffusers import (
+        AutoencoderKLHunyuanVideo15,
+        ClassifierFreeGuidance,
+        FlowMatchEulerDiscreteScheduler,
+        HunyuanVideo15Pipeline,
+        HunyuanVideo15Transformer3DModel,
+    )
+    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel
+
+    tokenizer = tiny_qwen_tokenizer()
+    text_encoder = Qwen2_5_VLTextModel(
+        Qwen2_5_VLTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=TEXT_DIM,
+            intermediate_size=37,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            bos_token_id=None,
+            eos_token_id=None,
+            rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+        )
+    )
+    tokenizer_2 = ByT5Tokenizer()
+    text_encoder_2 = tiny_t5_encoder(len(tokenizer_2))
+    latent = 4
+    vae = AutoencoderKLHunyuanVideo15(
+        latent_channels=latent,
+        block_out_channels=(32, 32, 32, 32, 32),
+        layers_per_block=1,
+        spatial_compression_ratio=16,
+        temporal_compression_ratio=4,
+    )
+    transformer = HunyuanVideo15Transformer3DModel(
+        in_channels=latent * 2 + 1,
+        out_channels=latent,
+        num_attention_heads=2,
+        attention_head_dim=16,
+        num_layers=1,
+        num_refiner_layers=1,
+        text_embed_dim=TEXT_DIM,
+        text_embed_2_dim=TEXT_DIM,
+        image_embed_dim=16,
+        rope_axes_dim=(4, 6, 6),
+        task_type="t2v",
+    )
+    return HunyuanVideo15Pipeline(
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer_2,
+        guider=ClassifierFreeGuidance(guidance_scale=6.0),
+    )
+
+
+BUILDERS: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "ltx-video": (build_ltx, ("text_to_video", "image_to_video")),
+    "wan2.2-ti2v-5b": (build_wan, ("text_to_video", "image_to_video")),
+    "mochi": (build_mochi, ("text_to_video",)),
+    # HunyuanVideo 1.5 image-to-video (SigLIP image encoder) has no tiny build yet.
+    "hunyuanvideo-1.5": (build_hunyuan15, ("text_to_video",)),
+}

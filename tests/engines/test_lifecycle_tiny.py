@@ -88,6 +88,12 @@ CASES = [
         (5, 96, 64, 24),
     ),
     (
+        "hunyuanvideo-1.5",
+        "text_to_video",
+        {"duration_seconds": 0.2, "width": 96, "height": 64},
+        (5, 96, 64, 24),
+    ),
+    (
         "mochi",
         "text_to_video",
         {"duration_seconds": 0.2, "width": 96, "height": 64},
@@ -147,8 +153,9 @@ def test_same_seed_same_video(tiny_cache):
     assert unseeded.settings["seed_from"] == "random" and 0 <= unseeded.seed < 2**32
 
 
-def test_progress_reports_steps_then_decode(tiny_cache):
-    engine = load_engine("wan2.2-ti2v-5b")
+@pytest.mark.parametrize("name", ["wan2.2-ti2v-5b", "hunyuanvideo-1.5"])
+def test_progress_reports_steps_then_decode(tiny_cache, name):
+    engine = load_engine(name)  # Wan: step callback; HunyuanVideo 1.5: counted scheduler steps
     plan = engine.check_inputs(
         RenderRequest(
             kind="text_to_video", prompt="sea", duration_seconds=0.2, width=64, height=64, steps=3
