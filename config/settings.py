@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='USD per hour overriding config/costs.py estimates, e.g. {"H100": 3.95}.',
     )
+    hf_cache_dir: str | None = Field(
+        None,
+        description="Hugging Face cache for engine weights (`dropreel weights pull` fills it; "
+        "renders read it offline). Default: the Hugging Face cache (HF_HUB_CACHE).",
+    )
 
     @field_validator("watch_root")
     @classmethod

@@ -14,3 +14,47 @@ register(
         license="Apache-2.0 (dropreel's own code)",
     )
 )
+
+register(
+    EngineSpec(
+        name="ltx-video",
+        kinds=("text_to_video", "image_to_video"),
+        target="gpu.ltx_video:LTXVideoEngine",
+        gpu="H100",
+        description="LTX-Video (Lightricks): 2B distilled (fast), 13B (balanced, quality).",
+        license="LTX-Video Open Weights License (see docs/ENGINES.md)",
+    )
+)
+
+register(
+    EngineSpec(
+        name="wan2.2-ti2v-5b",
+        kinds=("text_to_video", "image_to_video"),
+        target="gpu.wan22:Wan22Engine",
+        gpu="H100",
+        description="Wan2.2 TI2V-5B (Wan-AI): 1280x704 at 24 fps, text or image to video.",
+        license="Apache-2.0",
+    )
+)
+
+register(
+    EngineSpec(
+        name="mochi",
+        kinds=("text_to_video",),
+        target="gpu.mochi:MochiEngine",
+        gpu="H100",
+        description="Mochi 1 preview (Genmo): 848x480 at 30 fps, text to video.",
+        license="Apache-2.0",
+    )
+)
+
+register(
+    EngineSpec(
+        name="hunyuanvideo-1.5",
+        kinds=("text_to_video", "image_to_video"),
+        target="gpu.hunyuan15:HunyuanVideo15Engine",
+        gpu="H100",
+        description="HunyuanVideo 1.5 (Tencent): 480p (fast, balanced) and 720p (quality).",
+        license="Tencent Hunyuan Community License (see docs/ENGINES.md)",
+    )
+)

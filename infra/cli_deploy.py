@@ -29,17 +29,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--env", help="Modal environment to deploy into (modal deploy -e)")
     p.set_defaults(func=cmd_deploy)
 
-    p = sub.add_parser("weights", help="download an engine's model weights")
-    wsub = p.add_subparsers(dest="weights_command", required=True)
-    pull = wsub.add_parser("pull", help="download ENGINE's weights into the Hugging Face cache")
-    pull.add_argument("engine")
-    pull.add_argument(
-        "--modal",
-        action="store_true",
-        help="download inside Modal into the dropreel-weights Volume",
-    )
-    pull.set_defaults(func=cmd_weights_pull)
-
 
 # ---- deploy ---------------------------------------------------------------------------------
 
@@ -231,24 +220,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 # ---- weights --------------------------------------------------------------------------------
-
-
-def cmd_weights_pull(args: argparse.Namespace) -> int:
-    from gpu.errors import EngineError
-    from gpu.registry import get_spec
-
-    try:
-        get_spec(args.engine)
-    except EngineError as err:
-        print(f"dropreel: {err}", file=sys.stderr)
-        return 2
-    if not args.modal:
-        from infra.weights import pull
-
-        result = pull(args.engine)
-        print(json.dumps(result, indent=2))
-        return 0
-    return _pull_on_modal(args.engine)
 
 
 def _pull_on_modal(engine: str) -> int:

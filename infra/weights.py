@@ -42,6 +42,10 @@ class WeightsRef:
 
 
 def weights_for(engine: str) -> tuple[WeightsRef, ...]:
+    from gpu.diffusers_models import MODELS
+
+    if engine in MODELS:
+        return tuple(WeightsRef.parse(repo) for repo in MODELS[engine].repos)
     spec = get_spec(engine)
     refs = getattr(spec, "weights", None)
     if refs is None:

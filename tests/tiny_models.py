@@ -1,0 +1,330 @@
+"""Tiny random-weight checkpoints of the real diffusers/transformers classes, built in code.
+
+Each builder makes the published pipeline's components at toy sizes (same classes, same VAE
+compression as the real checkpoint, so the frame rule and size grid hold), tokenizer included
+(a Unigram T5 tokenizer built from a word list, no hub), and `save_pretrained`s the pipeline into
+a folder laid out like the Hugging Face cache: `models--org--name/snapshots/<commit>/` with
+`refs/<revision>` pointing at it. The engines then resolve the real repo id + revision through
+`gpu.weights.local_snapshot`, the path the real weights take.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from gpu.diffusers_models import MODELS, Repo
+
+TEXT_DIM = 32
+WORDS = [
+    "a",
+    "the",
+    "of",
+    "and",
+    "in",
+    "on",
+    "with",
+    "to",
+    "at",
+    "red",
+    "blue",
+    "green",
+    "cat",
+    "dog",
+    "fox",
+    "sky",
+    "sea",
+    "sun",
+    "moon",
+    "tree",
+    "city",
+    "night",
+    "day",
+    "walks",
+    "runs",
+    "flies",
+    "over",
+    "under",
+    "camera",
+    "pans",
+    "slowly",
+    "video",
+    "light",
+    "dark",
+    "water",
+    "mountain",
+]
+
+
+def tiny_t5_tokenizer():
+    from transformers import T5Tokenizer
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [(f"\u2581{w}", -float(i + 1)) for i, w in enumerate(WORDS)]
+    vocab += [(c, -50.0) for c in "abcdefghijklmnopqrstuvwxyz0123456789.,!?'-"]
+    vocab += [("\u2581", -60.0)]
+    return T5Tokenizer(vocab=vocab, extra_ids=0)
+
+
+def tiny_t5_encoder(vocab_size: int, umt5: bool = False):
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    args = dict(
+        vocab_size=vocab_size,
+        d_model=TEXT_DIM,
+        d_kv=8,
+        d_ff=37,
+        num_layers=1,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+    )
+    if umt5:
+        return UMT5EncoderModel(UMT5Config(**args))
+    return T5EncoderModel(T5Config(**args))
+
+
+def build_ltx():
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    tokenizer = tiny_t5_tokenizer()
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        num_layers=1,
+        caption_channels=TEXT_DIM,
+    )
+    # Same compression as the published VAE: patch 4 x three 2x scalings = 32 in space, 8 in time.
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=True,
+        patch_size=4,
+        patch_size_t=1,
+    )
+    return LTXPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=tiny_t5_encoder(len(tokenizer)),
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+
+
+def build_wan():
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanPipeline,
+        WanTransformer3DModel,
+    )
+
+    tokenizer = tiny_t5_tokenizer()
+    # Wan2.2's VAE: 48 latent channels, patch 2, 16x in space, 4x in time (residual design).
+    z_dim = 48
+    vae = AutoencoderKLWan(
+        base_dim=8,
+        z_dim=z_dim,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        is_residual=True,
+        in_channels=12,
+        out_channels=12,
+        patch_size=2,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+        latents_mean=[0.0] * z_dim,
+        latents_std=[1.0] * z_dim,
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=z_dim,
+        out_channels=z_dim,
+        text_dim=TEXT_DIM,
+        freq_dim=16,
+        ffn_dim=16,
+        num_layers=1,
+        rope_max_seq_len=32,
+    )
+    return WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=tiny_t5_encoder(len(tokenizer), umt5=True),
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0),
+        transformer=transformer,
+        expand_timesteps=True,
+    )
+
+
+def build_mochi():
+    from diffusers import (
+        AutoencoderKLMochi,
+        FlowMatchEulerDiscreteScheduler,
+        MochiPipeline,
+        MochiTransformer3DModel,
+    )
+
+    tokenizer = tiny_t5_tokenizer()
+    transformer = MochiTransformer3DModel(
+        patch_size=2,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        num_layers=1,
+        pooled_projection_dim=16,
+        in_channels=12,
+        text_embed_dim=TEXT_DIM,
+        time_embed_dim=4,
+        max_sequence_length=16,
+    )
+    vae = AutoencoderKLMochi(
+        latent_channels=12,
+        out_channels=3,
+        encoder_block_out_channels=(32, 32, 32, 32),
+        decoder_block_out_channels=(32, 32, 32, 32),
+        add_attention_block=(False, False, False, False, False),
+        layers_per_block=(1, 1, 1, 1, 1),
+    )
+    return MochiPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=tiny_t5_encoder(len(tokenizer)),
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+
+
+def fake_commit(repo: Repo) -> str:
+    return hashlib.sha1(f"tiny:{repo.repo_id}".encode()).hexdigest()
+
+
+def save_in_hf_cache(pipe, repo: Repo, cache_dir: Path) -> Path:
+    """Save `pipe` where huggingface_hub would have put `repo` at its revision."""
+    root = cache_dir / ("models--" + repo.repo_id.replace("/", "--"))
+    commit = repo.revision if len(repo.revision) == 40 else fake_commit(repo)
+    snapshot = root / "snapshots" / commit
+    pipe.save_pretrained(snapshot)
+    if commit != repo.revision:
+        (root / "refs").mkdir(parents=True, exist_ok=True)
+        (root / "refs" / repo.revision).write_text(commit)
+    return snapshot
+
+
+def populate_cache(cache_dir: Path, engines: list[str] | None = None, seed: int = 0) -> Path:
+    """Build every tiny engine once and save it under each repo id that engine names."""
+    import torch
+
+    for name in engines or list(BUILDERS):
+        torch.manual_seed(seed)
+        build, kinds = BUILDERS[name]
+        pipe = build()
+        for variant in MODELS[name].variants.values():
+            if set(variant.pipelines) & set(kinds):
+                save_in_hf_cache(pipe, variant.repo, cache_dir)
+    return cache_dir
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}"
+    "{% else %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def tiny_qwen_tokenizer():
+    """A byte-level BPE tokenizer (every byte a token, no merges) with a chat template."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import Qwen2Tokenizer
+
+    vocab = {c: i for i, c in enumerate(sorted(ByteLevel.alphabet()))}
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[])
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_hunyuan15():
+    from diffusers import (
+        AutoencoderKLHunyuanVideo15,
+        ClassifierFreeGuidance,
+        FlowMatchEulerDiscreteScheduler,
+        HunyuanVideo15Pipeline,
+        HunyuanVideo15Transformer3DModel,
+    )
+    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel
+
+    tokenizer = tiny_qwen_tokenizer()
+    text_encoder = Qwen2_5_VLTextModel(
+        Qwen2_5_VLTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=TEXT_DIM,
+            intermediate_size=37,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            bos_token_id=None,
+            eos_token_id=None,
+            rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+        )
+    )
+    tokenizer_2 = ByT5Tokenizer()
+    text_encoder_2 = tiny_t5_encoder(len(tokenizer_2))
+    latent = 4
+    vae = AutoencoderKLHunyuanVideo15(
+        latent_channels=latent,
+        block_out_channels=(32, 32, 32, 32, 32),
+        layers_per_block=1,
+        spatial_compression_ratio=16,
+        temporal_compression_ratio=4,
+    )
+    transformer = HunyuanVideo15Transformer3DModel(
+        in_channels=latent * 2 + 1,
+        out_channels=latent,
+        num_attention_heads=2,
+        attention_head_dim=16,
+        num_layers=1,
+        num_refiner_layers=1,
+        text_embed_dim=TEXT_DIM,
+        text_embed_2_dim=TEXT_DIM,
+        image_embed_dim=16,
+        rope_axes_dim=(4, 6, 6),
+        task_type="t2v",
+    )
+    return HunyuanVideo15Pipeline(
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer_2,
+        guider=ClassifierFreeGuidance(guidance_scale=6.0),
+    )
+
+
+BUILDERS: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "ltx-video": (build_ltx, ("text_to_video", "image_to_video")),
+    "wan2.2-ti2v-5b": (build_wan, ("text_to_video", "image_to_video")),
+    "mochi": (build_mochi, ("text_to_video",)),
+    # HunyuanVideo 1.5 image-to-video (SigLIP image encoder) has no tiny build yet.
+    "hunyuanvideo-1.5": (build_hunyuan15, ("text_to_video",)),
+}
