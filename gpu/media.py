@@ -29,7 +29,7 @@ Image.MAX_IMAGE_PIXELS = None
 
 IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP")
 """Accepted image codecs (MPO is the JPEG variant many phones write)."""
-_RECOGNISED_IMAGES = (*IMAGE_FORMATS, "GIF", "BMP", "TIFF", "ICO", "PPM")
+_RECOGNISED_IMAGES = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "ICO", "PPM")  # JPEG opens MPO
 MIN_IMAGE_SIDE = 64
 MAX_ASPECT_RATIO = 8.0
 SILENCE_DBFS = -60.0

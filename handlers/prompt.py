@@ -156,8 +156,8 @@ def _explain(err: ValidationError) -> str:
             if len(value) > 60:
                 value = value[:57] + "..."
             reason = e.get("ctx", {}).get("error") if e["type"] == "value_error" else None
-            what = f"{reason}" if reason else f"allowed: {allowed_values(field)}"
-            parts.append(f"{field} = {value} is not allowed; {what}")
+            what = f"{reason}" if reason else f"it must be {allowed_values(field)}"
+            parts.append(f"{field} = {value} is not allowed: {what}")
     return "; ".join(parts)
 
 
