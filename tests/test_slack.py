@@ -299,3 +299,16 @@ def test_settings_without_token_or_webhook_explain_what_to_set(make_settings, mo
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     with pytest.raises(ValueError, match="SLACK_BOT_TOKEN and DROPREEL_SLACK_CHANNEL"):
         build_slack_notifier(make_settings(None, notifier="slack"))
+
+
+def test_demo_prints_the_message_slack_received(tmp_path, capsys, monkeypatch):
+    from infra.demo import run_demo
+
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    assert run_demo(out_dir=str(tmp_path / "out"), timeout=120) == 0
+    out = capsys.readouterr().out
+    assert "a fake Slack Web API on http://127.0.0.1:" in out
+    assert "what Slack received" in out
+    assert "│ 🎬 alice is ready" in out and "│ 🎬 prompt is ready" in out
+    assert "Kind: Talking head (image + audio)" in out
+    assert "↳ in thread: alice.jpg" in out
