@@ -120,6 +120,23 @@ class Settings(BaseSettings):
         description="Hugging Face cache for engine weights (`dropreel weights pull` fills it; "
         "renders read it offline). Default: the Hugging Face cache (HF_HUB_CACHE).",
     )
+    min_audio_seconds: float = Field(
+        0.5, ge=0, description="Shortest accepted audio (shorter clips are refused)."
+    )
+    slack_attempts: int = Field(
+        4, ge=1, le=10, description="Tries per Slack call on errors other than rate limits."
+    )
+    slack_max_wait_seconds: float = Field(
+        300.0, ge=0, description="Longest total wait on Slack rate limits (429 Retry-After)."
+    )
+    slack_upload_poster: bool = Field(
+        True, description="Upload the poster frame to Slack (files_upload_v2) with the message."
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="Public URL of the watch root when the bucket is public: Slack then shows "
+        "the poster as an image block and links the MP4 without expiry.",
+    )
 
     @field_validator("watch_root")
     @classmethod

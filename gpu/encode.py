@@ -1,8 +1,8 @@
 """H.264 + AAC MP4 encoding with PyAV, in-process, frames streamed as they come.
 
 No PNG files and no ffmpeg subprocess: each RGB frame goes straight into libx264. Audio is
-decoded from the original file, resampled to 48 kHz AAC, and cut to the video's length so the
-two streams end together.
+decoded from the original file, resampled to 48 kHz AAC, and cut (or padded with silence) to
+the video's length so the two streams start and end together.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from gpu.errors import EncodeError
+from gpu.media import open_audio
 
 AUDIO_RATE = 48_000
 
@@ -93,7 +94,7 @@ class _AudioFeeder:
     def __init__(self, container: av.container.OutputContainer, audio: Path) -> None:
         self.container = container
         self.stream = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
-        self.source = av.open(str(audio))
+        self.source = open_audio(audio)
         self.frames = self.source.decode(self.source.streams.audio[0])
         self.resampler = av.AudioResampler(
             format="fltp", layout="stereo", rate=AUDIO_RATE, frame_size=1024
@@ -119,8 +120,8 @@ class _AudioFeeder:
         budget = round(seconds * AUDIO_RATE)
         while self.written < budget:
             frame = self._next()
-            if frame is None:
-                return
+            if frame is None:  # the recording ended first: silence up to the video's length
+                frame = _audio_frame(np.zeros((2, min(1024, budget - self.written)), np.float32))
             left = budget - self.written
             if frame.samples > left:
                 data = frame.to_ndarray()

@@ -1,45 +1,112 @@
-"""Decoding inputs: images with Pillow under a pixel limit, audio with PyAV.
+"""Decoding inputs safely: images with Pillow under a pixel limit, audio with PyAV.
 
-Everything here raises `InputError` with the file name and what to do, never a raw decoder error.
+Inputs come from anyone who can write to the bucket, so nothing here trusts a file's name or
+header: the container is recognised from its first bytes and opened with that one demuxer only
+(ffmpeg's probing would otherwise follow a playlist disguised as an .mp3), sizes are checked
+before pixels are decoded, and audio decoding stops at the duration limit whatever the header
+says. Everything raises `InputError` naming the file and saying what to do, never a raw decoder
+error.
 """
 
 from __future__ import annotations
 
+import math
+import struct
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+import soxr
 from PIL import Image, ImageOps
 
 from gpu.errors import InputError
 
+# Pillow's own bomb guard raises before we can say the size in words; every open below checks
+# `max_pixels` itself, straight after reading the header and before decoding any pixel.
+Image.MAX_IMAGE_PIXELS = None
 
-def load_image(path: Path, max_pixels: int) -> Image.Image:
-    """Decode an image to RGB with EXIF orientation applied, refusing decompression bombs."""
+IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP")
+"""Accepted image codecs (MPO is the JPEG variant many phones write)."""
+_RECOGNISED_IMAGES = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "ICO", "PPM")  # JPEG opens MPO
+MIN_IMAGE_SIDE = 64
+MAX_ASPECT_RATIO = 8.0
+SILENCE_DBFS = -60.0
+"""Audio whose loudest sample is quieter than this is refused as silent."""
+MIN_AUDIO_RATE = 4_000
+AUDIO_HINT = "upload a WAV, MP3, M4A, FLAC, OGG or Opus file"
+
+
+# ----------------------------------------------------------------------------------- images
+
+
+def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> Image.Image:
+    """Decode an image to RGB with EXIF orientation applied, refusing bombs and odd shapes."""
     name = path.name
     if path.stat().st_size == 0:
         raise InputError(f"{name} is empty (0 bytes): upload the image again")
-    Image.MAX_IMAGE_PIXELS = None  # we enforce our own, clearer limit below
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise InputError(
-                        f"{name} is {width}x{height} = {width * height:,} pixels, over the limit "
-                        f"of {max_pixels:,}: downscale it and upload it again"
-                    )
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                return img.convert("RGB")
-    except InputError:
-        raise
-    except Exception as err:  # Pillow raises many types for corrupt data
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path, formats=_RECOGNISED_IMAGES)
+    except Exception as err:  # UnidentifiedImageError, OSError, SyntaxError, ValueError...
         raise InputError(
-            f"{name} is not a readable image ({type(err).__name__}): upload a PNG, JPEG or WebP"
+            f"{name} is not an image dropreel can read (not PNG, JPEG or WebP data): "
+            "upload a PNG, JPEG or WebP file"
         ) from err
+    with img:
+        if img.format not in IMAGE_FORMATS:
+            raise InputError(
+                f"{name} is a {img.format} image; dropreel reads PNG, JPEG and WebP: "
+                "convert it and upload it again"
+            )
+        width, height = img.size
+        if width * height > max_pixels:
+            raise InputError(
+                f"{name} is {width}x{height} = {width * height:,} pixels, over the limit of "
+                f"{max_pixels:,}: downscale it and upload it again"
+            )
+        if min(width, height) < min_side:
+            raise InputError(
+                f"{name} is only {width}x{height} pixels; each side must be at least {min_side}: "
+                "upload a larger image"
+            )
+        if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+            raise InputError(
+                f"{name} is {width}x{height}, a {max(width, height) / min(width, height):.0f}:1 "
+                f"strip; at most {MAX_ASPECT_RATIO:.0f}:1 is accepted: crop it"
+            )
+        try:
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+            return to_rgb(upright)
+        except Exception as err:
+            raise InputError(
+                f"{name} is truncated or damaged ({type(err).__name__} while decoding "
+                f"{img.format} data): export it again and upload the new file"
+            ) from err
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB; transparency is laid over white, 16-bit is scaled down."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        peak = 65535.0 if img.mode.startswith("I;16") else max(1.0, float(img.getextrema()[1]))
+        data = np.asarray(img, dtype=np.float64) * (255.0 / peak)
+        img = Image.fromarray(np.clip(data, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        data = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        low, high = float(data.min()), float(data.max())
+        scaled = (data - low) * (255.0 / (high - low)) if high > low else np.zeros_like(data)
+        img = Image.fromarray(scaled.astype(np.uint8), "L")
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        img.mode == "P" and "transparency" in img.info
+    )
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 def fit_cover(img: Image.Image, width: int, height: int) -> Image.Image:
@@ -55,47 +122,263 @@ def even_size(width: int, height: int, longest: int) -> tuple[int, int]:
     return w, h
 
 
-def audio_seconds(path: Path) -> float:
-    """Duration of an audio file from its decoded samples' timing (not trusting headers)."""
+# ------------------------------------------------------------------------------------ audio
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What probing an audio file found: its real length (decoded), rate, channels, level."""
+
+    seconds: float
+    sample_rate: int
+    channels: int
+    codec: str
+    container: str
+    peak_dbfs: float
+
+
+def sniff_audio(path: Path) -> str:
+    """The ffmpeg demuxer for this file, from its first bytes; InputError if not audio we read."""
+    with path.open("rb") as f:
+        head = f.read(64)
+    name = path.name
+    if not head:
+        raise InputError(f"{name} is empty (0 bytes): upload the audio again")
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"RF64" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[4:8] == b"ftyp":
+        return "mov"
+    sync = len(head) > 1 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
+    if head[:3] == b"ID3" or (sync and head[1] & 0x06):  # MPEG audio layer I/II/III
+        return "mp3"
+    if sync and (head[1] & 0xF6) == 0xF0:
+        return "aac"  # raw ADTS, sometimes saved as .m4a
+    kind = _describe_bytes(head)
+    raise InputError(f"{name} is not an audio file ({kind}): {AUDIO_HINT}")
+
+
+def _describe_bytes(head: bytes) -> str:
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "it holds PNG image data"
+    if head[:3] == b"\xff\xd8\xff":
+        return "it holds JPEG image data"
+    if head.lstrip()[:1] in (b"{", b"[", b"<", b"#") or head.isascii():
+        return "it holds text"
+    return "unrecognised data"
+
+
+def open_audio(path: Path) -> av.container.InputContainer:
+    """Open with the demuxer matching the file's bytes only (see the module docstring)."""
+    fmt = sniff_audio(path)
+    try:
+        container = av.open(str(path), format=fmt)
+    except Exception as err:
+        raise InputError(
+            f"{path.name} is truncated or damaged ({fmt} data that cannot be opened): "
+            f"export it again, then {AUDIO_HINT}"
+        ) from err
+    if not container.streams.audio:
+        container.close()
+        raise InputError(f"{path.name} has no audio stream: {AUDIO_HINT}")
+    return container
+
+
+def probe_audio(path: Path, max_seconds: float, min_seconds: float = 0.5) -> AudioInfo:
+    """Decode the whole file once (stopping at the limit) and check it is usable speech/audio.
+
+    Refuses: empty, unreadable, truncated, longer than `max_seconds`, shorter than
+    `min_seconds`, NaN/infinite samples, and silence (peak under -60 dBFS).
+    """
     name = path.name
     if path.stat().st_size == 0:
         raise InputError(f"{name} is empty (0 bytes): upload the audio again")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise InputError(
-                    f"{name} has no audio stream: upload a WAV, MP3, M4A, FLAC, OGG or Opus"
-                )
-            stream = container.streams.audio[0]
-            samples = 0
-            rate = stream.rate or stream.codec_context.sample_rate
+    container = open_audio(path)
+    with container:
+        stream = container.streams.audio[0]
+        fmt = container.format.name
+        header_seconds = container.duration / av.time_base if container.duration else None
+        if header_seconds and header_seconds > max_seconds * 1.01:
+            raise InputError(_too_long(name, header_seconds, max_seconds))
+        rate = stream.codec_context.sample_rate or stream.rate or 0
+        channels = stream.codec_context.channels or 0
+        samples, peak, bad = 0, 0.0, False
+        try:
             for frame in container.decode(stream):
+                rate = frame.sample_rate or rate
                 samples += frame.samples
-                rate = frame.sample_rate
-    except InputError:
-        raise
-    except Exception as err:
-        raise InputError(
-            f"{name} is not readable audio ({type(err).__name__}): upload a WAV, MP3, M4A, FLAC, "
-            "OGG or Opus file"
-        ) from err
+                data = frame.to_ndarray()
+                if data.dtype.kind == "f":
+                    if not np.isfinite(data).all():
+                        bad = True
+                        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+                    peak = max(peak, float(np.abs(data).max(initial=0.0)))
+                elif data.size:
+                    full = float(np.iinfo(data.dtype).max)
+                    centre = 128 if data.dtype == np.uint8 else 0
+                    peak = max(peak, float(np.abs(data.astype(np.float64) - centre).max()) / full)
+                if rate and samples / rate > max_seconds * 1.01:
+                    raise InputError(_too_long(name, samples / rate, max_seconds, at_least=True))
+        except InputError:
+            raise
+        except Exception as err:
+            done = samples / rate if rate else 0.0
+            if done > 0:
+                raise InputError(
+                    f"{name} is truncated or damaged: decoding stopped after {done:.1f} s "
+                    f"({type(err).__name__}): export it again and upload the new file"
+                ) from err
+            raise InputError(
+                f"{name} is not readable audio ({fmt} data that cannot be decoded): {AUDIO_HINT}"
+            ) from err
     if samples == 0 or not rate:
         raise InputError(f"{name} holds no audio samples: upload a recording that is not empty")
-    return samples / rate
+    seconds = samples / rate
+    _check_truncation(path, fmt, header_seconds, seconds)
+    if bad:
+        raise InputError(
+            f"{name} contains invalid samples (NaN or infinity): export it again as 16-bit PCM"
+        )
+    if rate < MIN_AUDIO_RATE:
+        raise InputError(
+            f"{name} has a sample rate of {rate} Hz; at least {MIN_AUDIO_RATE} Hz is needed: "
+            "export it at 16 kHz or more"
+        )
+    if seconds < min_seconds:
+        raise InputError(
+            f"{name} is only {seconds:.2f} s long; at least {min_seconds:g} s is needed: "
+            "upload a longer recording"
+        )
+    peak_dbfs = 20 * math.log10(peak) if peak > 0 else -math.inf
+    if peak_dbfs < SILENCE_DBFS:
+        level = "digital silence" if peak == 0 else f"loudest sample {peak_dbfs:.0f} dBFS"
+        raise InputError(
+            f"{name} is silent ({level}): upload a recording with audible speech or sound"
+        )
+    return AudioInfo(
+        seconds=seconds,
+        sample_rate=rate,
+        channels=channels,
+        codec=stream.codec_context.name,
+        container=fmt,
+        peak_dbfs=round(peak_dbfs, 1),
+    )
 
 
-def load_audio(path: Path, sample_rate: int) -> np.ndarray:
-    """Decode any supported audio to mono float32 at `sample_rate`."""
+def _too_long(name: str, seconds: float, limit: float, at_least: bool = False) -> str:
+    more = "more than " if at_least else ""
+    return (
+        f"{name} is {more}{_minutes(seconds)} long; the limit is {_minutes(limit)}: "
+        "cut it into shorter parts"
+    )
+
+
+def _minutes(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    if seconds >= 120:
+        return f"{seconds / 60:.1f} minutes"
+    return f"{seconds:.1f} seconds"
+
+
+def _check_truncation(path: Path, fmt: str, header_seconds: float | None, seconds: float) -> None:
+    """Refuse files whose own header promises more audio than the file holds."""
+    name = path.name
+    promised = None
+    if fmt == "wav":
+        promised = _wav_promised_seconds(path)
+    elif fmt == "mp3" and header_seconds and _has_vbr_header(path):
+        promised = header_seconds  # ffmpeg took it from the Xing/Info/VBRI frame count
+    if promised and seconds < promised * 0.95 and promised - seconds > 0.25:
+        raise InputError(
+            f"{name} is truncated: its header promises {promised:.1f} s of audio but the file "
+            f"holds {seconds:.1f} s (an interrupted upload?): upload it again"
+        )
+
+
+def _wav_promised_seconds(path: Path) -> float | None:
+    """Duration the RIFF header declares (data chunk size / byte rate), if it declares one."""
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            chunks = []
+        with path.open("rb") as f:
+            riff = f.read(12)
+            if riff[:4] != b"RIFF":
+                return None
+            byte_rate = None
+            for _ in range(64):
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(size + (size & 1))
+                    byte_rate = struct.unpack("<I", fmt[8:12])[0] if len(fmt) >= 12 else None
+                elif cid == b"data":
+                    if size in (0, 0xFFFFFFFF) or not byte_rate:
+                        return None  # streamed WAV: length unknown by design
+                    return size / byte_rate
+                else:
+                    f.seek(size + (size & 1), 1)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _has_vbr_header(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(10)
+        skip = 0
+        if head[:3] == b"ID3" and len(head) == 10:
+            skip = 10 + ((head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9])
+        f.seek(skip)
+        first = f.read(256)
+    return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+def audio_seconds(path: Path, max_seconds: float = 24 * 3600) -> float:
+    """Duration of an audio file from its decoded samples (not trusting headers)."""
+    return probe_audio(path, max_seconds, min_seconds=0.0).seconds
+
+
+def load_audio(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+    """Decode any supported audio to mono float32 at `sample_rate` (soxr, high quality).
+
+    Channels are averaged (not summed, so stereo speech never clips); 16 kHz is what speech
+    encoders such as wav2vec2 expect.
+    """
+    container = open_audio(path)
+    chunks: list[np.ndarray] = []
+    with container:
+        stream = container.streams.audio[0]
+        source_rate = stream.codec_context.sample_rate or stream.rate
+        limit = math.inf if max_seconds is None else max_seconds * source_rate * 1.01
+        total = 0
+        try:
             for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-    except Exception as err:
-        raise InputError(f"{path.name} is not readable audio ({type(err).__name__})") from err
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+                data = frame.to_ndarray()
+                if frame.format.is_planar:
+                    mono = data.astype(np.float32).mean(axis=0)
+                else:
+                    mono = data.reshape(-1, len(frame.layout.channels)).astype(np.float32).mean(1)
+                if data.dtype.kind in "iu":
+                    centre = 128.0 if data.dtype == np.uint8 else 0.0
+                    mono = (mono - centre) / float(np.iinfo(data.dtype).max)
+                chunks.append(mono)
+                source_rate = frame.sample_rate or source_rate
+                total += mono.size
+                if total > limit:
+                    raise InputError(_too_long(path.name, total / source_rate, max_seconds or 0))
+        except InputError:
+            raise
+        except Exception as err:
+            raise InputError(f"{path.name} is not readable audio ({type(err).__name__})") from err
+    if not chunks:
+        return np.zeros(0, np.float32)
+    signal = np.nan_to_num(np.concatenate(chunks)).astype(np.float32)
+    if source_rate != sample_rate:
+        signal = soxr.resample(signal, source_rate, sample_rate, quality="HQ").astype(np.float32)
+    return signal

@@ -119,6 +119,8 @@ def discover(
                 if marker in layout.MARKERS and version:
                     metas[(folder, stem)][version][marker] = obj
             continue
+        if not layout.is_safe_key(key):
+            continue  # '..' and friends: never an input (see layout.is_safe_key)
         folder, name = layout.split_key(key)
         typed = layout.input_type(name)
         if typed:

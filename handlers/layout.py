@@ -52,6 +52,17 @@ def input_type(name: str) -> tuple[str, str] | None:
     return None
 
 
+def is_safe_key(key: str) -> bool:
+    """False for keys no backend may touch ('..', '.', empty segments, backslash, NUL).
+
+    S3 allows such keys, but they could mean another folder on a local disk or to another
+    tool, so dropreel never treats them as inputs (nor writes anything next to them).
+    """
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        return False
+    return all(part not in ("", ".", "..") for part in key.split("/"))
+
+
 def meta_prefix(folder: str, stem: str) -> str:
     return f"{folder}{META_DIR}/{stem}/"
 

@@ -20,7 +20,7 @@ from config.costs import job_cost
 from config.settings import Settings
 from gpu.encode import encode_mp4, poster_jpeg
 from gpu.engine import Engine, RenderRequest
-from gpu.errors import EngineError
+from gpu.errors import EngineError, EngineNotFound
 from gpu.registry import get_spec, load_engine
 from handlers import validate
 from handlers.claims import Lease, LeaseKeeper, mark_once
@@ -59,7 +59,12 @@ def resolve_engine(job: Job, prompt: PromptFile | None, settings: Settings) -> s
             "text_to_video): fix the task field or the files"
         )
     name = (prompt.engine if prompt and prompt.engine else None) or settings.engine_for(job.kind)
-    spec = get_spec(name)
+    try:
+        spec = get_spec(name)
+    except EngineNotFound as err:
+        if prompt and prompt.engine:
+            raise InputRejected(f"{_name(job.prompt)}: {err}: fix the engine field") from err
+        raise
     if job.kind not in spec.kinds:
         raise InputRejected(
             f"engine {name!r} does not make {job.kind} videos; it makes {', '.join(spec.kinds)}"
@@ -108,6 +113,7 @@ def run_job(rt: Runtime, job: Job, lease: Lease) -> str:
                 if job.prompt
                 else None
             )
+            validate.check_prompt(job.kind, prompt, _name(job.prompt))
             if "image" in local:
                 validate.check_image(local["image"], settings)
             audio_seconds = (
@@ -281,7 +287,11 @@ def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
         if obj is None:
             continue
         suffix = "." + obj.key.rpartition(".")[2].lower()
-        dest = work / f"{slot}{suffix}"
+        name = _name(obj)
+        # keep the user's file name so every message names it; fall back for odd names
+        safe = len(name.encode()) <= 200 and name.isprintable() and not name.startswith(".")
+        dest = work / slot / name if safe else work / slot / f"{slot}{suffix}"
+        dest.parent.mkdir(exist_ok=True)
         storage.download(obj.key, dest)
         local[slot] = dest
     return local

@@ -1,27 +1,35 @@
 """prompt.json: the one file users write by hand, parsed strictly at the edge.
 
-Unknown fields are refused (a typo must not be silently ignored); every number has bounds; an
-error names the field, the value and what is allowed. `dropreel schema` prints the JSON Schema.
+Unknown fields are refused (a typo must not be silently ignored); types are strict (`"512"` is
+not a width); every number has bounds; NaN, Infinity, duplicate keys and absurd nesting are
+refused before validation. An error names the file, the field, the value and what is allowed.
+`dropreel schema` prints the JSON Schema so editors can check prompt.json as people type.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Literal
+import unicodedata
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from handlers.errors import InputRejected
 
 Task = Literal["text_to_video", "image_to_video", "talking_head"]
 Profile = Literal["fast", "balanced", "quality", "low_vram"]
+MAX_ASPECT = 4.0
 
 
 class PromptFile(BaseModel):
     """The contents of prompt.json (all fields optional except where the job kind needs them)."""
 
     model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, title="dropreel prompt.json"
+        extra="forbid",
+        strict=True,
+        str_strip_whitespace=True,
+        title="dropreel prompt.json",
+        json_schema_extra={"additionalProperties": False},
     )
 
     task: Task | None = Field(None, description="Job kind; inferred from the files when absent.")
@@ -43,47 +51,144 @@ class PromptFile(BaseModel):
     steps: int | None = Field(None, ge=1, le=200, description="Denoising steps.")
     guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale.")
 
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None:
+            for ch in value:
+                if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cs"):
+                    raise ValueError(f"contains the control character U+{ord(ch):04X}; remove it")
+        return value
+
+    @model_validator(mode="after")
+    def _sane_shape(self) -> PromptFile:
+        if self.width and self.height:
+            ratio = max(self.width, self.height) / min(self.width, self.height)
+            if ratio > MAX_ASPECT:
+                raise ValueError(
+                    f"width x height = {self.width}x{self.height} is a {ratio:.1f}:1 frame; at "
+                    f"most {MAX_ASPECT:.0f}:1 is allowed"
+                )
+        return self
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen[key] = value
+    return seen
+
+
+def _no_constants(token: str) -> Any:
+    raise ValueError(token)
+
+
+def _finite(token: str) -> float:
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(token)
+    return value
+
 
 def parse_prompt(data: bytes, name: str = "prompt.json", max_bytes: int = 64 * 1024) -> PromptFile:
     """Parse prompt.json bytes or raise InputRejected with a message a person can act on."""
     if len(data) > max_bytes:
-        raise InputRejected(f"{name} is {len(data):,} bytes; the limit is {max_bytes:,}")
+        raise InputRejected(
+            f"{name} is {len(data):,} bytes; a prompt file may be at most {max_bytes:,} bytes"
+        )
     if not data.strip():
         raise InputRejected(
             f'{name} is empty: it must hold a JSON object such as {{"prompt": "..."}}'
         )
     try:
-        raw = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise InputRejected(f"{name} is not UTF-8 text") from err
+        raise InputRejected(
+            f"{name} is not UTF-8 text (byte {err.start}): save it as UTF-8"
+        ) from err
+    try:
+        raw = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_finite,
+        )
     except json.JSONDecodeError as err:
         raise InputRejected(
             f"{name} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from err
+    except _Duplicate as err:
+        raise InputRejected(f"{name} sets the field {str(err)!r} twice: keep one") from err
+    except ValueError as err:
+        raise InputRejected(
+            f"{name} uses {err}, which is not a finite number: write a plain number such as 7.5"
+        ) from err
+    except RecursionError as err:
+        raise InputRejected(f"{name} is nested too deeply to be a prompt file") from err
     if not isinstance(raw, dict):
-        raise InputRejected(f"{name} must hold a JSON object, not a {type(raw).__name__}")
+        kind = {list: "list", str: "string", int: "number", float: "number"}.get(type(raw), "value")
+        raise InputRejected(
+            f'{name} must hold a JSON object like {{"prompt": "..."}}, not a {kind}'
+        )
     try:
         return PromptFile.model_validate(raw)
     except ValidationError as err:
-        raise InputRejected(f"{name} has invalid fields: {_explain(err)}") from err
+        raise InputRejected(f"{name}: {_explain(err)}") from err
 
 
 def _explain(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(root)"
+        field = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             allowed = ", ".join(PromptFile.model_fields)
-            parts.append(f"unknown field {field!r} (allowed: {allowed})")
+            parts.append(f"unknown field {field!r} (allowed fields: {allowed})")
+        elif not field:  # a model-level check
+            parts.append(str(e.get("ctx", {}).get("error", e["msg"])))
         else:
             value = json.dumps(e.get("input"), ensure_ascii=False, default=str)
             if len(value) > 60:
                 value = value[:57] + "..."
-            parts.append(f"{field}={value}: {e['msg']}")
+            reason = e.get("ctx", {}).get("error") if e["type"] == "value_error" else None
+            what = f"{reason}" if reason else f"it must be {allowed_values(field)}"
+            parts.append(f"{field} = {value} is not allowed: {what}")
     return "; ".join(parts)
 
 
+def allowed_values(field: str) -> str:
+    """What a field accepts, in words, from the model's own bounds (so it never drifts)."""
+    info = PromptFile.model_fields[field]
+    annotation = info.annotation
+    inner = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
+    kind = inner[0]
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(repr(v) for v in get_args(kind))
+    bounds: dict[str, Any] = {}
+    for meta in info.metadata:
+        for attr in ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern"):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                bounds[attr] = value
+    if kind is str:
+        low, high = bounds.get("min_length", 0), bounds.get("max_length")
+        text = f"text of {low} to {high} characters" if high else "text"
+        if "pattern" in bounds:
+            text += " using a-z, 0-9, '.', '_' and '-'"
+        return text
+    noun = "a whole number" if kind is int else "a number"
+    if "gt" in bounds:
+        return f"{noun} above {bounds['gt']} and at most {bounds['le']}"
+    return f"{noun} from {bounds['ge']} to {bounds['le']}"
+
+
 def json_schema() -> dict:
+    """The JSON Schema of prompt.json (draft 2020-12), for editors and `dropreel schema`."""
     schema = PromptFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

@@ -1,26 +1,36 @@
-"""Input checks that run before any engine loads: sizes, image pixels, audio length.
+"""Input checks that run before any engine loads: sizes, images, audio, prompt fields.
 
-Every refusal is an InputRejected (permanent, never retried) whose message names the file.
+Sizes are checked from the listing before a byte is downloaded; images are fully decoded (under
+the pixel limit) and audio fully probed (up to the duration limit), so a broken file is refused
+in seconds instead of after a GPU engine has loaded. Every refusal is an InputRejected
+(permanent, never retried) whose message names the file and says what to do.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
-
 from config.settings import Settings
 from gpu.errors import InputError
-from gpu.media import audio_seconds
+from gpu.media import AudioInfo, load_image, probe_audio
+from handlers import layout
 from handlers.errors import InputRejected
+from handlers.prompt import PromptFile
 from handlers.storage import ObjectInfo
 
 
 def check_sizes(objects: list[ObjectInfo], settings: Settings) -> None:
+    """Refuse empty and oversized inputs from their listed sizes (nothing downloaded yet)."""
     for obj in objects:
         name = obj.key.rpartition("/")[2]
+        typed = layout.input_type(name)
         if obj.size == 0:
             raise InputRejected(f"{name} is empty (0 bytes): upload it again")
+        if typed and typed[0] == "prompt" and obj.size > settings.max_prompt_bytes:
+            raise InputRejected(
+                f"{name} is {obj.size:,} bytes; a prompt file may be at most "
+                f"{settings.max_prompt_bytes:,} bytes: keep only the fields it needs"
+            )
         if obj.size > settings.max_input_bytes:
             raise InputRejected(
                 f"{name} is {obj.size / 1e6:.1f} MB, over the {settings.max_input_bytes / 1e6:.0f} MB "
@@ -28,30 +38,37 @@ def check_sizes(objects: list[ObjectInfo], settings: Settings) -> None:
             )
 
 
-def check_image(path: Path, settings: Settings) -> None:
-    """Read only the header: refuse huge images before decoding a single pixel."""
+def check_image(path: Path, settings: Settings, name: str | None = None) -> None:
+    """Decode the whole image once: bombs, truncation, wrong formats are refused here."""
     try:
-        with Image.open(path) as img:
-            width, height = img.size
-    except Exception as err:
-        raise InputRejected(
-            f"{path.name} is not a readable image ({type(err).__name__}): upload a PNG, JPEG or WebP"
-        ) from err
-    if width * height > settings.max_image_pixels:
-        raise InputRejected(
-            f"{path.name} is {width}x{height} = {width * height:,} pixels, over the limit of "
-            f"{settings.max_image_pixels:,}: downscale it and upload it again"
-        )
-
-
-def check_audio(path: Path, settings: Settings) -> float:
-    try:
-        seconds = audio_seconds(path)
+        load_image(path, settings.max_image_pixels)
     except InputError as err:
-        raise InputRejected(str(err)) from err
-    if seconds > settings.max_audio_seconds:
+        raise InputRejected(_renamed(str(err), path, name)) from err
+
+
+def check_audio(path: Path, settings: Settings, name: str | None = None) -> float:
+    """Probe the audio (decoding at most the duration limit) and return its length in seconds."""
+    return probe(path, settings, name).seconds
+
+
+def probe(path: Path, settings: Settings, name: str | None = None) -> AudioInfo:
+    try:
+        return probe_audio(path, settings.max_audio_seconds, settings.min_audio_seconds)
+    except InputError as err:
+        raise InputRejected(_renamed(str(err), path, name)) from err
+
+
+def check_prompt(kind: str | None, prompt: PromptFile | None, name: str) -> None:
+    """Jobs made from a prompt need a prompt text; say so before anything loads."""
+    if kind in ("text_to_video", "image_to_video") and (prompt is None or not prompt.prompt):
         raise InputRejected(
-            f"{path.name} is {seconds / 60:.1f} minutes long; the limit is "
-            f"{settings.max_audio_seconds / 60:.1f} minutes: cut it into shorter parts"
+            f'{name} has no "prompt": a {kind} job needs one, e.g. '
+            '{"prompt": "a paper boat drifting down a rainy street"}'
         )
-    return seconds
+
+
+def _renamed(message: str, path: Path, name: str | None) -> str:
+    """Messages from gpu/ name the local temp file; put the user's file name back."""
+    if name and path.name != name and message.startswith(path.name):
+        return name + message[len(path.name) :]
+    return message

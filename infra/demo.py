@@ -2,6 +2,8 @@
 
 Starts moto's S3 server on 127.0.0.1, makes a bucket, drops a portrait + voice pair and a
 prompt.json into inbox/, runs the watcher until both MP4s exist, and says where they are.
+Notifications go to a fake Slack server on 127.0.0.1 (printed at the end, as a person would read
+them), or to real Slack when SLACK_BOT_TOKEN and DROPREEL_SLACK_CHANNEL are set.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 from config.settings import Settings
 from infra import samples
 from infra.dispatch import PoolDispatcher
-from infra.notifiers import ConsoleNotifier
+from infra.fake_slack import FakeSlack
+from infra.notifiers import ConsoleNotifier, FanOutNotifier
 from infra.progress import FrameBars
+from infra.slack import bot_token, build_slack_notifier
 from infra.storage import open_storage
 from infra.storage.s3 import make_client
 from infra.wiring import build_runtime
@@ -54,6 +58,9 @@ def run_demo(out_dir: str = "dropreel-demo", timeout: float = 300) -> int:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     stop = threading.Event()
+    env = Settings()
+    real_slack = bool(bot_token(env) and env.slack_channel)
+    fake_slack = None if real_slack else FakeSlack().start()
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
@@ -67,13 +74,30 @@ def run_demo(out_dir: str = "dropreel-demo", timeout: float = 300) -> int:
             settle_seconds=1.0,
             poll_seconds=1.0,
             workers=2,
+            notifier="slack",
+            **(
+                {}
+                if fake_slack is None
+                else {
+                    "slack_bot_token": fake_slack.token,
+                    "slack_channel": "#dropreel",
+                    "slack_base_url": fake_slack.base_url,
+                }
+            ),
         )
+        if fake_slack:
+            print(f"Slack: a fake Slack Web API on {fake_slack.base_url} (set SLACK_BOT_TOKEN and")
+            print("  DROPREEL_SLACK_CHANNEL to post to your real workspace instead)")
+        else:
+            print(f"Slack: posting to your workspace, channel {settings.slack_channel}")
         for key, body in DEMO_INPUTS.items():
             client.put_object(Bucket=BUCKET, Key=key, Body=body)
             print(f"dropped s3://{BUCKET}/{key}")
         notifier = RecordingConsole()
         rt = build_runtime(
-            settings, storage=open_storage(settings.watch_root, settings, client), notifier=notifier
+            settings,
+            storage=open_storage(settings.watch_root, settings, client),
+            notifier=FanOutNotifier([notifier, build_slack_notifier(settings)]),
         )
         rt.on_frame = FrameBars(enabled=True)
         dispatcher = PoolDispatcher(rt, settings.workers)
@@ -100,8 +124,17 @@ def run_demo(out_dir: str = "dropreel-demo", timeout: float = 300) -> int:
             local = out / key.replace("/", "_")
             client.download_file(BUCKET, key, str(local))
             print(f"  s3://{BUCKET}/{key}  (copied to {local})")
+        if fake_slack:
+            print("\nwhat Slack received (chat.postMessage + the poster via files_upload_v2):")
+            for message in fake_slack.messages:
+                print(
+                    "\n"
+                    + "\n".join("  │ " + line for line in fake_slack.render(message).splitlines())
+                )
         print(f"\n{len(notifier.events)} notifications sent, every video rendered.")
         return 0
     finally:
         stop.set()
         server.stop()
+        if fake_slack:
+            fake_slack.stop()

@@ -18,7 +18,7 @@ from infra.notifiers import JsonLinesNotifier
 from triggers.poller import tick
 
 
-def png(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
+def png(width: int = 64, height: int = 64, seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
     buf = io.BytesIO()

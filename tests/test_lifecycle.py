@@ -59,7 +59,7 @@ def test_image_plus_prompt_is_image_to_video(storage, make_settings, notes, tmp_
 
 def test_second_tick_does_nothing_for_a_finished_job(storage, make_settings, notes):
     storage.put("f/a.png", png())
-    storage.put("f/a.wav", wav(0.3))
+    storage.put("f/a.wav", wav(0.5))
     rt = runtime(storage, make_settings(storage), notes)
     run_tick(rt)
     report = run_tick(rt)
@@ -70,7 +70,7 @@ def test_second_tick_does_nothing_for_a_finished_job(storage, make_settings, not
 
 def test_replacing_an_input_renders_again_once(storage, make_settings, notes):
     storage.put("f/a.png", png(seed=1))
-    storage.put("f/a.wav", wav(0.3))
+    storage.put("f/a.wav", wav(0.5))
     rt = runtime(storage, make_settings(storage), notes)
     run_tick(rt)
     first = storage.get("f/a.mp4")

@@ -22,8 +22,8 @@ def drop_jobs(storage) -> None:
                 prompt(f"scene {i}", duration_seconds=0.25, fps=8, width=64, height=64),
             )
         else:
-            storage.put(f"{folder}face{i}.png", png(32, 32, seed=i))
-            storage.put(f"{folder}face{i}.wav", wav(0.2, seed=i))
+            storage.put(f"{folder}face{i}.png", png(64, 64, seed=i))
+            storage.put(f"{folder}face{i}.wav", wav(0.5, seed=i))
 
 
 def race(storage, settings, notes, rounds: int = 2) -> list[Runtime]:
@@ -68,7 +68,7 @@ def test_two_pollers_render_each_job_exactly_once(storage, make_settings, tmp_pa
     assert len(mp4s) == JOBS
 
     # An unchanged job never renders twice; a replaced input renders again, once.
-    storage.put("batch/1/face1.png", png(32, 32, seed=999))
+    storage.put("batch/1/face1.png", png(64, 64, seed=999))
     runtimes = race(storage, settings, notes)
     assert renders(runtimes) == Counter({"batch/1/face1": 1})
     assert Counter(n["job"] for n in notes.read())["batch/1/face1"] == 2

@@ -17,7 +17,7 @@ def notes(tmp_path) -> Notifications:
 @pytest.mark.parametrize("first", ["image", "audio"])
 def test_pair_in_either_order_makes_one_job(storage, make_settings, notes, first, tmp_path):
     rt = runtime(storage, make_settings(storage), notes)
-    parts = {"image": ("o/x.png", png()), "audio": ("o/x.mp3.wav", wav(0.4))}
+    parts = {"image": ("o/x.png", png()), "audio": ("o/x.mp3.wav", wav(0.6))}
     second = "audio" if first == "image" else "image"
     storage.put(*parts[first])
     report = run_tick(rt)
@@ -57,10 +57,10 @@ KEYS = [
 def test_odd_keys_and_deep_folders(storage, make_settings, notes, image_key, tmp_path):
     audio_key = image_key.rsplit(".", 1)[0] + ".wav"
     storage.put(image_key, png())
-    storage.put(audio_key, wav(0.3))
+    storage.put(audio_key, wav(0.5))
     run_tick(runtime(storage, make_settings(storage), notes))
     out = image_key.rsplit(".", 1)[0] + ".mp4"
-    assert decode_mp4(storage.get(out), tmp_path).frames == 8
+    assert decode_mp4(storage.get(out), tmp_path).frames == 13
     assert notes.read()[0]["video_key"] == out
 
 
@@ -69,7 +69,7 @@ def test_nothing_outside_the_watch_root_is_touched(s3_client, bucket, make_setti
 
     for key in ("other/a.png", "other/a.wav", "inboxes/b.png", "inboxes/b.wav", "c.png", "c.wav"):
         s3_client.put_object(
-            Bucket=bucket, Key=key, Body=png() if key.endswith("png") else wav(0.3)
+            Bucket=bucket, Key=key, Body=png() if key.endswith("png") else wav(0.5)
         )
     before = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"])
     storage = S3Storage(bucket, "inbox/", client=s3_client)

@@ -159,7 +159,7 @@ def test_refusal_fails_the_job_once_with_the_reason(s3_storage, make_settings, t
 def test_corrupt_image_is_refused(tiny_cache, tmp_path: Path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png" + io.BytesIO(b"x" * 100).getvalue())
-    with pytest.raises(InputError, match="not a readable image"):
+    with pytest.raises(InputError, match="not an image dropreel can read"):
         load_engine("ltx-video").check_inputs(
             RenderRequest(kind="image_to_video", prompt="sky", image=bad)
         )

@@ -1,0 +1,381 @@
+"""A fake Slack Web API on 127.0.0.1, strict where real Slack is strict.
+
+slack-sdk talks to it through `WebClient(base_url=fake.base_url)` exactly as it talks to Slack:
+the Bearer token is checked, chat.postMessage must be JSON (or form) with a known channel and
+valid Block Kit, and files_upload_v2's three steps must happen in order and agree with each
+other (files.getUploadURLExternal -> POST of exactly `length` bytes to the URL it returned ->
+files.completeUploadExternal naming uploaded file ids). It can answer 429 with Retry-After, or
+fail with 5xx, when asked; and it records everything, so tests (and `dropreel demo`) can show
+the message a person would read. It also serves an incoming-webhook URL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+BLOCK_TYPES = {"header", "section", "context", "actions", "divider", "image", "rich_text"}
+
+
+@dataclass
+class Received:
+    """One HTTP request as the fake saw it."""
+
+    method: str
+    content_type: str
+    authorization: str | None
+    body: Any
+    raw: bytes = field(repr=False)
+
+
+@dataclass
+class Upload:
+    id: str
+    filename: str
+    length: int
+    alt_txt: str | None = None
+    data: bytes | None = field(default=None, repr=False)
+    title: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+
+
+class FakeSlack:
+    """Start with `with FakeSlack() as fake:`; then `fake.base_url`, `fake.messages`, ..."""
+
+    def __init__(
+        self, token: str = "xoxb-fake-dropreel-token", channels: dict[str, str] | None = None
+    ) -> None:
+        self.token = token
+        self.channels = channels or {"C0DROPREEL": "dropreel"}
+        self.requests: list[Received] = []
+        self.messages: list[dict[str, Any]] = []
+        self.uploads: dict[str, Upload] = {}
+        self.webhook_posts: list[dict[str, Any]] = []
+        self._faults: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.webhook_path = "/services/T0FAKE/B0FAKE/fakewebhooksecret"
+
+    # -- lifecycle
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def origin(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/api/"
+
+    @property
+    def webhook_url(self) -> str:
+        return self.origin + self.webhook_path
+
+    # -- faults
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """The next `times` calls of `method` get HTTP 429 with Retry-After."""
+        self._add_fault(
+            method,
+            times,
+            429,
+            {"Retry-After": str(retry_after)},
+            {"ok": False, "error": "ratelimited"},
+        )
+
+    def fail(
+        self, method: str, times: int = 1, status: int = 500, error: str = "internal_error"
+    ) -> None:
+        """The next `times` calls of `method` fail with this status and Slack error code."""
+        self._add_fault(method, times, status, {}, {"ok": False, "error": error})
+
+    def _add_fault(self, method: str, times: int, status: int, headers: dict, body: dict) -> None:
+        with self._lock:
+            self._faults.setdefault(method, []).extend([(status, headers, body)] * times)
+
+    def _take_fault(self, method: str):
+        with self._lock:
+            queue = self._faults.get(method)
+            return queue.pop(0) if queue else None
+
+    # -- what a person sees
+    def calls(self, method: str) -> list[Received]:
+        return [r for r in self.requests if r.method == method]
+
+    def render(self, message: dict[str, Any]) -> str:
+        """A plain-text rendering of a posted message, the way a person reads it in Slack."""
+        lines: list[str] = []
+        for block in message.get("blocks") or []:
+            kind = block["type"]
+            if kind == "header":
+                lines += [block["text"]["text"], ""]
+            elif kind == "section":
+                if "text" in block:
+                    lines.append(_plain(block["text"]["text"]))
+                for f in block.get("fields", []):
+                    lines.append("  " + _plain(f["text"]).replace("\n", ": ", 1))
+            elif kind == "context":
+                lines.append("  " + " ".join(_plain(e.get("text", "")) for e in block["elements"]))
+            elif kind == "actions":
+                for e in block["elements"]:
+                    lines.append(f"  [{e['text']['text']}] {e.get('url', '')}")
+            elif kind == "image":
+                lines.append(f"  [image: {block.get('alt_text')}] {block.get('image_url', '')}")
+        if not lines:
+            lines.append(message.get("text", ""))
+        for upload in self.uploads.values():
+            if message.get("ts") and upload.thread_ts == message.get("ts"):
+                lines.append(f"  ↳ in thread: {upload.filename} ({upload.length:,} bytes JPEG)")
+        return "\n".join(lines)
+
+    # -- the API
+    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict, Any]:
+        if path == self.webhook_path:
+            return self._webhook(headers, raw)
+        if path.startswith("/upload/"):
+            ctype = headers.get("content-type", "")
+            self.requests.append(Received("upload", ctype, headers.get("authorization"), None, raw))
+            return self._upload(path.rpartition("/")[2], raw)
+        if not path.startswith("/api/"):
+            return 404, {}, {"ok": False, "error": "unknown_method"}
+        method = path[len("/api/") :]
+        ctype = headers.get("content-type", "")
+        body = _parse(ctype, raw)
+        auth = headers.get("authorization")
+        self.requests.append(Received(method, ctype, auth, body, raw))
+        fault = self._take_fault(method)
+        if fault:
+            return fault
+        if body is None:
+            return 200, {}, {"ok": False, "error": "invalid_form_data"}
+        if auth is None and "token" not in body:
+            return 200, {}, {"ok": False, "error": "not_authed"}
+        if auth != f"Bearer {self.token}" and body.get("token") != self.token:
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        handler = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "files.getUploadURLExternal": self._get_upload_url,
+            "files.completeUploadExternal": self._complete_upload,
+        }.get(method)
+        if handler is None:
+            return 404, {}, {"ok": False, "error": "unknown_method"}
+        return 200, {}, handler(ctype, body)
+
+    def _channel_id(self, name: str | None) -> str | None:
+        if not name:
+            return None
+        if name in self.channels:
+            return name
+        wanted = name.lstrip("#")
+        return next((cid for cid, cname in self.channels.items() if cname == wanted), None)
+
+    def _auth_test(self, ctype: str, body: dict) -> dict:
+        return {"ok": True, "team": "fake", "user": "dropreel", "bot_id": "B0FAKE"}
+
+    def _post_message(self, ctype: str, body: dict) -> dict:
+        channel = self._channel_id(body.get("channel"))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        blocks = body.get("blocks")
+        if isinstance(blocks, str):  # form-encoded: blocks arrive as a JSON string
+            try:
+                blocks = json.loads(blocks)
+            except ValueError:
+                return {"ok": False, "error": "invalid_blocks_format"}
+        text = body.get("text")
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}
+        if text and len(text) > 40_000:
+            return {"ok": False, "error": "msg_too_long"}
+        if blocks is not None:
+            errors = check_blocks(blocks)
+            if errors:
+                return {"ok": False, "error": "invalid_blocks", "errors": errors}
+        thread_ts = body.get("thread_ts")
+        if thread_ts and not any(m["ts"] == thread_ts for m in self.messages):
+            return {"ok": False, "error": "thread_not_found"}
+        with self._lock:
+            ts = f"1700000000.{next(self._ids):06d}"
+            message = {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+            self.messages.append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}
+
+    def _get_upload_url(self, ctype: str, body: dict) -> dict:
+        if "form-urlencoded" not in ctype:
+            return {"ok": False, "error": "invalid_arguments"}
+        filename, length = body.get("filename"), body.get("length")
+        if not filename or not str(length or "").isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            file_id = f"F0FAKE{next(self._ids):06d}"
+            self.uploads[file_id] = Upload(file_id, filename, int(length), body.get("alt_txt"))
+        return {"ok": True, "upload_url": f"{self.origin}/upload/{file_id}", "file_id": file_id}
+
+    def _upload(self, file_id: str, raw: bytes) -> tuple[int, dict, Any]:
+        upload = self.uploads.get(file_id)
+        if upload is None:
+            return 404, {}, "not found"
+        if len(raw) != upload.length:
+            return 400, {}, f"length mismatch: declared {upload.length}, got {len(raw)}"
+        upload.data = raw
+        return 200, {}, f"OK - {len(raw)}"
+
+    def _complete_upload(self, ctype: str, body: dict) -> dict:
+        if "form-urlencoded" not in ctype:
+            return {"ok": False, "error": "invalid_arguments"}
+        try:
+            files = json.loads(body.get("files", ""))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = body.get("channel_id")
+        if channel and self._channel_id(channel) != channel:
+            return {"ok": False, "error": "channel_not_found"}
+        thread_ts = body.get("thread_ts")
+        if thread_ts and not any(
+            m["ts"] == thread_ts and m["channel"] == channel for m in self.messages
+        ):
+            return {"ok": False, "error": "invalid_thread_ts"}
+        done = []
+        for item in files:
+            upload = self.uploads.get(item.get("id", ""))
+            if upload is None:
+                return {"ok": False, "error": "file_not_found"}
+            if upload.data is None:
+                return {"ok": False, "error": "file_upload_not_completed"}
+            upload.title = item.get("title")
+            upload.channel, upload.thread_ts = channel, thread_ts
+            done.append({"id": upload.id, "name": upload.filename, "title": upload.title})
+        return {"ok": True, "files": done}
+
+    def _webhook(self, headers: dict[str, str], raw: bytes) -> tuple[int, dict, Any]:
+        body = _parse(headers.get("content-type", ""), raw)
+        self.requests.append(
+            Received("incoming-webhook", headers.get("content-type", ""), None, body, raw)
+        )
+        fault = self._take_fault("incoming-webhook")
+        if fault:
+            status, extra, payload = fault
+            return status, extra, payload.get("error", "error")
+        if not body or not (body.get("text") or body.get("blocks")):
+            return 400, {}, "no_text"
+        if body.get("blocks") is not None and check_blocks(body["blocks"]):
+            return 400, {}, "invalid_blocks"
+        self.webhook_posts.append(body)
+        self.messages.append({"channel": "webhook", "ts": None, **body})
+        return 200, {}, "ok"
+
+
+def check_blocks(blocks: Any) -> list[str]:
+    """The Block Kit limits Slack enforces on the blocks dropreel sends."""
+    if not isinstance(blocks, list):
+        return ["blocks must be an array"]
+    errors = []
+    if len(blocks) > 50:
+        errors.append("more than 50 blocks")
+    for i, block in enumerate(blocks):
+        where = f"/blocks/{i}"
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind not in BLOCK_TYPES:
+            errors.append(f"unknown block type {kind!r} [{where}]")
+            continue
+        if kind == "header":
+            text = block.get("text", {})
+            if text.get("type") != "plain_text" or not 0 < len(text.get("text", "")) <= 150:
+                errors.append(f"header needs plain_text of 1-150 chars [{where}/text]")
+        elif kind == "section":
+            if "text" not in block and "fields" not in block:
+                errors.append(f"section needs text or fields [{where}]")
+            if "text" in block and not 0 < len(block["text"].get("text", "")) <= 3000:
+                errors.append(f"section text must be 1-3000 chars [{where}/text]")
+            fields = block.get("fields", [])
+            if len(fields) > 10 or any(not 0 < len(f.get("text", "")) <= 2000 for f in fields):
+                errors.append(f"at most 10 fields of 1-2000 chars [{where}/fields]")
+        elif kind == "context":
+            elements = block.get("elements", [])
+            if not 0 < len(elements) <= 10:
+                errors.append(f"context needs 1-10 elements [{where}/elements]")
+        elif kind == "actions":
+            for j, e in enumerate(block.get("elements", [])):
+                if e.get("type") == "button":
+                    label = e.get("text", {})
+                    if (
+                        label.get("type") != "plain_text"
+                        or not 0 < len(label.get("text", "")) <= 75
+                    ):
+                        errors.append(f"button text must be plain_text 1-75 [{where}/elements/{j}]")
+                    if "url" in e and not 0 < len(e["url"]) <= 3000:
+                        errors.append(f"button url must be 1-3000 chars [{where}/elements/{j}]")
+        elif kind == "image" and (
+            not block.get("alt_text") or not (block.get("image_url") or block.get("slack_file"))
+        ):
+            errors.append(f"image needs alt_text and image_url or slack_file [{where}]")
+    return errors
+
+
+def _parse(ctype: str, raw: bytes) -> dict[str, Any] | None:
+    try:
+        if "application/json" in ctype:
+            body = json.loads(raw or b"{}")
+            return body if isinstance(body, dict) else None
+        if "form-urlencoded" in ctype or not ctype:
+            return {k: v[-1] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
+    except ValueError:
+        return None
+    return None
+
+
+def _plain(mrkdwn: str) -> str:
+    return mrkdwn.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("*", "")
+
+
+def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            path = urlparse(self.path).path
+            query = urlparse(self.path).query
+            if query and "form-urlencoded" not in headers.get("content-type", "") and not raw:
+                raw, headers["content-type"] = query.encode(), "application/x-www-form-urlencoded"
+            status, extra, payload = fake._handle(path, headers, raw)
+            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            self.send_response(status)
+            ctype = "text/plain" if isinstance(payload, str) else "application/json; charset=utf-8"
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            """Quiet: tests and the demo print what matters themselves."""
+
+    return Handler

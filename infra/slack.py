@@ -1,0 +1,449 @@
+"""Slack notifications: one Block Kit message per job version, written for people.
+
+A finished job: its name and folder, kind, engine and profile, a preview marker, the video's
+length, the time each stage took, a presigned link to the MP4 (its expiry said in words), and
+the poster frame, uploaded with `files_upload_v2` into the message's thread (or shown inline
+when the bucket is public). A failed job: the error in plain words and where the inputs are.
+
+Slack trouble never fails or re-renders a job. Rate limits (HTTP 429) are waited out for as long
+as Slack's Retry-After says, up to `slack_max_wait_seconds` in all; server and network errors are
+retried with exponential backoff; errors that no retry can fix (bad token, unknown channel) are
+raised at once with what to do. The lifecycle records whatever is raised in status.json. The bot
+token and webhook URL never appear in a message, log line or error.
+
+An incoming-webhook URL works too (`DROPREEL_SLACK_WEBHOOK_URL`): the same blocks, no upload.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.error
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.webhook import WebhookClient
+
+from config.settings import Settings
+from handlers.errors import DropreelError
+from handlers.notify import JobEvent
+
+log = logging.getLogger(__name__)
+
+KIND_NAMES = {
+    "talking_head": "Talking head (image + audio)",
+    "text_to_video": "Text to video",
+    "image_to_video": "Image to video",
+}
+STAGE_ORDER = ("download", "validate", "load", "check", "render", "upload")
+HEADER_LIMIT = 150
+TEXT_LIMIT = 3000
+FIELD_LIMIT = 2000
+BUTTON_URL_LIMIT = 3000
+
+_ADVICE = {
+    "not_authed": "no bot token was sent: set SLACK_BOT_TOKEN (or DROPREEL_SLACK_BOT_TOKEN)",
+    "invalid_auth": "the bot token is not valid: copy the xoxb- token of the app again",
+    "token_revoked": "the bot token was revoked: reinstall the Slack app and set the new token",
+    "token_expired": "the bot token expired: reinstall the Slack app and set the new token",
+    "account_inactive": "the bot's account is deactivated: reinstall the Slack app",
+    "channel_not_found": "the channel does not exist or the bot cannot see it: check "
+    "DROPREEL_SLACK_CHANNEL (a channel id like C0123 is safest)",
+    "not_in_channel": "the bot is not in the channel: /invite the app to it",
+    "is_archived": "the channel is archived: unarchive it or pick another channel",
+    "missing_scope": "the app lacks a permission: add chat:write and files:write, then reinstall",
+    "restricted_action": "the workspace does not let the bot post there: ask a Slack admin",
+    "invalid_blocks": "Slack refused the message layout (a dropreel bug): please report it",
+    "msg_too_long": "the message was too long for Slack (a dropreel bug): please report it",
+    "no_service": "the incoming-webhook URL is not valid any more: create a new one",
+    "invalid_token": "the incoming-webhook URL is not valid any more: create a new one",
+    "channel_is_archived": "the webhook's channel is archived: create a new incoming webhook",
+    "action_prohibited": "a Slack admin blocked this incoming webhook",
+}
+_TRANSIENT = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
+
+
+class SlackNotificationError(DropreelError):
+    """Slack did not take the message; the text says why and what to change."""
+
+
+# ------------------------------------------------------------------------------- messages
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping: user text (file names, errors) can never ping @channel or link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _seconds(value: float) -> str:
+    if value >= 120:
+        return f"{value / 60:.1f} min"
+    return f"{value:.1f} s" if value >= 0.1 else f"{value * 1000:.0f} ms"
+
+
+def _expiry(seconds: int) -> str:
+    days, hours = seconds / 86400, seconds / 3600
+    if days >= 1 and seconds % 86400 == 0:
+        return f"{days:.0f} day{'s' if days != 1 else ''}"
+    if hours >= 1:
+        return f"{hours:.0f} hour{'s' if round(hours) != 1 else ''}"
+    return f"{seconds / 60:.0f} minutes"
+
+
+def _folder_location(event: JobEvent) -> str:
+    where = event.video_location or (event.inputs[0] if event.inputs else event.folder)
+    return where.rpartition("/")[0] + "/" if "/" in where else where
+
+
+def _stem(event: JobEvent) -> str:
+    return event.job.rpartition("/")[2] or event.job
+
+
+def build_message(
+    event: JobEvent,
+    link_expiry_seconds: int,
+    public_base_url: str | None = None,
+    now: datetime | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, Block Kit blocks) for one job event."""
+    if event.state == "done":
+        return _done_message(event, link_expiry_seconds, public_base_url, now)
+    return _failed_message(event)
+
+
+def _fields(event: JobEvent) -> list[dict[str, str]]:
+    profile = event.settings.get("profile") or "default"
+    engine = f"{event.engine or '?'} · profile {profile}"
+    return [
+        {"type": "mrkdwn", "text": f"*Job*\n{escape(_stem(event))}"},
+        {"type": "mrkdwn", "text": f"*Folder*\n`{escape(_folder_location(event))}`"},
+        {"type": "mrkdwn", "text": f"*Kind*\n{KIND_NAMES.get(event.kind or '', event.kind)}"},
+        {"type": "mrkdwn", "text": f"*Engine*\n{escape(engine)}"},
+    ]
+
+
+def _done_message(
+    event: JobEvent, expiry: int, public_base_url: str | None, now: datetime | None
+) -> tuple[str, list[dict[str, Any]]]:
+    stem = _stem(event)
+    tag = " (preview)" if event.preview else ""
+    length = _seconds(event.duration_seconds or 0)
+    text = escape(f"🎬 {stem} is ready{tag}: {length} video in {_folder_location(event)}")
+    fields = _fields(event)
+    video = f"{length}"
+    if event.width:
+        video += f" · {event.width}x{event.height} · {event.fps} fps"
+    fields.append({"type": "mrkdwn", "text": f"*Video*\n{video}"})
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(f"🎬 {stem} is ready", HEADER_LIMIT)},
+        },
+        {"type": "section", "fields": [_field(f) for f in fields]},
+    ]
+    if event.preview:
+        blocks.append(
+            _context(
+                "⚠️ *Preview render*: made on CPU by the preview engine (the still image over the "
+                "audio, or a prompt card), not by a video model."
+            )
+        )
+    if event.adjustments:
+        blocks.append(_context("Adjusted: " + escape("; ".join(event.adjustments))))
+    url = (
+        public_base_url.rstrip("/") + "/" + event.video_key
+        if public_base_url and event.video_key
+        else event.video_url
+    )
+    if url and len(url) <= BUTTON_URL_LIMIT:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "▶ Open the MP4"},
+                        "url": url,
+                        "style": "primary",
+                        "action_id": "open_video",
+                    }
+                ],
+            }
+        )
+    where = f"`{escape(event.video_location or event.video_key or '')}`"
+    if public_base_url:
+        blocks.append(_context(f"Saved as {where}. The link does not expire."))
+    elif url:
+        until = (now or datetime.now(UTC)) + timedelta(seconds=expiry)
+        blocks.append(
+            _context(
+                f"Saved as {where}. The link expires in {_expiry(expiry)} "
+                f"({until:%Y-%m-%d %H:%M} UTC); the file stays in the bucket."
+            )
+        )
+    else:
+        blocks.append(_context(f"Saved as {where}."))
+    stages = [
+        f"{name} {_seconds(event.stage_seconds[name])}"
+        for name in STAGE_ORDER
+        if name in event.stage_seconds
+    ]
+    if stages:
+        total = sum(event.stage_seconds[n] for n in STAGE_ORDER if n in event.stage_seconds)
+        blocks.append(_context(f"⏱ {' · '.join(stages)} · *total {_seconds(total)}*"))
+    if public_base_url and event.poster_key:
+        blocks.append(
+            {
+                "type": "image",
+                "image_url": public_base_url.rstrip("/") + "/" + event.poster_key,
+                "alt_text": f"First frame of {stem}",
+            }
+        )
+    return text, blocks
+
+
+def _failed_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
+    stem = _stem(event)
+    error = event.error or "unknown error"
+    text = escape(f"❌ {stem} failed: {error}")
+    fields = _fields(event)
+    fields.append({"type": "mrkdwn", "text": f"*Attempts*\n{event.attempts}"})
+    inputs = "\n".join(f"• `{escape(where)}`" for where in event.inputs) or "(none)"
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(f"❌ {stem} failed", HEADER_LIMIT)},
+        },
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": _cut(f"*What went wrong*\n{escape(error)}", TEXT_LIMIT),
+            },
+        },
+        {"type": "section", "fields": [_field(f) for f in fields]},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": _cut(f"*Inputs*\n{inputs}", TEXT_LIMIT)},
+        },
+        _context(
+            "Fix or replace the file in that folder: dropreel tries again by itself when an "
+            "input changes."
+        ),
+    ]
+    return _cut(text, TEXT_LIMIT), blocks
+
+
+def _field(field: dict[str, str]) -> dict[str, str]:
+    return {**field, "text": _cut(field["text"], FIELD_LIMIT)}
+
+
+def _context(mrkdwn: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(mrkdwn, TEXT_LIMIT)}]}
+
+
+# ------------------------------------------------------------------------------- delivery
+
+
+class _Retrier:
+    """Waits out 429s (Retry-After), backs off on transient errors, gives up on the rest."""
+
+    def __init__(self, attempts: int, max_wait: float, sleep: Callable[[float], None]) -> None:
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self.sleep = sleep
+
+    def call(self, what: str, fn: Callable[[], Any]) -> Any:
+        waited = 0.0
+        failures = 0
+        while True:
+            try:
+                return fn()
+            except SlackApiError as err:
+                status = err.response.status_code
+                code = str(err.response.get("error") or f"HTTP {status}")
+                headers = err.response.headers or {}
+                retry_after = _header(headers, "Retry-After")
+                if status == 429 or code == "ratelimited":
+                    delay = float(retry_after) if retry_after else 1.0
+                    if waited + delay > self.max_wait:
+                        raise SlackNotificationError(
+                            f"Slack kept rate-limiting {what} ({waited:.0f} s waited already; "
+                            f"the limit is {self.max_wait:.0f} s): try fewer jobs at once"
+                        ) from None
+                    log.info("Slack rate limit on %s: waiting %.0f s", what, delay)
+                    self.sleep(delay)
+                    waited += delay
+                    continue
+                if code in _ADVICE:
+                    raise SlackNotificationError(
+                        f"Slack refused {what}: {code}: {_ADVICE[code]}"
+                    ) from None
+                if status < 500 and code not in _TRANSIENT:
+                    raise SlackNotificationError(f"Slack refused {what}: {code}") from None
+                reason = code
+            except (SlackClientError, urllib.error.URLError, OSError, TimeoutError) as err:
+                reason = type(err).__name__  # never str(err): it may quote a webhook URL
+            failures += 1
+            if failures >= self.attempts:
+                raise SlackNotificationError(
+                    f"Slack {what} failed {failures} times ({reason}); the video itself is fine"
+                )
+            delay = min(30.0, 2.0 ** (failures - 1))
+            log.warning("Slack %s failed (%s), retry %d in %.0f s", what, reason, failures, delay)
+            self.sleep(delay)
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in dict(headers).items():
+        if key.lower() == name.lower():
+            return value[0] if isinstance(value, list) else value
+    return None
+
+
+class SlackNotifier:
+    """Posts one Block Kit message per job event with a bot token (chat.postMessage)."""
+
+    def __init__(
+        self,
+        client: WebClient,
+        channel: str,
+        link_expiry_seconds: int = 7 * 24 * 3600,
+        attempts: int = 4,
+        max_wait_seconds: float = 300.0,
+        upload_poster: bool = True,
+        public_base_url: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.channel = channel
+        self.link_expiry_seconds = link_expiry_seconds
+        self.upload_poster = upload_poster
+        self.public_base_url = public_base_url
+        self.retrier = _Retrier(attempts, max_wait_seconds, sleep)
+
+    def notify(self, event: JobEvent) -> None:
+        text, blocks = build_message(event, self.link_expiry_seconds, self.public_base_url)
+        posted = self.retrier.call(
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(
+                channel=self.channel,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            ),
+        )
+        if not (event.poster_jpeg and self.upload_poster and not self.public_base_url):
+            return
+        stem = _stem(event)
+        try:
+            self.retrier.call(
+                "the poster upload",
+                lambda: self.client.files_upload_v2(
+                    channel=posted["channel"],
+                    thread_ts=posted["ts"],
+                    file=event.poster_jpeg,
+                    filename=f"{stem}.jpg",
+                    title=f"{stem}: first frame",
+                    alt_txt=f"First frame of the video {stem}",
+                ),
+            )
+        except SlackNotificationError as err:
+            raise SlackNotificationError(f"the message was posted, but {err}") from None
+
+
+class SlackWebhookNotifier:
+    """The same message through an incoming-webhook URL (no bot; the poster is not uploaded)."""
+
+    def __init__(
+        self,
+        url: str,
+        link_expiry_seconds: int = 7 * 24 * 3600,
+        attempts: int = 4,
+        max_wait_seconds: float = 300.0,
+        public_base_url: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = WebhookClient(url, retry_handlers=[])
+        self.link_expiry_seconds = link_expiry_seconds
+        self.public_base_url = public_base_url
+        self.retrier = _Retrier(attempts, max_wait_seconds, sleep)
+
+    def notify(self, event: JobEvent) -> None:
+        text, blocks = build_message(event, self.link_expiry_seconds, self.public_base_url)
+
+        def send() -> None:
+            response = self.client.send(text=text, blocks=blocks, unfurl_links=False)
+            if response.status_code != 200:
+                raise SlackApiError(
+                    "webhook refused",
+                    _WebhookFailure(response.status_code, response.body, response.headers),
+                )
+
+        self.retrier.call("the incoming webhook", send)
+
+
+class _WebhookFailure(dict):
+    """Makes a webhook reply look like a Web API response for the retrier."""
+
+    def __init__(self, status: int, body: str, headers: dict) -> None:
+        super().__init__(ok=False, error=(body or "").strip() or f"HTTP {status}")
+        self.status_code = status
+        self.headers = headers
+
+
+def bot_token(settings: Settings) -> str | None:
+    """DROPREEL_SLACK_BOT_TOKEN, else the SLACK_BOT_TOKEN that Slack's own tools use."""
+    if settings.slack_bot_token is not None:
+        return settings.slack_bot_token.get_secret_value()
+    return os.environ.get("SLACK_BOT_TOKEN") or None
+
+
+def build_slack_notifier(
+    settings: Settings, sleep: Callable[[float], None] = time.sleep
+) -> SlackNotifier | SlackWebhookNotifier:
+    """The Slack notifier the settings ask for: bot token + channel, or an incoming webhook."""
+    token = bot_token(settings)
+    common = {
+        "link_expiry_seconds": settings.link_expiry_seconds,
+        "attempts": settings.slack_attempts,
+        "max_wait_seconds": settings.slack_max_wait_seconds,
+        "public_base_url": settings.public_base_url,
+        "sleep": sleep,
+    }
+    if token:
+        if not settings.slack_channel:
+            raise ValueError(
+                "DROPREEL_NOTIFIER=slack with a bot token needs DROPREEL_SLACK_CHANNEL "
+                "(a channel id like C0123ABCD, or #name)"
+            )
+        client = WebClient(
+            token=token,
+            base_url=settings.slack_base_url or "https://slack.com/api/",
+            timeout=30,
+            retry_handlers=[],
+        )
+        return SlackNotifier(
+            client, settings.slack_channel, upload_poster=settings.slack_upload_poster, **common
+        )
+    if settings.slack_webhook_url is not None:
+        return SlackWebhookNotifier(settings.slack_webhook_url.get_secret_value(), **common)
+    raise ValueError(
+        "DROPREEL_NOTIFIER=slack needs SLACK_BOT_TOKEN and DROPREEL_SLACK_CHANNEL, or "
+        "DROPREEL_SLACK_WEBHOOK_URL for an incoming webhook"
+    )
