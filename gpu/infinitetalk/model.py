@@ -260,6 +260,7 @@ class InfiniteTalkTransformer(WanTransformer3DModel):
         encoder_hidden_states_image: torch.Tensor | None = None,
         audio_windows: torch.Tensor | None = None,
         audio_tokens: torch.Tensor | None = None,
+        cache: TeaCacheBranch | None = None,
         return_dict: bool = False,
         attention_kwargs: dict | None = None,
     ) -> torch.Tensor | Transformer2DModelOutput:
@@ -285,8 +286,14 @@ class InfiniteTalkTransformer(WanTransformer3DModel):
                 )
             audio_tokens = audio_tokens.to(x.dtype)
 
-        for block in self.blocks:
-            x = block(x, context, timestep_proj, rotary_emb, audio_tokens)
+        if cache is not None and cache.skip(timestep_proj):
+            x = x + cache.residual
+        else:
+            start = x
+            for block in self.blocks:
+                x = block(x, context, timestep_proj, rotary_emb, audio_tokens)
+            if cache is not None:
+                cache.residual = x - start
 
         shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
         x = (self.norm_out(x.float()) * (1 + scale.to(x.device)) + shift.to(x.device)).type_as(x)
@@ -318,3 +325,37 @@ def config_from_original(original: dict, **overrides) -> dict:
             cfg[key] = original[key]
     cfg.update(overrides)
     return cfg
+
+
+class TeaCacheBranch:
+    """TeaCache for one guidance branch (reference: `teacache_init`, use_ret_steps=True).
+
+    The block stack is skipped, reusing the last residual, while the accumulated, polynomially
+    rescaled relative L1 change of the modulation input stays below `threshold`; the first
+    `warmup` steps always compute.
+    """
+
+    def __init__(self, threshold: float, coefficients: tuple[float, ...], warmup: int = 5):
+        self.threshold, self.coefficients, self.warmup = threshold, coefficients, warmup
+        self.calls = 0
+        self.accumulated = 0.0
+        self.previous: torch.Tensor | None = None
+        self.residual: torch.Tensor | None = None
+        self.skipped = 0
+
+    def skip(self, modulation: torch.Tensor) -> bool:
+        step, self.calls = self.calls, self.calls + 1
+        previous, self.previous = self.previous, modulation.detach().clone()
+        if previous is None or self.residual is None or step < self.warmup:
+            self.accumulated = 0.0
+            return False
+        change = ((modulation - previous).abs().mean() / previous.abs().mean()).item()
+        rescaled = 0.0
+        for c in self.coefficients:  # numpy.poly1d order: highest power first
+            rescaled = rescaled * change + c
+        self.accumulated += rescaled
+        if self.accumulated < self.threshold:
+            self.skipped += 1
+            return True
+        self.accumulated = 0.0
+        return False
