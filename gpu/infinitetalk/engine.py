@@ -233,7 +233,7 @@ def scaled_profiles(scale: float, **changes) -> dict[str, Profile]:
     """The profiles with every bucket scaled (sides kept multiples of 16): for tests and benches."""
 
     def snap(v: int) -> int:
-        return max(16, int(math.floor(v * scale / 16)) * 16)
+        return max(16, math.floor(v * scale / 16) * 16)
 
     return {
         name: replace(

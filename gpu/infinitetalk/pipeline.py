@@ -329,20 +329,16 @@ def render_frames(
             else {}
         )
 
-        def velocity(latents: torch.Tensor, t: torch.Tensor, branch: str) -> torch.Tensor:
-            text = context_null if branch in ("drop_text", "uncond") else context
-            audio = audio_off if branch in ("drop_audio", "uncond") else audio_on
-            x = torch.cat([latents.to(device, dtype), y], dim=0)[None]
-            with torch.no_grad():
-                out = model(
-                    x,
-                    t.to(device),
-                    text,
-                    clip_tokens,
-                    audio_tokens=audio,
-                    cache=caches.get(branch),
-                )
-            return out[0].float()
+        velocity = _velocity_fn(
+            model,
+            y,
+            (context, context_null),
+            clip_tokens,
+            (audio_on, audio_off),
+            caches,
+            device,
+            dtype,
+        )
 
         noise = torch.randn((z, lat_t, lat_h, lat_w), generator=generator).to(device)
 
@@ -366,8 +362,7 @@ def render_frames(
         new = rgb if first else rgb[profile.motion_frames :]
         new = new[: min(fresh, job.frames - emitted)]
         frames = (new * 255).round().clamp(0, 255).to(torch.uint8).numpy()
-        for frame in frames:
-            yield frame
+        yield from frames
         emitted += len(frames)
         if progress:
             progress(emitted, job.frames)
@@ -390,3 +385,21 @@ def _image_condition(
     mask = torch.cat([mask[:, :1].repeat(1, 4, 1, 1), mask[:, 1:]], dim=1)  # first frame x4
     mask = mask.view(mask.shape[1] // 4, 4, lat_h, lat_w).transpose(0, 1)  # [4, T, h, w]
     return torch.cat([mask.to(latents), latents], dim=0)
+
+
+def _velocity_fn(model, y, contexts, clip_tokens, audios, caches, device, dtype):
+    """velocity(latents, t, branch) for one clip: which prompt and audio each branch sees."""
+    context, context_null = contexts
+    audio_on, audio_off = audios
+
+    def velocity(latents: torch.Tensor, t: torch.Tensor, branch: str) -> torch.Tensor:
+        text = context_null if branch in ("drop_text", "uncond") else context
+        audio = audio_off if branch in ("drop_audio", "uncond") else audio_on
+        x = torch.cat([latents.to(device, dtype), y], dim=0)[None]
+        with torch.no_grad():
+            out = model(
+                x, t.to(device), text, clip_tokens, audio_tokens=audio, cache=caches.get(branch)
+            )
+        return out[0].float()
+
+    return velocity

@@ -33,7 +33,7 @@ def timesteps(steps: int, shift: float) -> list[float]:
     """The shifted schedule: `steps` model timesteps plus the final 0 (0..1000 scale)."""
     if steps < 1:
         raise ValueError("at least one sampling step is needed")
-    raw = list(np.linspace(NUM_TRAIN_TIMESTEPS, 1, steps, dtype=np.float32)) + [0.0]
+    raw = [*list(np.linspace(NUM_TRAIN_TIMESTEPS, 1, steps, dtype=np.float32)), 0.0]
     out = []
     for t in raw:
         s = float(t) / NUM_TRAIN_TIMESTEPS
