@@ -113,17 +113,23 @@ class AudioEncoder:
         return self.model.config.num_hidden_layers
 
     @torch.no_grad()
+    def cnn_features(self, speech: np.ndarray, frames: int) -> torch.Tensor:
+        """The wav2vec2 CNN features [1, C, frames], resampled from 50 Hz to the video rate."""
+        values = self.feature_extractor(speech, sampling_rate=SAMPLE_RATE).input_values
+        values = torch.as_tensor(np.asarray(values[0]), dtype=torch.float32, device=self.device)
+        dtype = next(self.model.parameters()).dtype
+        features = self.model.feature_extractor(values[None].to(dtype))  # [1, C, T50]
+        return F.interpolate(features.float(), size=frames, mode="linear", align_corners=True)
+
+    @torch.no_grad()
     def embed(self, speech: np.ndarray, frames: int | None = None) -> torch.Tensor:
         """16 kHz mono speech -> [frames, layers, hidden] float32 on the CPU."""
         frames = frame_count(len(speech)) if frames is None else frames
         if frames < 1:
             raise InputError("the audio is shorter than one video frame (40 ms)")
-        values = self.feature_extractor(speech, sampling_rate=SAMPLE_RATE).input_values
-        values = torch.as_tensor(np.asarray(values[0]), dtype=torch.float32, device=self.device)
         model = self.model
         dtype = next(model.parameters()).dtype
-        features = model.feature_extractor(values[None].to(dtype))  # [1, C, T50]
-        features = F.interpolate(features.float(), size=frames, mode="linear", align_corners=True)
+        features = self.cnn_features(speech, frames)
         hidden, _ = model.feature_projection(features.transpose(1, 2).to(dtype))
         encoder = model.encoder
         hidden = hidden + encoder.pos_conv_embed(hidden)
