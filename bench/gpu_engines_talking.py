@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -103,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     wave = torch.randn(1, int(16000 * args.seconds), device=dev)
     with torch.no_grad():
         encoders = (
-            timed(lambda: t5(ids), args.repeat)
-            + timed(lambda: clip(pixel_values=pixels, output_hidden_states=True), args.repeat)
-            + timed(lambda: wav2vec(wave), args.repeat)
+            timed(partial(t5, ids), args.repeat)
+            + timed(partial(clip, pixel_values=pixels, output_hidden_states=True), args.repeat)
+            + timed(partial(wav2vec, wave), args.repeat)
         )
     del t5, clip, wav2vec
     torch.cuda.empty_cache()
@@ -146,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             latents = torch.randn(1, 16, lat_t, lat_h, lat_w, device=dev)
             with torch.no_grad():
                 tokens = model.audio_tokens(windows)
-                step = timed(lambda: model(x, t, text, image, audio_tokens=tokens), args.repeat)
-                encode = timed(lambda: vae.encode(video), 1)
-                decode = timed(lambda: vae.decode(latents), 1)
+                step = timed(partial(model, x, t, text, image, audio_tokens=tokens), args.repeat)
+                encode = timed(partial(vae.encode, video), 1)
+                decode = timed(partial(vae.decode, latents), 1)
             per_res[key] = {
                 "tokens": lat_t * lat_h * lat_w // 4,
                 "pass_s": step,
