@@ -65,6 +65,7 @@ class InfiniteTalkEngine:
         self.components = None
         self.fused_lora: str | None = None
         self._lora_backup: dict = {}
+        self._placed = False  # weights cast/offloaded: LoRA swaps would lose precision
 
     # --- load -------------------------------------------------------------------------------
 
@@ -85,6 +86,7 @@ class InfiniteTalkEngine:
             self._use_lora(default)
 
         self.components = Components.load(self.weights_dir, options, fuse_default_lora)
+        self._placed = True
         log.info("infinitetalk loaded on %s: %s", device, "; ".join(self.components.notes))
 
     def _use_lora(self, profile: Profile) -> None:
@@ -95,7 +97,7 @@ class InfiniteTalkEngine:
         if profile.lora == self.fused_lora:
             return
         model = self.components.transformer
-        if self.fp8 and self.components.notes:
+        if self.fp8 and self._placed:
             raise InputError(
                 f"this worker stores its weights in fp8 with LoRA {self.fused_lora or 'none'}; "
                 f"the {profile.name} profile needs {profile.lora or 'none'}: use the worker's "

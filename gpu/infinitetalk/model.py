@@ -241,12 +241,11 @@ class InfiniteTalkTransformer(WanTransformer3DModel):
             out_dim=audio_context_dim,
         )
 
-    def audio_tokens(self, windows: torch.Tensor) -> torch.Tensor:
+    def audio_tokens(self, windows: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """wav2vec2 windows [B, F, w, L, C] for F = 4n+1 video frames -> [B, n+1, 32, 768]."""
         cfg = self.config
-        dtype = self.audio_proj.proj1.weight.dtype
-        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
-            dtype = torch.bfloat16  # fp8 storage: compute in bf16
+        if dtype is None:
+            dtype = self.patch_embedding.weight.dtype  # the compute dtype (never fp8-stored)
         first, latter = group_audio_windows(
             windows.to(dtype), cfg.vae_scale_temporal, cfg.audio_window
         )
@@ -278,7 +277,7 @@ class InfiniteTalkTransformer(WanTransformer3DModel):
         if context_image is not None:
             context = torch.cat([context_image, context], dim=1)
         if audio_tokens is None and audio_windows is not None:
-            audio_tokens = self.audio_tokens(audio_windows)
+            audio_tokens = self.audio_tokens(audio_windows, x.dtype)
         if audio_tokens is not None:
             if audio_tokens.shape[1] != pf:
                 raise ValueError(

@@ -317,9 +317,9 @@ def render_frames(
         condition = image_latent if first else vae_encode(c, carried)
         windows = frame_windows(job.speech_embedding, start, length)[None].to(device)
         model = c.transformer
-        with torch.no_grad():
-            audio_on = model.audio_tokens(windows)
-            audio_off = model.audio_tokens(torch.zeros_like(windows))
+        # The reference projects the audio inside every forward; so do we (it is cheap, and it
+        # keeps the adapter under the model's own offload hooks).
+        audio_on, audio_off = windows, torch.zeros_like(windows)
         caches = (
             {
                 b: TeaCacheBranch(profile.teacache, profile.teacache_coefficients)
@@ -398,7 +398,7 @@ def _velocity_fn(model, y, contexts, clip_tokens, audios, caches, device, dtype)
         x = torch.cat([latents.to(device, dtype), y], dim=0)[None]
         with torch.no_grad():
             out = model(
-                x, t.to(device), text, clip_tokens, audio_tokens=audio, cache=caches.get(branch)
+                x, t.to(device), text, clip_tokens, audio_windows=audio, cache=caches.get(branch)
             )
         return out[0].float()
 
