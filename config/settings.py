@@ -137,6 +137,27 @@ class Settings(BaseSettings):
         description="Public URL of the watch root when the bucket is public: Slack then shows "
         "the poster as an image block and links the MP4 without expiry.",
     )
+    weights_dir: str = Field(
+        "~/.cache/dropreel/weights",
+        description="Where `dropreel weights pull` puts model weights and engines read them.",
+    )
+    talking_head_profile: str = Field(
+        "balanced",
+        description="Default talking-head profile: fast, balanced, quality or low_vram "
+        "(prompt.json `profile` overrides it per job).",
+    )
+    talking_head_fast_lora: str = Field(
+        "fusionx", description="LoRA of the fast profile: fusionx (8 steps) or lightx2v (4 steps)."
+    )
+    talking_head_fp8: bool = Field(
+        False, description="Store the talking-head transformer's weights in fp8 (less memory)."
+    )
+    talking_head_device: str | None = Field(
+        None, description="Device for the talking-head engine (default: cuda if present, else cpu)."
+    )
+    talking_head_compile: bool = Field(
+        False, description="torch.compile the transformer blocks (CUDA; slower first render)."
+    )
 
     @field_validator("watch_root")
     @classmethod

@@ -6,9 +6,13 @@ Pulling is the only step that talks to the Hugging Face Hub; renders read the ca
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
+from pathlib import Path
+
+from infra.weights import WEIGHT_SETS
 
 
 def add_weights_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +26,8 @@ def add_weights_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--modal", action="store_true", help="pull inside Modal into the dropreel-weights Volume"
     )
+    p.add_argument("--dir", help="talking-head weights folder (else DROPREEL_WEIGHTS_DIR)")
+    p.add_argument("--required-only", action="store_true", help="talking-head: skip optional LoRAs")
     p.set_defaults(func=cmd_weights)
 
 
@@ -30,6 +36,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from gpu.errors import EngineError, WeightsMissing
     from gpu.weights import default_cache_dir, local_snapshot, pull, repos_for
 
+    if args.engine in WEIGHT_SETS and not args.modal:
+        return _weight_set(args)
     cache_dir = args.cache_dir or default_cache_dir()
     if args.action == "pull":
         if not args.engine:
@@ -71,3 +79,14 @@ def cmd_weights(args: argparse.Namespace) -> int:
                 state, missing = "missing", missing + 1
             print(f"{spec.name:18} {repo.repo_id}@{repo.revision}: {state}")
     return 1 if missing and args.engine else 0
+
+
+def _weight_set(args: argparse.Namespace) -> int:
+    module = importlib.import_module(WEIGHT_SETS[args.engine])
+    root = Path(args.dir).expanduser() if args.dir else None
+    if args.action == "list":
+        print(json.dumps(module.describe(root), indent=2))
+        return 0
+    for spec, path, revision in module.pull(root, include_optional=not args.required_only):
+        print(f"{spec.repo}@{revision[:12]} -> {path} ({spec.license})")
+    return 0

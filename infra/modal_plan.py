@@ -318,7 +318,11 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
         engines=plans,
         secrets=tuple(secrets),
         volumes={WEIGHTS_PATH: WEIGHTS_VOLUME},
-        image_env={"HF_HOME": HF_HOME, "PYTHONUNBUFFERED": "1"},
+        image_env={
+            "HF_HOME": HF_HOME,
+            "DROPREEL_WEIGHTS_DIR": f"{WEIGHTS_PATH}/dropreel",
+            "PYTHONUNBUFFERED": "1",
+        },
         deployed_settings=deployed_settings(settings),
         packages=read_packages(),
         problems=tuple(problems),

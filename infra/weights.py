@@ -54,8 +54,27 @@ def weights_for(engine: str) -> tuple[WeightsRef, ...]:
     return tuple(WeightsRef.parse(r) for r in refs or ())
 
 
+# Engines that keep their weights in their own folder layout (DROPREEL_WEIGHTS_DIR) rather than
+# the Hugging Face cache: user-facing name -> module with pull(root, include_optional).
+WEIGHT_SETS: dict[str, str] = {
+    "talking-head": "gpu.infinitetalk.weights",
+    "infinitetalk": "gpu.infinitetalk.weights",
+}
+
+
 def pull(engine: str, cache_dir: str | None = None) -> dict[str, Any]:
     """Download `engine`'s weights; returns what was fetched (paths, revisions)."""
+    if engine in WEIGHT_SETS:
+        module = importlib.import_module(WEIGHT_SETS[engine])
+        pulled = module.pull(None, include_optional=True)
+        repos = [
+            {"repo": spec.repo, "revision": rev, "path": str(path)} for spec, path, rev in pulled
+        ]
+        return {
+            "engine": engine,
+            "repos": repos,
+            "message": f"pulled {len(repos)} sets for {engine}",
+        }
     refs = weights_for(engine)
     result: dict[str, Any] = {"engine": engine, "repos": []}
     if not refs:

@@ -1,0 +1,181 @@
+"""Talking-head (InfiniteTalk) compute per second of video, full-size architecture, random weights.
+
+Builds every component at its published size (14B Wan I2V transformer + 2.5B audio adapter in
+bf16, UMT5-XXL encoder, CLIP ViT-H/14, Wan VAE, wav2vec2-base) with random weights on one GPU,
+times each part on the shapes a real render uses, and reports per profile:
+
+    seconds of compute per second of video
+      = (text + image + audio encoders
+         + clips x (VAE encode of the condition + passes x transformer pass + VAE decode))
+        / video seconds
+
+where passes = steps x guidance branches (3, or 2 when text guidance is 1), clips from the same
+plan the engine uses. TeaCache (balanced, low_vram) is *not* credited: its skips depend on the
+weights, so the figure is an upper bound for those profiles. Random weights give the same compute
+as real ones. Run: `python bench/gpu_engines_talking.py [--seconds 5] [--profiles fast,balanced]`.
+It prints one JSON object. Without CUDA it says so and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def timed(fn, repeat: int = 2) -> float:
+    import torch
+
+    fn()  # warm-up
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeat
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="video length to cost")
+    parser.add_argument("--profiles", default="fast,balanced,quality,low_vram")
+    parser.add_argument("--repeat", type=int, default=2, help="timed repetitions per part")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    if not torch.cuda.is_available():
+        print(json.dumps({"error": "no CUDA device: this benchmark needs a GPU (H100 class)"}))
+        return 2
+
+    from diffusers import AutoencoderKLWan
+    from transformers import (
+        CLIPVisionConfig,
+        CLIPVisionModel,
+        UMT5Config,
+        UMT5EncoderModel,
+        Wav2Vec2Config,
+        Wav2Vec2Model,
+    )
+
+    from gpu.infinitetalk import accel
+    from gpu.infinitetalk.model import I2V_14B_CONFIG, InfiniteTalkTransformer
+    from gpu.infinitetalk.profiles import PROFILES
+    from gpu.infinitetalk.sampler import Guidance, frame_plan, snap_frames
+
+    dev = torch.device("cuda")
+    bf16 = torch.bfloat16
+    torch.manual_seed(0)
+    result: dict = {"device": torch.cuda.get_device_name(0), "video_seconds": args.seconds}
+
+    # Encoders, once per job.
+    torch.set_default_dtype(bf16)
+    with torch.device(dev):
+        t5 = UMT5EncoderModel(
+            UMT5Config(
+                vocab_size=256384,
+                d_model=4096,
+                d_kv=64,
+                d_ff=10240,
+                num_layers=24,
+                num_heads=64,
+                feed_forward_proj="gated-gelu",
+            )
+        ).eval()
+        clip = CLIPVisionModel(
+            CLIPVisionConfig(
+                hidden_size=1280,
+                intermediate_size=5120,
+                num_hidden_layers=32,
+                num_attention_heads=16,
+                image_size=224,
+                patch_size=14,
+            )
+        ).eval()
+    torch.set_default_dtype(torch.float32)
+    wav2vec = Wav2Vec2Model(Wav2Vec2Config()).eval().to(dev)
+    ids = torch.randint(0, 256384, (2, 512), device=dev)
+    pixels = torch.randn(1, 3, 224, 224, device=dev, dtype=bf16)
+    wave = torch.randn(1, int(16000 * args.seconds), device=dev)
+    with torch.no_grad():
+        encoders = (
+            timed(partial(t5, ids), args.repeat)
+            + timed(partial(clip, pixel_values=pixels, output_hidden_states=True), args.repeat)
+            + timed(partial(wav2vec, wave), args.repeat)
+        )
+    del t5, clip, wav2vec
+    torch.cuda.empty_cache()
+    result["encoders_s"] = round(encoders, 3)
+
+    vae = AutoencoderKLWan().to(dev).eval()
+    torch.set_default_dtype(bf16)
+    with torch.device(dev):
+        model = InfiniteTalkTransformer(**I2V_14B_CONFIG).eval()
+    torch.set_default_dtype(torch.float32)
+    result["transformer_params_b"] = round(sum(p.numel() for p in model.parameters()) / 1e9, 2)
+    result["attention"] = accel.attention_backend(model, dev)
+
+    frames = snap_frames(int(args.seconds * 25))
+    result["frames"] = frames
+    per_res: dict[tuple[int, int], dict] = {}
+    offloaded = False
+    result["profiles"] = {}
+    for name in args.profiles.split(","):
+        profile = PROFILES[name]
+        width, height = profile.bucket(640, 640) if profile.bucket_name == "480p" else (960, 960)
+        plan = frame_plan(frames, profile.clip_frames, profile.motion_frames)
+        branches = len(Guidance(profile.text_guidance, profile.audio_guidance).branches)
+        key = (width, height, profile.offload)
+        if key not in per_res:
+            if profile.offload and not offloaded:
+                model.to("cpu")
+                torch.cuda.empty_cache()
+                accel.block_offload(model, dev)
+                offloaded = True
+            lat_t, lat_h, lat_w = (profile.clip_frames - 1) // 4 + 1, height // 8, width // 8
+            x = torch.randn(1, 36, lat_t, lat_h, lat_w, device=dev, dtype=bf16)
+            t = torch.tensor([500.0], device=dev)
+            text = torch.randn(1, 512, 4096, device=dev, dtype=bf16)
+            image = torch.randn(1, 257, 1280, device=dev, dtype=bf16)
+            windows = torch.randn(1, profile.clip_frames, 5, 12, 768, device=dev, dtype=bf16)
+            video = torch.randn(1, 3, profile.clip_frames, height, width, device=dev)
+            latents = torch.randn(1, 16, lat_t, lat_h, lat_w, device=dev)
+            with torch.no_grad():
+                tokens = model.audio_tokens(windows)
+                step = timed(partial(model, x, t, text, image, audio_tokens=tokens), args.repeat)
+                encode = timed(partial(vae.encode, video), 1)
+                decode = timed(partial(vae.decode, latents), 1)
+            per_res[key] = {
+                "tokens": lat_t * lat_h * lat_w // 4,
+                "pass_s": step,
+                "vae_encode_s": encode,
+                "vae_decode_s": decode,
+            }
+        parts = per_res[key]
+        passes = profile.steps * branches
+        clip_s = parts["vae_encode_s"] + passes * parts["pass_s"] + parts["vae_decode_s"]
+        total = encoders + len(plan) * clip_s
+        result["profiles"][name] = {
+            "size": f"{width}x{height}",
+            "tokens_per_pass": parts["tokens"],
+            "clips": len(plan),
+            "steps": profile.steps,
+            "guidance_branches": branches,
+            "transformer_pass_s": round(parts["pass_s"], 3),
+            "vae_encode_s": round(parts["vae_encode_s"], 3),
+            "vae_decode_s": round(parts["vae_decode_s"], 3),
+            "total_s": round(total, 1),
+            "compute_s_per_video_s": round(total / (frames / 25), 2),
+            "teacache_credited": False,
+        }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""The `infinitetalk` engine: a face image plus a voice recording -> a lip-synced video.
+
+load() reads the weights from disk once per process (never the network); check_inputs() turns a
+request into an exact plan (480p or 720p bucket, 25 fps, 4n+1 frames not outlasting the audio,
+one clip or a stream of clips) and refuses what cannot work before any compute; render() yields
+frames clip by clip. The lifecycle muxes the original recording under them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from gpu.engine import Progress, RenderPlan, RenderRequest
+from gpu.errors import InputError
+from gpu.infinitetalk.profiles import PROFILES, Profile, with_fast_lora
+
+log = logging.getLogger(__name__)
+
+FPS = 25
+MIN_FRAMES = 5  # 0.2 s: one latent frame past the first
+
+
+class InfiniteTalkEngine:
+    """InfiniteTalk (Wan2.1-I2V-14B + audio adapter) on diffusers; see the package docstring."""
+
+    name = "infinitetalk"
+    preview = False
+
+    def __init__(
+        self,
+        weights_dir: Path | str | None = None,
+        profile: str | None = None,
+        profiles: dict[str, Profile] | None = None,
+        device: str | None = None,
+        fp8: bool | None = None,
+        fast_lora: str | None = None,
+        compile: bool | None = None,
+        max_image_pixels: int | None = None,
+    ) -> None:
+        from config.settings import get_settings
+
+        settings = get_settings()
+        self.weights_dir = Path(weights_dir or settings.weights_dir).expanduser()
+        lora_choice = fast_lora or settings.talking_head_fast_lora
+        base = profiles or PROFILES
+        self.profiles = {
+            name: with_fast_lora(p, lora_choice) if p.lora else p for name, p in base.items()
+        }
+        self.default_profile = profile or settings.talking_head_profile
+        if self.default_profile not in self.profiles:
+            raise InputError(
+                f"talking_head_profile={self.default_profile!r} is not a profile: use "
+                + ", ".join(self.profiles)
+            )
+        self.device_name = device or settings.talking_head_device
+        self.fp8 = settings.talking_head_fp8 if fp8 is None else fp8
+        self.compile = settings.talking_head_compile if compile is None else compile
+        self.max_image_pixels = max_image_pixels or settings.max_image_pixels
+        self.components = None
+        self.fused_lora: str | None = None
+        self._lora_backup: dict = {}
+        self._placed = False  # weights cast/offloaded: LoRA swaps would lose precision
+
+    # --- load -------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        import torch
+
+        from gpu.infinitetalk.pipeline import Components, Options
+
+        device = torch.device(self.device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        default = self.profiles[self.default_profile]
+        options = Options(
+            device=device, dtype=dtype, fp8=self.fp8, offload=default.offload, compile=self.compile
+        )
+
+        def fuse_default_lora(components) -> None:
+            self.components = components
+            self._use_lora(default)
+
+        self.components = Components.load(self.weights_dir, options, fuse_default_lora)
+        self._placed = True
+        log.info("infinitetalk loaded on %s: %s", device, "; ".join(self.components.notes))
+
+    def _use_lora(self, profile: Profile) -> None:
+        """Fuse the profile's LoRA (exactly undoing a different one first)."""
+        from gpu.infinitetalk.lora import fuse_lora, restore
+        from gpu.infinitetalk.weights import lora_path
+
+        if profile.lora == self.fused_lora:
+            return
+        model = self.components.transformer
+        if self.fp8 and self._placed:
+            raise InputError(
+                f"this worker stores its weights in fp8 with LoRA {self.fused_lora or 'none'}; "
+                f"the {profile.name} profile needs {profile.lora or 'none'}: use the worker's "
+                f"default profile ({self.default_profile}) or turn talking_head_fp8 off"
+            )
+        if self.fused_lora:
+            restore(model, self._lora_backup)
+            self.fused_lora = None
+        if profile.lora:
+            fuse_lora(
+                model,
+                lora_path(profile.lora, self.weights_dir),
+                profile.lora_scale,
+                self._lora_backup,
+            )
+            self.fused_lora = profile.lora
+
+    # --- check --------------------------------------------------------------------------------
+
+    def check_inputs(self, request: RenderRequest) -> RenderPlan:
+        from gpu.media import load_image
+
+        if request.kind != "talking_head":
+            raise InputError(
+                f"the infinitetalk engine makes talking_head videos, not {request.kind}"
+            )
+        if request.image is None or request.audio is None or not request.audio_seconds:
+            raise InputError("a talking-head job needs one image and one non-empty audio file")
+        profile_name = request.profile or self.default_profile
+        if profile_name not in self.profiles:
+            raise InputError(f"profile {profile_name!r} is not one of {', '.join(self.profiles)}")
+        profile = self.profiles[profile_name]
+        seconds = float(request.audio_seconds)
+        if seconds > profile.max_seconds:
+            longest = max(self.profiles.values(), key=lambda p: p.max_seconds)
+            hint = (
+                f", or use the {longest.name} profile (up to {longest.max_seconds:.0f} s)"
+                if longest.max_seconds > profile.max_seconds
+                else ""
+            )
+            raise InputError(
+                f"{request.audio.name} is {seconds:.1f} s long; the {profile.name} profile makes "
+                f"talking-head videos of at most {profile.max_seconds:.0f} s: cut the recording "
+                f"into shorter parts{hint}"
+            )
+        audio_frames = int(seconds * FPS)
+        if audio_frames < MIN_FRAMES:
+            raise InputError(
+                f"{request.audio.name} is {seconds * 1000:.0f} ms long; a talking-head video needs "
+                f"at least {MIN_FRAMES / FPS:.1f} s of speech"
+            )
+        from gpu.infinitetalk.sampler import frame_plan, snap_frames
+
+        frames = snap_frames(audio_frames)
+        image = load_image(request.image, self.max_image_pixels)
+        width, height = profile.bucket(*image.size)
+        adjustments = []
+        if image.size != (width, height):
+            adjustments.append(
+                f"image {image.width}x{image.height} resized and centre-cropped to "
+                f"{width}x{height} ({profile.bucket_name} bucket nearest its aspect)"
+            )
+        if frames != audio_frames:
+            cut = (audio_frames - frames) / FPS + (seconds - audio_frames / FPS)
+            adjustments.append(
+                f"{frames} frames (a multiple of 4 plus 1) at {FPS} fps: the last "
+                f"{cut * 1000:.0f} ms of audio are cut"
+            )
+        if request.fps and request.fps != FPS:
+            adjustments.append(f"fps {request.fps} ignored: talking-head videos are {FPS} fps")
+        if request.width or request.height:
+            adjustments.append("width/height ignored: the size follows the image's aspect")
+        if request.duration_seconds:
+            adjustments.append("duration_seconds ignored: the video is as long as the audio")
+        steps = request.steps or profile.steps
+        text_guidance = profile.text_guidance if request.guidance is None else request.guidance
+        clips = frame_plan(frames, profile.clip_frames, profile.motion_frames)
+        seed = request.seed if request.seed is not None else 42
+        plan = RenderPlan(
+            request=request,
+            width=width,
+            height=height,
+            fps=FPS,
+            num_frames=frames,
+            seed=seed,
+            settings={
+                "engine": self.name,
+                "model": "InfiniteTalk (single) on Wan2.1-I2V-14B-480P",
+                "profile": profile.name,
+                "mode": "clip" if len(clips) == 1 else "streaming",
+                "clips": len(clips),
+                "steps": steps,
+                "shift": profile.shift,
+                "text_guidance": text_guidance,
+                "audio_guidance": profile.audio_guidance,
+                "lora": profile.lora,
+                "teacache": profile.teacache,
+            },
+            adjustments=adjustments,
+        )
+        plan.state.update(image=image, profile=profile, steps=steps, text_guidance=text_guidance)
+        return plan
+
+    # --- render -------------------------------------------------------------------------------
+
+    def render(self, plan: RenderPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
+        from gpu.infinitetalk.audio import load_speech, loudness_normalize
+        from gpu.infinitetalk.pipeline import DEFAULT_PROMPT, NEGATIVE_PROMPT, Job, render_frames
+
+        if self.components is None:
+            self.load()
+        profile: Profile = plan.state["profile"]
+        self._use_lora(profile)
+        request = plan.request
+        speech = loudness_normalize(load_speech(request.audio))
+        embedding = self.components.audio.embed(speech)
+        job = Job(
+            image=plan.state["image"],
+            speech_embedding=embedding,
+            width=plan.width,
+            height=plan.height,
+            frames=plan.num_frames,
+            prompt=request.prompt or DEFAULT_PROMPT,
+            negative_prompt=request.negative_prompt or NEGATIVE_PROMPT,
+            seed=plan.seed,
+            profile=profile,
+            steps=plan.state["steps"],
+            text_guidance=plan.state["text_guidance"],
+            audio_guidance=profile.audio_guidance,
+        )
+        yield from render_frames(self.components, job, progress)
+
+
+def scaled_profiles(scale: float, **changes) -> dict[str, Profile]:
+    """The profiles with every bucket scaled (sides kept multiples of 16): for tests and benches."""
+
+    def snap(v: int) -> int:
+        return max(16, math.floor(v * scale / 16) * 16)
+
+    return {
+        name: replace(
+            p, buckets={r: (snap(h), snap(w)) for r, (h, w) in p.buckets.items()}, **changes
+        )
+        for name, p in PROFILES.items()
+    }
