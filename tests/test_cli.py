@@ -85,3 +85,14 @@ def test_watcher_imports_without_torch():
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_readme_tables_and_schema_file_match_the_code():
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.docs_tables", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stdout
