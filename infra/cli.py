@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of prompt.json")
     p.set_defaults(func=cmd_schema)
+
+    from infra.cli_webhook import add_webhook_commands
+
+    add_webhook_commands(sub)
     return parser
 
 
