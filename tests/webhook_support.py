@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -127,26 +126,28 @@ def s3_record(bucket: str, key: str, name: str = "ObjectCreated:Put", size: int 
 
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """Run an ASGI app under uvicorn on 127.0.0.1 (a free port); yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    """Run an ASGI app under uvicorn on 127.0.0.1 (a free port); yields its base URL.
+
+    uvicorn binds the socket itself, so accepted connections get TCP_NODELAY (a socket bound
+    here without IPPROTO_TCP would not, and every response would wait ~40 ms for a delayed ACK).
+    """
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False
+    )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=20)
-        sock.close()
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05) -> Any:
