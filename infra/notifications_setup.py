@@ -1,7 +1,7 @@
 """Point a bucket's event notifications at the dropreel webhook (`dropreel setup-notifications`).
 
 AWS S3, two ways:
-- SNS: a topic whose policy lets this bucket publish, an HTTPS subscription to
+- SNS: a topic (signing with SHA256) whose policy lets this bucket publish, an HTTPS subscription to
   `<webhook>/events/sns`, and a bucket notification for ObjectCreated under the prefix.
 - EventBridge: bucket -> EventBridge switched on, a connection holding the X-Dropreel-Secret
   header, an API destination for `<webhook>/events/eventbridge`, a role EventBridge may use to
@@ -151,6 +151,9 @@ def setup_sns(
             TopicArn=topic_arn,
             AttributeName="Policy",
             AttributeValue=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+        )
+        sns.set_topic_attributes(  # sign with SHA256 (SignatureVersion 2), not SHA1
+            TopicArn=topic_arn, AttributeName="SignatureVersion", AttributeValue="2"
         )
         subscription = sns.subscribe(
             TopicArn=topic_arn,
