@@ -447,3 +447,84 @@ def test_health_and_probe(client) -> None:
     assert client.get("/healthz").json() == {"ok": True}
     assert client.head("/events/s3").status_code == 200
     assert client.get("/events/s3").status_code == 405
+
+
+# --- robustness: nothing a sender can put in a body makes a 500 -----------------------------
+
+ODD_VALUES = [None, 0, -1, 1e308, True, "", "x" * 5000, [], {}, [1, "a"], {"a": {"b": []}}]
+
+
+def _mutations(payload):
+    """The payload with each field (at every depth) removed or replaced by an odd value."""
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key in list(node):
+                yield (*path, key)
+                yield from walk(node[key], (*path, key))
+        elif isinstance(node, list) and node:
+            yield (*path, 0)
+            yield from walk(node[0], (*path, 0))
+
+    def with_change(path, value, remove=False):
+        copy = json.loads(json.dumps(payload))
+        parent = copy
+        for step in path[:-1]:
+            parent = parent[step]
+        if remove:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = value
+        return copy
+
+    for path in walk(payload, ()):
+        yield with_change(path, None, remove=True)
+        for value in ODD_VALUES:
+            yield with_change(path, value)
+
+
+def _send(client, signer, route: str, payload) -> int:
+    if route == "/events/sns":
+        message = payload if isinstance(payload, str) else json.dumps(payload)
+        body = json.dumps(signer.sign(sns_notification(message))).encode()
+    else:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return client.post(route, content=body, headers=_authorized(route, body, signer)).status_code
+
+
+@pytest.mark.parametrize(
+    ("route", "recorded"),
+    [
+        ("/events/s3", "minio_put.json"),
+        ("/events/sns", "s3_put_space_plus.json"),
+        ("/events/eventbridge", "eventbridge_object_created.json"),
+        ("/events/r2", "r2_put_object.json"),
+    ],
+)
+def test_mutated_payloads_never_make_a_5xx(client, signer, bucket, route, recorded) -> None:
+    payload = load_event(recorded, bucket=bucket)
+    statuses = {_send(client, signer, route, mutated) for mutated in _mutations(payload)}
+    assert statuses <= {200, 400}, statuses
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_hostile_json_is_400(client, signer, bucket, route) -> None:
+    deep = b"[" * 30_000 + b"]" * 30_000
+    assert _send(client, signer, route, deep if route != "/events/sns" else "[" * 30_000) == 400
+    many = {"Records": [s3_record(bucket, f"inbox/f{n}/a.png") for n in range(101)]}
+    if route in ("/events/s3", "/events/sns"):
+        assert _send(client, signer, route, many) == 400
+
+
+def test_keys_that_no_bucket_can_hold_are_refused_or_ignored(client, signer, bucket) -> None:
+    headers = {"authorization": f"Bearer {S3_TOKEN}"}
+    surrogate = json.dumps({"Records": [s3_record(bucket, "inbox/a/b.png")]}).replace(
+        "inbox/a/b.png", "inbox/a/\\ud800.png"
+    )
+    assert client.post("/events/s3", content=surrogate.encode(), headers=headers).status_code == 400
+    signed = signer.sign(sns_notification(surrogate))  # a lone surrogate inside the signed text
+    assert client.post("/events/sns", content=json.dumps(signed).encode()).status_code == 400
+    too_long = {"Records": [s3_record(bucket, "inbox/" + "k" * 1100 + ".png")]}
+    response = client.post("/events/s3", json=too_long, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["ignored"] == 1

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RECHECK_MARGIN_SECONDS = 0.1
 MAX_PENDING_RECHECKS = 10_000
+MAX_KEY_BYTES = 1024  # S3's limit on a key's length
 
 
 @dataclass
@@ -60,8 +61,13 @@ def watch_location(url: str) -> tuple[str | None, str]:
 
 
 def _safe_key(key: str) -> bool:
-    """False for keys no backend would accept ('..', empty segments, NUL, backslash)."""
+    """False for keys no backend would accept ('..', empty segments, NUL, backslash, too long)."""
     if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        return False
+    try:
+        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            return False
+    except UnicodeEncodeError:  # lone surrogates: not a key any bucket can hold
         return False
     return not any(part in ("", ".", "..") for part in key.split("/"))
 

@@ -53,6 +53,7 @@ SNS_PATH = "/events/sns"
 EVENTBRIDGE_PATH = "/events/eventbridge"
 S3_PATH = "/events/s3"
 R2_PATH = "/events/r2"
+MAX_EVENTS_PER_REQUEST = 100
 Confirmer = Callable[[str], None]
 
 
@@ -92,6 +93,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise MalformedEvent("the body is not valid JSON") from err
+    except RecursionError as err:
+        raise MalformedEvent("the body is JSON nested too deeply to be an event") from err
 
 
 def _shape_error(err: ValidationError, what: str) -> MalformedEvent:
@@ -150,6 +153,13 @@ def create_app(
         )
         return JSONResponse({"error": str(err)}, status_code=err.http_status)
 
+    @app.exception_handler(UnicodeError)
+    async def not_text(request: Request, err: UnicodeError) -> JSONResponse:
+        log.warning("%s refused (400): text that is not valid Unicode", request.url.path)
+        return JSONResponse(
+            {"error": "the event holds text that is not valid Unicode"}, status_code=400
+        )
+
     @app.exception_handler(StorageError)
     async def storage_down(request: Request, err: StorageError) -> JSONResponse:
         log.error("%s: the bucket could not be read or written: %s", request.url.path, err)
@@ -159,6 +169,11 @@ def create_app(
         )
 
     def handle(events: list) -> dict[str, Any]:
+        if len(events) > MAX_EVENTS_PER_REQUEST:
+            raise MalformedEvent(
+                f"{len(events)} records in one request; senders deliver one per message "
+                f"(at most {MAX_EVENTS_PER_REQUEST} are accepted)"
+            )
         report: IntakeReport = intake.accept(events)
         return {"ok": True, **report.to_dict()}
 

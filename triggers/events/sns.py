@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from triggers.events.exceptions import MalformedEvent
 from triggers.events.model import ObjectEvent
@@ -69,8 +69,16 @@ class SnsEnvelope(BaseModel):
         """The S3 events in a Notification's Message ([] for s3:TestEvent)."""
         try:
             payload = json.loads(self.Message)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise MalformedEvent(
                 "the SNS Message is not JSON; this topic should only carry S3 event notifications"
             ) from err
-        return parse_s3_payload(payload, "sns")
+        try:
+            return parse_s3_payload(payload, "sns")
+        except ValidationError as err:
+            first = err.errors()[0] if err.errors() else {}
+            where = ".".join(str(part) for part in first.get("loc", ())) or "Message"
+            raise MalformedEvent(
+                f"the SNS Message is not an S3 event notification: {where}: "
+                f"{first.get('msg', 'invalid')}"
+            ) from err
