@@ -62,7 +62,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ]
     print(
         f"webhook for {app.state.intake.rt.storage.url} on http://{args.host}:{args.port} "
-        f"(sources enabled: {', '.join(enabled) or 'none: set DROPREEL_WEBHOOK_* first'})"
+        f"(sources enabled: {', '.join(enabled) or 'none: set DROPREEL_WEBHOOK_* first'})",
+        flush=True,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
