@@ -100,7 +100,7 @@ def parse_json(body: bytes) -> Any:
 def _shape_error(err: ValidationError, what: str) -> MalformedEvent:
     first = err.errors()[0] if err.errors() else {}
     where = ".".join(str(part) for part in first.get("loc", ())) or "body"
-    return MalformedEvent(f"not a {what}: {where}: {first.get('msg', 'invalid')}")
+    return MalformedEvent(f"not {what}: {where}: {first.get('msg', 'invalid')}")
 
 
 def create_app(
@@ -197,7 +197,7 @@ def create_app(
         try:
             envelope = SnsEnvelope.model_validate(payload)
         except ValidationError as err:
-            raise _shape_error(err, "SNS message") from err
+            raise _shape_error(err, "an SNS message") from err
         declared = request.headers.get("x-amz-sns-message-type")
         if declared and declared != envelope.Type:
             raise MalformedEvent("x-amz-sns-message-type does not match the message Type")
@@ -214,7 +214,7 @@ def create_app(
         try:
             events = EventBridgeEvent.model_validate(payload).to_events()
         except ValidationError as err:
-            raise _shape_error(err, "EventBridge S3 event") from err
+            raise _shape_error(err, "an EventBridge S3 event") from err
         return JSONResponse(await run_in_threadpool(handle, events))
 
     @app.post(S3_PATH)
@@ -228,7 +228,7 @@ def create_app(
         try:
             events = parse_s3_payload(payload, "s3")
         except ValidationError as err:
-            raise _shape_error(err, "S3 event notification") from err
+            raise _shape_error(err, "an S3 event notification") from err
         return JSONResponse(await run_in_threadpool(handle, events))
 
     @app.post(R2_PATH)
@@ -246,7 +246,7 @@ def create_app(
         try:
             events = parse_r2_payload(parse_json(body))
         except ValidationError as err:
-            raise _shape_error(err, "R2 event notification") from err
+            raise _shape_error(err, "an R2 event notification") from err
         return JSONResponse(await run_in_threadpool(handle, events))
 
     async def reachable() -> Response:
