@@ -8,10 +8,10 @@ reads itself, so they never pass through this object or any log.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 JOB_KINDS = ("talking_head", "text_to_video", "image_to_video")
 
@@ -174,6 +174,36 @@ class Settings(BaseSettings):
 
     def engine_for(self, kind: str) -> str:
         return getattr(self, f"engine_{kind}")
+
+    webhook_sns_topic_arns: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="SNS topic ARNs whose messages the webhook accepts (comma-separated in env); "
+        "messages from any other topic are refused.",
+    )
+    webhook_eventbridge_secret: SecretStr | None = Field(
+        None,
+        description="Value of the X-Dropreel-Secret header sent by the EventBridge API "
+        "destination connection.",
+    )
+    webhook_s3_token: SecretStr | None = Field(
+        None, description="Bearer token MinIO / Ceph RGW send with raw S3 event JSON."
+    )
+    webhook_r2_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key shared with the R2 forwarding Worker."
+    )
+    webhook_max_body_bytes: int = Field(
+        1024 * 1024, gt=0, le=16 * 1024**2, description="Largest accepted webhook request body."
+    )
+    webhook_max_skew_seconds: float = Field(
+        300.0, gt=0, description="Signed timestamps older or newer than this are refused (R2)."
+    )
+
+    @field_validator("webhook_sns_topic_arns", mode="before")
+    @classmethod
+    def _split_arns(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -129,10 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_schema)
 
     from infra.cli_deploy import add_parsers as add_deploy_parsers
+    from infra.cli_webhook import add_webhook_commands
     from infra.cli_weights import add_weights_parser
 
     add_deploy_parsers(sub)  # deploy
     add_weights_parser(sub)  # weights pull|list [--modal]
+    add_webhook_commands(sub)  # serve, setup-notifications
     return parser
 
 

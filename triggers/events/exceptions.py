@@ -1,0 +1,62 @@
+"""Errors of the webhook edge: each carries the HTTP status the sender gets.
+
+The messages go back to the sender, so they say what is wrong in plain words and never echo a
+secret, a signature or a token.
+"""
+
+from __future__ import annotations
+
+from handlers.errors import DropreelError
+
+
+class WebhookError(DropreelError):
+    """Base of every refusal at the webhook edge."""
+
+    permanent = True
+    http_status = 400
+
+
+class MalformedEvent(WebhookError):
+    """The body is not JSON, or not the event shape this route expects."""
+
+    http_status = 400
+
+
+class BodyTooLarge(WebhookError):
+    """The body is over webhook_max_body_bytes."""
+
+    http_status = 413
+
+
+class Unauthenticated(WebhookError):
+    """No credentials, or credentials that can no longer be checked (missing header, stale time)."""
+
+    http_status = 401
+
+
+class Forbidden(WebhookError):
+    """Credentials were given and are wrong: forged signature, wrong token, unknown topic."""
+
+    http_status = 403
+
+
+class SourceDisabled(Forbidden):
+    """This route's secret or topic list is not configured, so nothing is let in through it."""
+
+
+class UntrustedCertificate(Forbidden):
+    """The SNS signing certificate URL is not an SNS host over HTTPS, or the certificate is bad."""
+
+
+class ConfirmationFailed(WebhookError):
+    """The SNS SubscribeURL could not be visited; SNS sends the confirmation again."""
+
+    permanent = False
+    http_status = 502
+
+
+class CertificateUnavailable(WebhookError):
+    """The SNS signing certificate could not be fetched right now; SNS retries the delivery."""
+
+    permanent = False
+    http_status = 503
