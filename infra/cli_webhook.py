@@ -46,10 +46,10 @@ def _settings(**overrides) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from triggers.webhook import create_app
+    from infra.wiring import build_webhook_app
 
     settings = _settings(watch_root=args.url, workers=args.workers, settle_seconds=args.settle)
-    app = create_app(settings)
+    app = build_webhook_app(settings)
     enabled = [
         name
         for name, on in (

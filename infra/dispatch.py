@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from handlers.claims import Lease
@@ -32,7 +33,8 @@ class PoolDispatcher:
     def __init__(self, rt: Runtime, workers: int) -> None:
         self.rt = rt
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
-        self.futures: list[Future] = []
+        self.futures: set[Future] = set()  # in flight only: a long-running serve stays small
+        self._lock = threading.Lock()
         self.results: dict[str, str] = {}
 
     def dispatch(self, job: Job, lease: Lease) -> None:
@@ -42,12 +44,24 @@ class PoolDispatcher:
             except Exception:
                 log.exception("render of %s crashed", job.name)
 
-        self.futures.append(self.pool.submit(work))
+        future = self.pool.submit(work)
+        with self._lock:
+            self.futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self.futures.discard(future)
 
     def wait(self) -> None:
-        for future in list(self.futures):
-            future.result()
-        self.futures.clear()
+        """Block until every job dispatched so far has finished."""
+        while True:
+            with self._lock:
+                pending = list(self.futures)
+            if not pending:
+                return
+            for future in pending:
+                future.result()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

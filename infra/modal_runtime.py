@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import inspect
 import logging
 import threading
 from collections.abc import Mapping
@@ -102,10 +101,7 @@ def webhook_app(engine_classes: Mapping[str, Any]) -> Any:
 
     configure_logging()
     settings = Settings()
-    if "dispatcher" in inspect.signature(create_app).parameters:
-        return create_app(settings, dispatcher=dispatcher_for(settings, engine_classes))
-    log.warning("triggers.webhook.create_app takes no dispatcher; it will dispatch its own way")
-    return create_app(settings)
+    return create_app(settings, build_runtime(settings), dispatcher_for(settings, engine_classes))
 
 
 def preload(plan: EnginePlan) -> None:

@@ -36,3 +36,13 @@ def build_runtime(settings: Settings, storage=None, notifier: Notifier | None = 
         settings=settings,
         notifier=notifier or build_notifier(settings),
     )
+
+
+def build_webhook_app(settings: Settings, **options):
+    """The webhook app with a local runtime and a worker pool (what `dropreel serve` runs)."""
+    from infra.dispatch import PoolDispatcher
+    from triggers.webhook import create_app
+
+    runtime = build_runtime(settings)
+    pool = PoolDispatcher(runtime, settings.workers)
+    return create_app(settings, runtime, pool, closables=[pool], **options)

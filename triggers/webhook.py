@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -105,24 +105,19 @@ def _shape_error(err: ValidationError, what: str) -> MalformedEvent:
 
 def create_app(
     settings: Settings,
-    runtime: Runtime | None = None,
-    dispatcher: Dispatcher | None = None,
+    runtime: Runtime,
+    dispatcher: Dispatcher,
     *,
     cert_fetcher: CertFetcher | None = None,
     confirm_subscription: Confirmer | None = None,
     clock: Callable[[], float] = time.time,
+    closables: Sequence[Any] = (),
 ) -> FastAPI:
-    """Build the webhook app. Omitted parts are built from settings (a local worker pool)."""
-    owned: list[Any] = []
-    if runtime is None:
-        from infra.wiring import build_runtime
+    """Build the webhook app around a runtime and a dispatcher (infra wires them).
 
-        runtime = build_runtime(settings)
-    if dispatcher is None:
-        from infra.dispatch import PoolDispatcher
-
-        dispatcher = PoolDispatcher(runtime, settings.workers)
-        owned.append(dispatcher)
+    `closables` (for example a worker pool) are closed when the app shuts down.
+    """
+    owned: list[Any] = list(closables)
     intake = Intake(runtime, dispatcher)
     verifier = SnsVerifier(settings.webhook_sns_topic_arns, cert_fetcher)
     confirm = confirm_subscription or confirm_subscription_https
