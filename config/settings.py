@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     )
     modal_gpu: dict[str, str] = Field(
         default_factory=dict,
-        description='GPU per engine, overriding the registry: {"ltx_video": "L40S", '
+        description='GPU per engine, overriding the registry: {"ltx-video": "L40S", '
         '"infinitetalk": "H100"} (JSON in DROPREEL_MODAL_GPU).',
     )
     modal_max_containers: dict[str, int] = Field(
@@ -100,8 +100,9 @@ class Settings(BaseSettings):
         0, ge=0, le=10, description="Webhook containers kept warm (1 answers every event fast)."
     )
     modal_webhook_secret_keys: list[str] = Field(
-        default_factory=lambda: ["DROPREEL_WEBHOOK_TOKEN"],
-        description="Keys the dropreel-webhook Modal Secret must hold.",
+        default_factory=list,
+        description="Keys the dropreel-webhook Modal Secret must hold, e.g. "
+        '["DROPREEL_WEBHOOK_R2_SECRET"]; it holds the secrets of the event sources you use.',
     )
     modal_hf_secret: bool = Field(
         False, description="Attach the dropreel-huggingface Secret (HF_TOKEN) for gated weights."

@@ -146,7 +146,7 @@ class DeployPlan:
 
 
 def class_name(engine: str) -> str:
-    """'ltx_video' -> 'EngineLtxVideo' (a valid, global Python name Modal can import)."""
+    """'ltx-video' -> 'EngineLtxVideo' (a valid, global Python name Modal can import)."""
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", engine) if p]
     name = "Engine" + "".join(p[:1].upper() + p[1:] for p in parts)
     if not name.isidentifier() or name == "Engine":
