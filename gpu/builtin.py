@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from gpu.registry import EngineSpec, register
 
+# max_render_seconds sizes each engine's Modal timeout: the longest clip its most generous
+# profile accepts, at a pessimistic speed on the default GPU (talking heads: 300 s of audio on
+# the fast profile or 180 s on balanced; text/image-to-video: the model's longest clip at the
+# quality profile). A render that outlives it is stopped and retried as a transient failure.
+
 register(
     EngineSpec(
         name="preview",
@@ -23,6 +28,7 @@ register(
         gpu="H100",
         description="LTX-Video (Lightricks): 2B distilled (fast), 13B (balanced, quality).",
         license="LTX-Video Open Weights License (see docs/ENGINES.md)",
+        max_render_seconds=1800,
     )
 )
 
@@ -34,6 +40,7 @@ register(
         gpu="H100",
         description="Wan2.2 TI2V-5B (Wan-AI): 1280x704 at 24 fps, text or image to video.",
         license="Apache-2.0",
+        max_render_seconds=3600,
     )
 )
 
@@ -45,6 +52,7 @@ register(
         gpu="H100",
         description="Mochi 1 preview (Genmo): 848x480 at 30 fps, text to video.",
         license="Apache-2.0",
+        max_render_seconds=3600,
     )
 )
 
@@ -56,6 +64,7 @@ register(
         gpu="H100",
         description="HunyuanVideo 1.5 (Tencent): 480p (fast, balanced) and 720p (quality).",
         license="Tencent Hunyuan Community License (see docs/ENGINES.md)",
+        max_render_seconds=5400,
     )
 )
 
@@ -68,5 +77,6 @@ register(
         description="InfiniteTalk: Wan2.1-I2V-14B + audio adapter, lip-synced talking heads "
         "of any length at 480p (720p with the quality profile), 25 fps.",
         license="Wan2.1 Apache-2.0; InfiniteTalk Apache-2.0; chinese-wav2vec2-base MIT",
+        max_render_seconds=14400,
     )
 )

@@ -26,6 +26,8 @@ class EngineSpec:
     preview: bool = False
     description: str = ""
     license: str = ""
+    max_render_seconds: int | None = None
+    """Longest render the engine's most generous profile allows (sizes the Modal timeout)."""
 
 
 ENGINES: dict[str, EngineSpec] = {}
