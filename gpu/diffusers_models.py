@@ -132,13 +132,19 @@ LTX_VIDEO = ModelSpec(
         ),
         "13b-distilled": Variant(
             "13b-distilled",
-            Repo("Lightricks/LTX-Video-0.9.8-13B-distilled"),
+            Repo(
+                "Lightricks/LTX-Video-0.9.8-13B-distilled",
+                revision="7c64400e1861cc0d7b98d570a1926d5408ec60cd",
+            ),
             LTX_PIPELINES,
             LTX_DISTILLED_CALL,
         ),
         "13b-dev": Variant(
             "13b-dev",
-            Repo("Lightricks/LTX-Video-0.9.7-dev"),
+            Repo(
+                "Lightricks/LTX-Video-0.9.7-dev",
+                revision="2101082f5eb5540770a2df43747feadb6f69b889",
+            ),
             LTX_PIPELINES,
             LTX_DISTILLED_CALL,
         ),
@@ -184,7 +190,14 @@ WAN22_TI2V_5B = ModelSpec(
     family="wan",
     kinds=KINDS_BOTH,
     variants={
-        "ti2v-5b": Variant("ti2v-5b", Repo("Wan-AI/Wan2.2-TI2V-5B-Diffusers"), WAN_PIPELINES),
+        "ti2v-5b": Variant(
+            "ti2v-5b",
+            Repo(
+                "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+                revision="b8fff7315c768468a5333511427288870b2e9635",
+            ),
+            WAN_PIPELINES,
+        ),
     },
     profiles={
         "fast": Profile(
@@ -228,7 +241,9 @@ MOCHI = ModelSpec(
     kinds=KINDS_T2V,
     variants={
         "preview": Variant(
-            "preview", Repo("genmo/mochi-1-preview"), {"text_to_video": "MochiPipeline"}
+            "preview",
+            Repo("genmo/mochi-1-preview", revision="14be5fcea23095ed330cb214647916a451e38b6e"),
+            {"text_to_video": "MochiPipeline"},
         ),
     },
     profiles={
@@ -274,9 +289,21 @@ HUNYUANVIDEO_15 = ModelSpec(
     family="hunyuanvideo15",
     kinds=KINDS_BOTH,
     variants={
-        "480p:text_to_video": Variant("480p_t2v", Repo(HY15_REPO.format("480p_t2v")), HY15_T2V),
-        "480p:image_to_video": Variant("480p_i2v", Repo(HY15_REPO.format("480p_i2v")), HY15_I2V),
-        "720p:text_to_video": Variant("720p_t2v", Repo(HY15_REPO.format("720p_t2v")), HY15_T2V),
+        "480p:text_to_video": Variant(
+            "480p_t2v",
+            Repo(HY15_REPO.format("480p_t2v"), "286be7ce72277246578a3e3cc2487e95ddae5bcf"),
+            HY15_T2V,
+        ),
+        "480p:image_to_video": Variant(
+            "480p_i2v",
+            Repo(HY15_REPO.format("480p_i2v"), "5a700ee883ff4c1b3d887ec4188755a7a5e2f698"),
+            HY15_I2V,
+        ),
+        "720p:text_to_video": Variant(
+            "720p_t2v",
+            Repo(HY15_REPO.format("720p_t2v"), "f4dbc4a1efa4ac8ea56680cdf79d9f455105e814"),
+            HY15_T2V,
+        ),
         "720p:image_to_video": Variant("720p_i2v", Repo(HY15_REPO.format("720p_i2v")), HY15_I2V),
     },
     profiles={
