@@ -54,7 +54,7 @@ def engine_only(name: str, work: Path) -> float:
 
 def through_lifecycle(name: str, endpoint: str) -> float:
     from config.settings import Settings
-    from infra.dispatch import InlineDispatcher
+    from infra.local_dispatch import InlineDispatcher
     from infra.storage.s3 import S3Storage, make_client
     from infra.wiring import build_runtime
     from triggers.poller import tick

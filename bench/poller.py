@@ -26,8 +26,8 @@ from config.settings import Settings
 from handlers.jobs import Job, discover
 from handlers.lifecycle import Runtime
 from handlers.storage import ObjectInfo
-from infra.dispatch import InlineDispatcher
-from infra.notifiers import NullNotifier
+from infra.local_dispatch import InlineDispatcher
+from infra.notify.notifiers import NullNotifier
 from infra.storage.s3 import S3Storage, make_client
 from triggers.poller import tick
 

@@ -40,8 +40,8 @@ import httpx  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
 from handlers.lifecycle import Runtime  # noqa: E402
-from infra import samples  # noqa: E402
-from infra.notifiers import NullNotifier  # noqa: E402
+from infra.cli import samples  # noqa: E402
+from infra.notify.notifiers import NullNotifier  # noqa: E402
 from infra.storage.s3 import S3Storage, make_client  # noqa: E402
 from tests.webhook_support import (  # noqa: E402
     TOPIC_ARN,

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         7 * 24 * 3600, gt=0, le=7 * 24 * 3600, description="Presigned MP4 link lifetime."
     )
 
-    # --- Modal deployment (infra/modal_app.py; see docs/DEPLOY.md) ---
+    # --- Modal deployment (infra/modal/app.py; see docs/DEPLOY.md) ---
     modal_poll_seconds: float = Field(
         60.0, ge=10, description="Poller period on Modal (a modal.Period), in seconds."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from config.settings import Settings
 from handlers.lifecycle import Runtime
 from handlers.notify import Notifier
-from infra.notifiers import ConsoleNotifier, FanOutNotifier, JsonLinesNotifier, NullNotifier
+from infra.notify.notifiers import ConsoleNotifier, FanOutNotifier, JsonLinesNotifier, NullNotifier
 from infra.storage import open_storage
 
 
@@ -18,7 +18,7 @@ def build_notifier(settings: Settings) -> Notifier:
     if settings.notifier == "console":
         chosen.append(ConsoleNotifier())
     elif settings.notifier == "slack":
-        from infra.slack import build_slack_notifier
+        from infra.notify.slack import build_slack_notifier
 
         chosen.append(build_slack_notifier(settings))
     elif settings.notifier != "none":
@@ -40,7 +40,7 @@ def build_runtime(settings: Settings, storage=None, notifier: Notifier | None = 
 
 def build_webhook_app(settings: Settings, **options):
     """The webhook app with a local runtime and a worker pool (what `dropreel serve` runs)."""
-    from infra.dispatch import PoolDispatcher
+    from infra.local_dispatch import PoolDispatcher
     from triggers.webhook import create_app
 
     runtime = build_runtime(settings)

@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-from infra import samples
+from infra.cli import samples
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import numpy as np
 from PIL import Image
 
 from handlers.lifecycle import Runtime
-from infra import samples
-from infra.dispatch import InlineDispatcher
-from infra.notifiers import JsonLinesNotifier
+from infra.cli import samples
+from infra.local_dispatch import InlineDispatcher
+from infra.notify.notifiers import JsonLinesNotifier
 from triggers.poller import tick
 
 

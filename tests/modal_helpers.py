@@ -10,11 +10,11 @@ from types import ModuleType
 
 import av
 
-APP_MODULE = "infra.modal_app"
+APP_MODULE = "infra.modal.app"
 
 
 def load_app() -> ModuleType:
-    """Import infra.modal_app anew, so it reads the current DROPREEL_* environment."""
+    """Import infra.modal.app anew, so it reads the current DROPREEL_* environment."""
     sys.modules.pop(APP_MODULE, None)
     return importlib.import_module(APP_MODULE)
 

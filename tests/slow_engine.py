@@ -29,7 +29,7 @@ SPEC = EngineSpec(
 if __name__ == "__main__":
     import sys
 
-    from infra.cli import main
+    from infra.cli.main import main
 
     register(SPEC)
     sys.exit(main(["watch", "--once"]))

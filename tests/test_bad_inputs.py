@@ -13,7 +13,7 @@ import json
 import pytest
 
 from handlers.lifecycle import Runtime
-from infra.dispatch import InlineDispatcher
+from infra.local_dispatch import InlineDispatcher
 from infra.storage.s3 import S3Storage
 from tests.bad_inputs import Case, cases, good_png, good_wav
 from triggers.poller import tick

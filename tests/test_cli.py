@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def dropreel(*args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
+        [sys.executable, "-m", "infra.cli.main", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -72,7 +72,7 @@ def test_demo_runs_end_to_end(tmp_path):
 
 def test_watcher_imports_without_torch():
     code = (
-        "import sys, infra.cli, infra.wiring, infra.dispatch, triggers.poller, handlers.lifecycle, "
+        "import sys, infra.cli.main, infra.wiring, infra.local_dispatch, triggers.poller, handlers.lifecycle, "
         "handlers.reconcile, gpu.registry, gpu.builtin, gpu.encode\n"
         "bad = [m for m in ('torch', 'diffusers', 'transformers', 'modal') if m in sys.modules]\n"
         "print(bad)"
@@ -89,7 +89,7 @@ def test_watcher_imports_without_torch():
 
 def test_readme_tables_and_schema_file_match_the_code():
     result = subprocess.run(
-        [sys.executable, "-m", "infra.docs_tables", "--check"],
+        [sys.executable, "-m", "infra.cli.docs_tables", "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,

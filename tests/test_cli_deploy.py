@@ -9,10 +9,10 @@ import pytest
 
 from config.costs import UnknownGpu, job_cost, usd_per_hour
 from gpu.registry import ENGINES, EngineSpec
-from infra import cli_deploy
-from infra.cli import main
+from infra.cli import deploy as cli_deploy
+from infra.cli.main import main
 
-APP_MODULE = "infra.modal_app"
+APP_MODULE = "infra.modal.app"
 
 
 @pytest.fixture(autouse=True)
@@ -101,8 +101,8 @@ def test_short_lease_with_gpu_engines_warns(s3_env, monkeypatch, capsys):
 
 def test_deploy_runs_modal_deploy_on_the_app_module(s3_env):
     argv = cli_deploy.deploy_argv("staging")
-    assert argv[1:] == ["-m", "modal", "deploy", "-m", "infra.modal_app", "--env", "staging"]
-    assert (cli_deploy.ROOT / "infra" / "modal_app.py").is_file()
+    assert argv[1:] == ["-m", "modal", "deploy", "-m", "infra.modal.app", "--env", "staging"]
+    assert (cli_deploy.ROOT / "infra" / "modal" / "app.py").is_file()
 
 
 def test_weights_pull_for_an_engine_without_weights(capsys):

@@ -32,7 +32,7 @@ def test_serve_answers_on_loopback(s3_storage, moto_endpoint, bucket):
         "DROPREEL_WEBHOOK_S3_TOKEN": "serve-token",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "infra.cli.main", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

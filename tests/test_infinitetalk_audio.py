@@ -18,7 +18,7 @@ from scipy.signal import lfilter, resample_poly
 torch = pytest.importorskip("torch")
 
 from gpu.infinitetalk import audio  # noqa: E402
-from infra import samples  # noqa: E402
+from infra.cli import samples  # noqa: E402
 from tests import infinitetalk_tiny  # noqa: E402
 
 K_SHELF = (

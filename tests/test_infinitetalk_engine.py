@@ -21,8 +21,8 @@ torch = pytest.importorskip("torch")
 from gpu.errors import InputError, WeightsMissing  # noqa: E402
 from gpu.infinitetalk.engine import InfiniteTalkEngine, scaled_profiles  # noqa: E402
 from gpu.infinitetalk.sampler import frame_plan  # noqa: E402
-from infra import samples  # noqa: E402
-from infra.dispatch import InlineDispatcher  # noqa: E402
+from infra.cli import samples  # noqa: E402
+from infra.local_dispatch import InlineDispatcher  # noqa: E402
 from infra.wiring import build_runtime  # noqa: E402
 from tests import infinitetalk_tiny  # noqa: E402
 from triggers.poller import tick  # noqa: E402

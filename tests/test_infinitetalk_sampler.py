@@ -81,7 +81,7 @@ def test_colour_match_moves_statistics_to_the_reference():
 
 
 def test_weights_cli_lists_sets_and_presence(tmp_path, capsys):
-    from infra.cli import main
+    from infra.cli.main import main
 
     assert main(["weights", "list", "talking-head", "--dir", str(tmp_path)]) == 0
     listed = json.loads(capsys.readouterr().out)

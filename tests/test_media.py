@@ -14,8 +14,8 @@ from PIL import Image
 from gpu.encode import encode_mp4
 from gpu.errors import InputError
 from gpu.media import fit_cover, load_audio, load_image, probe_audio
-from infra import samples
-from infra.cli import main
+from infra.cli import samples
+from infra.cli.main import main
 from tests.bad_inputs import encode_audio, flac, wav
 
 

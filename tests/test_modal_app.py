@@ -180,7 +180,7 @@ def test_images_are_pinned_from_pyproject(s3_env):
     for needed in ("diffusers", "transformers", "accelerate", "boto3"):
         assert any(p.startswith(needed) for p in packages.gpu_image), needed
     assert all(re.search(r"(==|~=|>=)", p) for p in packages.cpu_image + packages.gpu_image)
-    source = (ROOT / "infra" / "modal_app.py").read_text()
+    source = (ROOT / "infra" / "modal" / "app.py").read_text()
     assert source.count(".add_local_python_source(*modal_plan.SOURCE_PACKAGES)") == 2
     assert load_app().PLAN.image_env["HF_HOME"].startswith("/weights")
 
@@ -200,7 +200,7 @@ def test_no_deprecated_modal_names_anywhere_in_the_source():
 
 
 def test_modal_app_uses_modal_namespace_only():
-    tree = ast.parse((ROOT / "infra" / "modal_app.py").read_text())
+    tree = ast.parse((ROOT / "infra" / "modal" / "app.py").read_text())
     imports = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "modal"]
     assert imports == []
 
@@ -210,7 +210,7 @@ def test_watcher_side_imports_without_torch(tmp_path):
     code = (
         "import sys\n"
         "for m in ('torch', 'diffusers', 'transformers'): sys.modules[m] = None\n"
-        "import infra.modal_app, infra.modal_runtime, infra.cli_deploy, triggers.poller\n"
+        "import infra.modal.app, infra.modal.runtime, infra.cli.deploy, triggers.poller\n"
         "print('ok')\n"
     )
     env = {

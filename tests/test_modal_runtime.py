@@ -14,7 +14,8 @@ import pytest
 
 from gpu.registry import ENGINES, EngineSpec
 from handlers.ticket import Ticket
-from infra import modal_runtime, samples
+from infra.cli import samples
+from infra.modal import runtime as modal_runtime
 from tests.modal_helpers import decode_mp4, drop, events, load_app, read_json
 
 STATUS = "inbox/alice/.dropreel/alice/status.json"

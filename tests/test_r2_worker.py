@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from handlers.lifecycle import Runtime
-from infra import samples
-from infra.notifiers import NullNotifier
+from infra.cli import samples
+from infra.notify.notifiers import NullNotifier
 from tests.webhook_support import load_event, serve
 from triggers.webhook import create_app
 

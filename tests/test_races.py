@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 
 from handlers.lifecycle import Runtime
-from infra.dispatch import PoolDispatcher
+from infra.local_dispatch import PoolDispatcher
 from tests.helpers import Notifications, png, prompt, runtime, wav
 from triggers.poller import tick
 

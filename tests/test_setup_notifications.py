@@ -7,8 +7,8 @@ import json
 import boto3
 import pytest
 
-from infra.cli import main
-from infra.notifications_setup import SetupError, r2_steps, setup_eventbridge, setup_sns
+from infra.cli.main import main
+from infra.storage.bucket_events import SetupError, r2_steps, setup_eventbridge, setup_sns
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 
 from handlers.lifecycle import Runtime
 from handlers.notify import JobEvent
-from infra.dispatch import InlineDispatcher
-from infra.fake_slack import FakeSlack
-from infra.slack import SlackNotificationError, build_slack_notifier
+from infra.local_dispatch import InlineDispatcher
+from infra.notify.fake_slack import FakeSlack
+from infra.notify.slack import SlackNotificationError, build_slack_notifier
 from infra.storage.s3 import S3Storage
 from tests.bad_inputs import good_png, good_wav
 from triggers.poller import tick
@@ -302,7 +302,7 @@ def test_settings_without_token_or_webhook_explain_what_to_set(make_settings, mo
 
 
 def test_demo_prints_the_message_slack_received(tmp_path, capsys, monkeypatch):
-    from infra.demo import run_demo
+    from infra.cli.demo import run_demo
 
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     assert run_demo(out_dir=str(tmp_path / "out"), timeout=120) == 0

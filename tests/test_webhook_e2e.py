@@ -17,10 +17,10 @@ import boto3
 import requests
 
 from handlers.lifecycle import Runtime
-from infra import samples
-from infra.dispatch import PoolDispatcher
-from infra.notifications_setup import setup_sns
-from infra.notifiers import JsonLinesNotifier
+from infra.cli import samples
+from infra.local_dispatch import PoolDispatcher
+from infra.notify.notifiers import JsonLinesNotifier
+from infra.storage.bucket_events import setup_sns
 from tests.webhook_support import serve, wait_for
 from triggers.webhook import create_app
 

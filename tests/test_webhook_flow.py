@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from handlers.lifecycle import Runtime
-from infra import samples
-from infra.dispatch import PoolDispatcher
-from infra.notifiers import JsonLinesNotifier
+from infra.cli import samples
+from infra.local_dispatch import PoolDispatcher
+from infra.notify.notifiers import JsonLinesNotifier
 from infra.storage.s3 import S3Storage
 from tests.webhook_support import (
     TOPIC_ARN,

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from handlers.lifecycle import Runtime
-from infra import samples
-from infra.dispatch import PoolDispatcher
-from infra.notifiers import JsonLinesNotifier
+from infra.cli import samples
+from infra.local_dispatch import PoolDispatcher
+from infra.notify.notifiers import JsonLinesNotifier
 from tests.webhook_support import (
     TOPIC_ARN,
     SnsSigner,

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from handlers.lifecycle import Runtime
-from infra import samples
-from infra.notifiers import NullNotifier
+from infra.cli import samples
+from infra.notify.notifiers import NullNotifier
 from tests.webhook_support import (
     CERT_URL,
     TOPIC_ARN,

@@ -23,7 +23,7 @@ from config.settings import get_settings
 from gpu.diffusers_models import MODELS
 from gpu.engine import RenderRequest
 from gpu.registry import get_spec, load_engine
-from infra.dispatch import InlineDispatcher
+from infra.local_dispatch import InlineDispatcher
 from infra.wiring import build_runtime
 from triggers.poller import tick
 
@@ -213,7 +213,7 @@ def test_engines_are_registered_as_data():
 def test_watcher_and_weights_cli_import_without_torch():
     code = (
         "import sys, gpu.builtin, gpu.registry, gpu.diffusers_models, gpu.weights, "
-        "infra.cli, infra.cli_weights, handlers.lifecycle, triggers.poller\n"
+        "infra.cli.main, infra.cli.weights, handlers.lifecycle, triggers.poller\n"
         "from gpu.registry import get_spec; [get_spec(n) for n in ('ltx-video', 'mochi')]\n"
         "bad = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
         "assert not bad, bad"

@@ -14,7 +14,7 @@ from gpu.diffusers_models import LTX_VIDEO, MOCHI, MODELS, WAN22_TI2V_5B
 from gpu.engine import RenderRequest
 from gpu.errors import InputError
 from gpu.registry import load_engine
-from infra.dispatch import InlineDispatcher
+from infra.local_dispatch import InlineDispatcher
 from infra.wiring import build_runtime
 from triggers.poller import tick
 

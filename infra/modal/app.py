@@ -1,9 +1,9 @@
 """dropreel on Modal: a scheduled poller and a webhook on a small CPU image, one autoscaled class
 per registered engine on a GPU image, model weights on a Volume.
 
-Deploy with `dropreel deploy` (it runs `modal deploy -m infra.modal_app`); see what would be
+Deploy with `dropreel deploy` (it runs `modal deploy -m infra.modal.app`); see what would be
 deployed with `dropreel deploy --dry-run`. Everything configurable comes from the same settings
-as a local watcher (`DROPREEL_*`, `.env`) through `infra/modal_plan.py`; the non-secret ones are
+as a local watcher (`DROPREEL_*`, `.env`) through `infra/modal/plan.py`; the non-secret ones are
 shipped to the containers in a settings Secret, credentials come from named Modal Secrets.
 
 Engine classes: Modal imports a class by its global name, so each engine's class is built by
@@ -17,8 +17,8 @@ from __future__ import annotations
 import modal
 
 from config.settings import Settings
-from infra import modal_plan
-from infra.modal_plan import EnginePlan
+from infra.modal import plan as modal_plan
+from infra.modal.plan import EnginePlan
 
 PLAN = modal_plan.build_plan(Settings())
 
@@ -80,7 +80,7 @@ def poll_schedule() -> modal.Period | modal.Cron:
     timeout=PLAN.poll_timeout,
 )
 def poll() -> dict:
-    from infra import modal_runtime
+    from infra.modal import runtime as modal_runtime
 
     return modal_runtime.poll_once(ENGINE_CLASSES)
 
@@ -99,7 +99,7 @@ def poll() -> dict:
 @modal.concurrent(max_inputs=PLAN.webhook_max_inputs)
 @modal.asgi_app()
 def webhook():
-    from infra import modal_runtime
+    from infra.modal import runtime as modal_runtime
 
     return modal_runtime.webhook_app(ENGINE_CLASSES)
 
@@ -129,13 +129,13 @@ def engine_class(plan: EnginePlan) -> modal.Cls:
     class Engine:
         @modal.enter(snap=True)
         def import_libraries(self) -> None:
-            from infra import modal_runtime
+            from infra.modal import runtime as modal_runtime
 
             modal_runtime.preload(plan)
 
         @modal.enter(snap=False)
         def load(self) -> None:
-            from infra import modal_runtime
+            from infra.modal import runtime as modal_runtime
 
             self.worker = modal_runtime.EngineWorker(plan)
 

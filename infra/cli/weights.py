@@ -44,7 +44,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
             print(f"dropreel: name the engine to pull: {', '.join(MODELS)}")
             return 2
         if args.modal:
-            from infra.cli_deploy import _pull_on_modal
+            from infra.cli.deploy import _pull_on_modal
 
             return _pull_on_modal(args.engine)
         if args.engine not in MODELS:

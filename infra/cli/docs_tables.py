@@ -1,6 +1,6 @@
 """Keep the README's settings and prompt.json tables in step with the code.
 
-`python -m infra.docs_tables` rewrites the tables between their markers in README.md and
+`python -m infra.cli.docs_tables` rewrites the tables between their markers in README.md and
 `docs/prompt.schema.json`; `--check` exits 1 if either is stale (a test runs it).
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from config.settings import Settings
 from handlers.prompt import json_schema
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 SCHEMA = ROOT / "docs" / "prompt.schema.json"
 BOUNDS = (
@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
             if not p.exists() or p.read_text() != text
         ]
         if stale:
-            print(f"stale: {', '.join(stale)}: run `python -m infra.docs_tables`")
+            print(f"stale: {', '.join(stale)}: run `python -m infra.cli.docs_tables`")
             return 1
         return 0
     README.write_text(readme)

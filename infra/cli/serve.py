@@ -70,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_setup_notifications(args: argparse.Namespace) -> int:
-    from infra.notifications_setup import SetupError, r2_steps, setup_eventbridge, setup_sns
+    from infra.storage.bucket_events import SetupError, r2_steps, setup_eventbridge, setup_sns
     from triggers.intake import watch_location
 
     settings = _settings(watch_root=args.url)

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 from config.settings import Settings
-from infra import samples
-from infra.dispatch import PoolDispatcher
-from infra.fake_slack import FakeSlack
-from infra.notifiers import ConsoleNotifier, FanOutNotifier
-from infra.progress import FrameBars
-from infra.slack import bot_token, build_slack_notifier
+from infra.cli import samples
+from infra.cli.progress import FrameBars
+from infra.local_dispatch import PoolDispatcher
+from infra.notify.fake_slack import FakeSlack
+from infra.notify.notifiers import ConsoleNotifier, FanOutNotifier
+from infra.notify.slack import bot_token, build_slack_notifier
 from infra.storage import open_storage
 from infra.storage.s3 import make_client
 from infra.wiring import build_runtime

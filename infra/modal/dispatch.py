@@ -4,7 +4,7 @@ The trigger (poller tick or webhook request) claims a job, picks the engine exac
 lifecycle will (prompt.json `engine`, else the configured default for the job kind), and calls
 `launch(engine, ticket_dict)`, which on Modal is `EngineClass().run.spawn(ticket)`: it returns
 at once, and the GPU container runs `handlers.ticket.run_ticket`, the same lifecycle as a local
-watcher. This module does not import modal; `infra/modal_app.py` hands it the launcher.
+watcher. This module does not import modal; `infra/modal/app.py` hands it the launcher.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`dropreel deploy [--dry-run]` and `dropreel weights pull ENGINE [--modal]`.
 
-`deploy` runs `modal deploy -m infra.modal_app` from the project root after checking the plan;
+`deploy` runs `modal deploy -m infra.modal.app` from the project root after checking the plan;
 `--dry-run` imports the app offline and prints what would be deployed (functions, schedules,
 GPUs, volumes, secrets, the settings shipped to the containers), read from the Modal objects
 themselves, without any network call or Modal account.
@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-APP_MODULE = "infra.modal_app"
+ROOT = Path(__file__).resolve().parents[2]
+APP_MODULE = "infra.modal.app"
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -226,7 +226,7 @@ def _pull_on_modal(engine: str) -> int:
     import modal
 
     from handlers.errors import DropreelError
-    from infra.modal_plan import APP_NAME, WEIGHTS_VOLUME
+    from infra.modal.plan import APP_NAME, WEIGHTS_VOLUME
 
     print(f"pulling {engine}'s weights inside Modal into the {WEIGHTS_VOLUME} Volume ...")
     try:

@@ -1,4 +1,4 @@
-"""The Modal deployment as data: what `infra/modal_app.py` declares, computed from settings.
+"""The Modal deployment as data: what `infra/modal/app.py` declares, computed from settings.
 
 The app module reads this plan top to bottom (images, volume, secrets, functions, one class
 per registered engine); `dropreel deploy --dry-run` prints it; tests check it against the Modal
@@ -54,7 +54,7 @@ SAFE_GPU_LEASE_SECONDS = 300
 # (those travel in named Modal Secrets, never in the deployed settings).
 _NOT_DEPLOYED = {"workers", "poll_seconds", "notify_log", "modal_dispatch"}
 
-PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """What runs inside the Modal containers: a poller tick, the webhook app, an engine worker.
 
-`infra/modal_app.py` only declares images, volume, secrets and functions; each function body is
+`infra/modal/app.py` only declares images, volume, secrets and functions; each function body is
 one call into here. Nothing in this module imports modal, so it runs (and is tested) anywhere.
 Settings inside a container come from the environment: the deployed settings Secret plus the
 named Secrets (storage keys, Slack token, webhook secrets).
@@ -19,8 +19,8 @@ from config.settings import Settings
 from gpu.registry import get_spec, load_engine
 from handlers.errors import DropreelError
 from handlers.ticket import Ticket, TicketRejected, run_ticket
-from infra.modal_dispatch import Launch, ModalDispatcher
-from infra.modal_plan import EnginePlan
+from infra.modal.dispatch import Launch, ModalDispatcher
+from infra.modal.plan import EnginePlan
 from infra.wiring import build_runtime
 from triggers.poller import tick
 

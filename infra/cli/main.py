@@ -19,8 +19,8 @@ def _settings(args: argparse.Namespace, **overrides) -> Settings:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from infra.dispatch import PoolDispatcher
-    from infra.progress import FrameBars
+    from infra.cli.progress import FrameBars
+    from infra.local_dispatch import PoolDispatcher
     from infra.wiring import build_runtime
     from triggers.poller import tick, watch
 
@@ -94,7 +94,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from infra.demo import run_demo
+    from infra.cli.demo import run_demo
 
     return run_demo(out_dir=args.out, timeout=args.timeout)
 
@@ -128,9 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of prompt.json")
     p.set_defaults(func=cmd_schema)
 
-    from infra.cli_deploy import add_parsers as add_deploy_parsers
-    from infra.cli_webhook import add_webhook_commands
-    from infra.cli_weights import add_weights_parser
+    from infra.cli.deploy import add_parsers as add_deploy_parsers
+    from infra.cli.serve import add_webhook_commands
+    from infra.cli.weights import add_weights_parser
 
     add_deploy_parsers(sub)  # deploy
     add_weights_parser(sub)  # weights pull|list [--modal]

@@ -1,0 +1,1 @@
+"""The `dropreel` command line: one module per subcommand group."""

@@ -1,0 +1,1 @@
+"""Telling people: console and JSON-lines notifiers, Slack, and the fake Slack the demo runs."""
