@@ -16,8 +16,9 @@ from handlers.lifecycle import Runtime
 from infra.cli import samples
 from infra.notify.notifiers import NullNotifier
 from tests.webhook_support import (
-    TOPIC_ARN,
+    Recorder,
     SnsSigner,
+    every_source,
     load_event,
     r2_headers,
     s3_record,
@@ -34,14 +35,6 @@ MULTIPART = "inbox/keynote/talk.mp3"
 DELETED = "inbox/old/clip.png"
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.jobs: list[str] = []
-
-    def dispatch(self, job, lease) -> None:
-        self.jobs.append(job.name)
-
-
 @pytest.fixture
 def signer() -> SnsSigner:
     return SnsSigner()
@@ -49,13 +42,7 @@ def signer() -> SnsSigner:
 
 @pytest.fixture
 def client(s3_storage, make_settings, signer):
-    settings = make_settings(
-        s3_storage,
-        webhook_sns_topic_arns=[TOPIC_ARN],
-        webhook_eventbridge_secret=EB_SECRET,
-        webhook_s3_token=S3_TOKEN,
-        webhook_r2_secret=R2_SECRET,
-    )
+    settings = make_settings(s3_storage, **every_source(EB_SECRET, S3_TOKEN, R2_SECRET))
     rt = Runtime(storage=s3_storage, settings=settings, notifier=NullNotifier())
     app = create_app(
         settings, rt, Recorder(), cert_fetcher=signer.fetch, confirm_subscription=print

@@ -46,19 +46,21 @@ class UntrustedCertificate(Forbidden):
     """The SNS signing certificate URL is not an SNS host over HTTPS, or the certificate is bad."""
 
 
-class ConfirmationFailed(WebhookError):
-    """The SNS SubscribeURL could not be visited; SNS sends the confirmation again."""
+class Unavailable(WebhookError):
+    """Something the answer needs is down right now; the sender delivers the event again later."""
+
+    http_status = 503
+
+
+class CertificateUnavailable(Unavailable):
+    """The SNS signing certificate could not be fetched right now."""
+
+
+class BucketUnavailable(Unavailable):
+    """The bucket could not be listed or written right now."""
+
+
+class ConfirmationFailed(Unavailable):
+    """SNS could not be reached or refused to confirm the subscription (SNS sends it again)."""
 
     http_status = 502
-
-
-class CertificateUnavailable(WebhookError):
-    """The SNS signing certificate could not be fetched right now; SNS retries the delivery."""
-
-    http_status = 503
-
-
-class BucketUnavailable(WebhookError):
-    """The bucket could not be listed or written right now; the sender retries the event."""
-
-    http_status = 503
