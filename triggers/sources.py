@@ -1,10 +1,10 @@
 """The webhook's senders as a table: where each posts, how it proves who it is, what it means.
 
-    path                      enabled by                              authenticate          parse
-    /events/sns               DROPREEL_WEBHOOK_SNS_TOPIC_ARNS         SNS signature         SNS envelope -> S3 records
-    /events/eventbridge       DROPREEL_WEBHOOK_EVENTBRIDGE_SECRET     X-Dropreel-Secret     EventBridge S3 event
-    /events/s3                DROPREEL_WEBHOOK_S3_TOKEN               token (Bearer/Basic)  S3 records (MinIO, Ceph)
-    /events/r2                DROPREEL_WEBHOOK_R2_SECRET              HMAC + timestamp      R2 queue message
+    path                 enabled by (DROPREEL_...)    authenticate        parse
+    /events/sns          WEBHOOK_SNS_TOPIC_ARNS       SNS signature       S3 records in the Message
+    /events/eventbridge  WEBHOOK_EVENTBRIDGE_SECRET   X-Dropreel-Secret   EventBridge S3 event
+    /events/s3           WEBHOOK_S3_TOKEN             token               S3 records (MinIO, Ceph)
+    /events/r2           WEBHOOK_R2_SECRET            HMAC + timestamp    R2 queue message
 
 A new sender is one row: the route, the refusals and the intake are the same for all of them
 (`triggers/webhook.py`). A source whose setting is unset has no `authenticate` and refuses
@@ -124,36 +124,38 @@ def webhook_sources(
 
     return (
         WebhookSource(
-            "sns",
-            "/events/sns",
-            "DROPREEL_WEBHOOK_SNS_TOPIC_ARNS",
-            signed_by_sns if verifier.topic_arns else None,
-            sns_parser(confirm),
+            name="sns",
+            path="/events/sns",
+            setting="DROPREEL_WEBHOOK_SNS_TOPIC_ARNS",
+            authenticate=signed_by_sns if verifier.topic_arns else None,
+            parse=sns_parser(confirm),
         ),
         WebhookSource(
-            "eventbridge",
-            "/events/eventbridge",
-            "DROPREEL_WEBHOOK_EVENTBRIDGE_SECRET",
-            _with_secret(auth.check_secret_header, settings.webhook_eventbridge_secret),
-            of_json(eventbridge.object_events),
+            name="eventbridge",
+            path="/events/eventbridge",
+            setting="DROPREEL_WEBHOOK_EVENTBRIDGE_SECRET",
+            authenticate=_with_secret(
+                auth.check_secret_header, settings.webhook_eventbridge_secret
+            ),
+            parse=of_json(eventbridge.object_events),
         ),
         WebhookSource(
-            "s3",
-            "/events/s3",
-            "DROPREEL_WEBHOOK_S3_TOKEN",
-            _with_secret(auth.check_token, settings.webhook_s3_token),
-            of_json(s3.object_events),
+            name="s3",
+            path="/events/s3",
+            setting="DROPREEL_WEBHOOK_S3_TOKEN",
+            authenticate=_with_secret(auth.check_token, settings.webhook_s3_token),
+            parse=of_json(s3.object_events),
         ),
         WebhookSource(
-            "r2",
-            "/events/r2",
-            "DROPREEL_WEBHOOK_R2_SECRET",
-            _with_secret(
+            name="r2",
+            path="/events/r2",
+            setting="DROPREEL_WEBHOOK_R2_SECRET",
+            authenticate=_with_secret(
                 auth.check_hmac,
                 settings.webhook_r2_secret,
                 max_skew=settings.webhook_max_skew_seconds,
                 clock=clock,
             ),
-            of_json(r2.object_events),
+            parse=of_json(r2.object_events),
         ),
     )
