@@ -15,8 +15,8 @@ from infra.local_dispatch import PoolDispatcher
 from infra.notify.notifiers import JsonLinesNotifier
 from infra.storage.s3 import S3Storage
 from tests.webhook_support import (
-    TOPIC_ARN,
     SnsSigner,
+    every_source,
     load_event,
     r2_headers,
     s3_record,
@@ -56,17 +56,14 @@ def world(s3_storage, make_settings, tmp_path):
     def build(**overrides):
         settings = make_settings(
             s3_storage,
-            webhook_sns_topic_arns=[TOPIC_ARN],
-            webhook_eventbridge_secret=EB_SECRET,
-            webhook_s3_token=S3_TOKEN,
-            webhook_r2_secret=R2_SECRET,
+            **every_source(EB_SECRET, S3_TOKEN, R2_SECRET),
             **overrides,
         )
         rt = Runtime(storage=storage, settings=settings, notifier=JsonLinesNotifier(log))
         dispatcher = PoolDispatcher(rt, 2)
         signer = SnsSigner()
         app = create_app(settings, rt, dispatcher, cert_fetcher=signer.fetch)
-        return rt, dispatcher, signer, app
+        return dispatcher, signer, app
 
     build.storage = storage
     build.log = log
@@ -106,6 +103,11 @@ def _request(source: str, bucket: str, key: str, signer: SnsSigner) -> dict:
     return {"url": "/events/r2", "content": body, "headers": r2_headers(R2_SECRET, body)}
 
 
+def _notified(log) -> list[str]:
+    """The jobs the notifier was told about, in order (one line per finished job)."""
+    return [json.loads(line)["job"] for line in log.read_text().splitlines()]
+
+
 def _mp4_frames(s3_client, bucket: str, key: str) -> tuple[int, bool]:
     data = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
     with av.open(io.BytesIO(data)) as container:
@@ -116,7 +118,7 @@ def _mp4_frames(s3_client, bucket: str, key: str) -> tuple[int, bool]:
 
 @pytest.mark.parametrize("source", ["sns", "eventbridge", "s3", "r2"])
 def test_event_for_the_last_file_renders_the_job(world, s3_storage, s3_client, bucket, source):
-    _rt, dispatcher, signer, app = world()
+    dispatcher, signer, app = world()
     _, audio = _drop_pair(s3_storage)
     with TestClient(app) as client:
         response = client.post(**_request(source, bucket, audio, signer))
@@ -131,7 +133,7 @@ def test_event_for_the_last_file_renders_the_job(world, s3_storage, s3_client, b
 
 
 def test_events_that_are_not_inputs_cost_nothing(world, s3_storage, bucket, s3_client):
-    _rt, _dispatcher, _signer, app = world()
+    _dispatcher, _signer, app = world()
     _drop_pair(s3_storage)
     ignored = [
         s3_record(bucket, f"inbox/{FOLDER}/portrait é.mp4"),
@@ -163,7 +165,7 @@ def test_events_that_are_not_inputs_cost_nothing(world, s3_storage, bucket, s3_c
 
 
 def test_first_file_waits_second_file_starts(world, s3_storage, bucket):
-    rt, dispatcher, signer, app = world()
+    dispatcher, signer, app = world()
     image, audio = f"{FOLDER}/portrait é.png", f"{FOLDER}/voice memo (1).wav"
     s3_storage.put(image, samples.portrait_png(64, 64))
     with TestClient(app) as client:
@@ -173,11 +175,11 @@ def test_first_file_waits_second_file_starts(world, s3_storage, bucket):
         second = client.post(**_request("s3", bucket, audio, signer)).json()
         assert second["claimed"] == 1
         dispatcher.wait()
-    assert rt.renders == [f"{FOLDER}/portrait é"]
+    assert _notified(world.log) == [f"{FOLDER}/portrait é"]
 
 
 def test_replayed_and_duplicated_events_render_once(world, s3_storage, bucket):
-    rt, dispatcher, signer, app = world()
+    dispatcher, signer, app = world()
     image, audio = _drop_pair(s3_storage)
     with TestClient(app) as client:
         for source in ("sns", "s3", "eventbridge", "r2", "sns", "s3"):
@@ -186,23 +188,26 @@ def test_replayed_and_duplicated_events_render_once(world, s3_storage, bucket):
         dispatcher.wait()
         again = client.post(**_request("sns", bucket, audio, signer)).json()
     assert again["claimed"] == 0
-    assert rt.renders == [f"{FOLDER}/portrait é"]
+    assert _notified(world.log) == [f"{FOLDER}/portrait é"]
     lines = world.log.read_text().splitlines()
     assert [json.loads(line)["state"] for line in lines] == ["done"]
 
 
 def test_settling_job_is_rechecked_when_its_window_ends(world, s3_storage, s3_client, bucket):
-    rt, dispatcher, signer, app = world(settle_seconds=1.5)
+    dispatcher, signer, app = world(settle_seconds=1.5)
     _, audio = _drop_pair(s3_storage)
     with TestClient(app) as client:
         response = client.post(**_request("r2", bucket, audio, signer)).json()
         assert response["claimed"] == 0 and response["settling"] == 1
-        assert list(app.state.intake.rechecks.pending) == [f"{FOLDER}/"]
         # no further event, no poller: the re-check alone claims and renders it
-        wait_for(lambda: rt.renders, timeout=30)
+        wait_for(lambda: world.log.exists() and world.log.read_text(), timeout=30)
         dispatcher.wait()
     frames, _ = _mp4_frames(s3_client, bucket, f"inbox/{FOLDER}/portrait é.mp4")
     assert frames == 15
+    # the event's listing, then re-checks of that folder alone (another if S3's whole-second
+    # LastModified left the job settling a moment longer)
+    assert world.storage.lists[:2] == [f"{FOLDER}/"] * 2
+    assert set(world.storage.lists) == {f"{FOLDER}/"}
 
 
 def test_unreadable_bucket_is_503_not_500(s3_client, make_settings, moto_endpoint):
@@ -229,11 +234,13 @@ def test_rechecks_keep_the_earliest_per_folder():
         assert rechecks.schedule("a/", 10)  # an earlier one replaces it
         assert rechecks.schedule("b/", 30)
         assert not rechecks.schedule("c/", 5)  # bounded
-        assert rechecks.pending == {"a/": 110.0, "b/": 130.0}
-        now[0] = 115.0
-        with rechecks._cond:
-            rechecks._cond.notify()
-        wait_for(lambda: ran == ["a/"], timeout=10)
-        assert rechecks.pending == {"b/": 130.0}
+        for moment, expected in ((115.0, ["a/"]), (135.0, ["a/", "b/"])):
+            now[0] = moment
+            with rechecks._cond:
+                rechecks._cond.notify()
+            wait_for(lambda expected=expected: ran == expected, timeout=10)
+        now[0] = 200.0  # past the superseded 150.0 for "a/": it must not run again
+        assert rechecks.schedule("c/", 0)  # room again once the others ran
+        wait_for(lambda: ran == ["a/", "b/", "c/"], timeout=10)
     finally:
         rechecks.close()

@@ -16,6 +16,7 @@ from infra.notify.notifiers import NullNotifier
 from tests.webhook_support import (
     CERT_URL,
     TOPIC_ARN,
+    Recorder,
     SnsSigner,
     load_event,
     r2_headers,
@@ -29,16 +30,6 @@ S3_TOKEN = "minio-token-Zp4sW8yTb"
 R2_SECRET = "r2-secret-Hc7nQ1fGd"
 SECRETS = (EB_SECRET, S3_TOKEN, R2_SECRET)
 LIMIT = 64 * 1024
-
-
-class Recorder:
-    """Dispatcher that records claimed jobs without rendering (these tests are about the door)."""
-
-    def __init__(self) -> None:
-        self.jobs: list[str] = []
-
-    def dispatch(self, job, lease) -> None:
-        self.jobs.append(job.name)
 
 
 @pytest.fixture

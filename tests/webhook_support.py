@@ -27,6 +27,26 @@ TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:dropreel-events"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem"
 
 
+class Recorder:
+    """Dispatcher that records claimed jobs without rendering (for tests about the door)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[str] = []
+
+    def dispatch(self, job, lease) -> None:
+        self.jobs.append(job.name)
+
+
+def every_source(eventbridge_secret: str, s3_token: str, r2_secret: str) -> dict[str, Any]:
+    """Settings that enable all four senders (SNS for TOPIC_ARN) with these secrets."""
+    return {
+        "webhook_sns_topic_arns": [TOPIC_ARN],
+        "webhook_eventbridge_secret": eventbridge_secret,
+        "webhook_s3_token": s3_token,
+        "webhook_r2_secret": r2_secret,
+    }
+
+
 def load_event(name: str, bucket: str | None = None) -> Any:
     """A recorded payload from tests/events/, with its bucket name swapped if asked."""
     text = (EVENTS / name).read_text(encoding="utf-8")

@@ -8,7 +8,9 @@
   webhook_max_skew_seconds away from now is refused, which bounds how long a captured request
   could be replayed (and a replay is harmless anyway: the job is already claimed or done).
 
-Every comparison is constant-time, and no refusal message repeats what the sender sent.
+Each check takes the delivery and the configured secret (the source table binds the secret; a
+source without one is refused before any check runs). Every comparison is constant-time, and no
+refusal message repeats what the sender sent.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from triggers.events.exceptions import Forbidden, SourceDisabled, Unauthenticated
+from triggers.delivery import Delivery
+from triggers.exceptions import Forbidden, Unauthenticated
 
 SECRET_HEADER = "x-dropreel-secret"
 TIMESTAMP_HEADER = "x-dropreel-timestamp"
@@ -32,18 +36,16 @@ def _same(given: str, expected: SecretStr) -> bool:
     return hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
 
 
-def check_secret_header(value: str | None, secret: SecretStr | None, setting: str) -> None:
-    if secret is None:
-        raise SourceDisabled(f"this source is not enabled: set {setting}")
+def check_secret_header(delivery: Delivery, *, secret: SecretStr) -> None:
+    value = delivery.headers.get(SECRET_HEADER)
     if not value:
         raise Unauthenticated("the X-Dropreel-Secret header is missing")
     if not _same(value, secret):
         raise Forbidden("the X-Dropreel-Secret header is wrong")
 
 
-def check_token(authorization: str | None, token: SecretStr | None, setting: str) -> None:
-    if token is None:
-        raise SourceDisabled(f"this source is not enabled: set {setting}")
+def check_token(delivery: Delivery, *, secret: SecretStr) -> None:
+    authorization = delivery.headers.get("authorization")
     if not authorization:
         raise Unauthenticated("the Authorization header is missing")
     scheme, _, rest = authorization.strip().partition(" ")
@@ -55,7 +57,7 @@ def check_token(authorization: str | None, token: SecretStr | None, setting: str
             _, _, given = base64.b64decode(rest.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError, ValueError) as err:
             raise Unauthenticated("the Basic credentials are not valid base64") from err
-    if not given or not _same(given, token):
+    if not given or not _same(given, secret):
         raise Forbidden("the token is wrong")
 
 
@@ -66,16 +68,10 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def check_hmac(
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes,
-    secret: SecretStr | None,
-    now: float,
-    max_skew: float,
-    setting: str,
+    delivery: Delivery, *, secret: SecretStr, max_skew: float, clock: Callable[[], float]
 ) -> None:
-    if secret is None:
-        raise SourceDisabled(f"this source is not enabled: set {setting}")
+    timestamp = delivery.headers.get(TIMESTAMP_HEADER)
+    signature = delivery.headers.get(SIGNATURE_HEADER)
     if not timestamp or not signature:
         raise Unauthenticated(
             "the X-Dropreel-Timestamp and X-Dropreel-Signature headers are required"
@@ -84,11 +80,11 @@ def check_hmac(
         sent = int(timestamp)
     except ValueError as err:
         raise Unauthenticated("X-Dropreel-Timestamp must be Unix seconds") from err
-    if abs(now - sent) > max_skew:
+    if abs(clock() - sent) > max_skew:
         raise Unauthenticated(
             f"the request timestamp is more than {max_skew:.0f}s away from the server clock: "
             "it is stale or the sender's clock is wrong"
         )
-    expected = sign(secret.get_secret_value(), timestamp, body)
+    expected = sign(secret.get_secret_value(), timestamp, delivery.body)
     if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
         raise Forbidden("the request signature does not match")

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from urllib.parse import urlparse
 
 from handlers import layout
@@ -38,17 +38,11 @@ class IntakeReport:
     events: int = 0
     ignored: int = 0
     folders: int = 0
-    claimed: list[str] = field(default_factory=list)
+    claimed: int = 0
     settling: int = 0
 
     def to_dict(self) -> dict[str, int]:
-        return {
-            "events": self.events,
-            "ignored": self.ignored,
-            "folders": self.folders,
-            "claimed": len(self.claimed),
-            "settling": self.settling,
-        }
+        return asdict(self)
 
 
 def watch_location(url: str) -> tuple[str | None, str]:
@@ -110,7 +104,7 @@ class Intake:
         report.folders = len(folders)
         for folder in folders:
             tick = self.reconcile_folder(folder)
-            report.claimed.extend(tick.claimed + tick.taken_back)
+            report.claimed += len(tick.claimed) + len(tick.taken_back)
             report.settling += tick.states.get("settling", 0)
         return report
 
@@ -128,9 +122,7 @@ class Intake:
     def _recheck(self, folder: str) -> None:
         try:
             self.reconcile_folder(folder)
-        except (
-            Exception
-        ) as err:  # the poller is the safety net; a failed re-check must not kill the timer
+        except Exception as err:  # keep the timer alive; the poller is the safety net
             log.warning("re-check of folder %r failed: %s", folder, type(err).__name__)
 
     def close(self) -> None:
@@ -155,11 +147,6 @@ class Rechecks:
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
-
-    @property
-    def pending(self) -> dict[str, float]:
-        with self._cond:
-            return dict(self._due)
 
     def schedule(self, folder: str, delay: float) -> bool:
         due = self.clock() + max(0.0, delay)

@@ -4,8 +4,9 @@ Order of checks, cheapest and safest first: the TopicArn must be one we configur
 can make us fetch certificates for their own topics), the certificate URL must be HTTPS on an
 `sns.<region>.amazonaws.com` host of the topic's region, then the RSA PKCS#1 v1.5 signature over
 the canonical string is checked with the certificate's public key. Certificates are fetched
-once per URL and cached. Where the certificate comes from is injected (`CertFetcher`), so tests
-sign with a certificate made in the test and never touch the network.
+once per URL; the most recently used CACHE_SIZE public keys are kept, never more. Where the
+certificate comes from is injected (`CertFetcher`), so tests sign with a certificate made in the
+test and never touch the network.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from triggers.events.exceptions import (
+from triggers.events.sns import SnsEnvelope
+from triggers.exceptions import (
     CertificateUnavailable,
     Forbidden,
-    SourceDisabled,
     Unauthenticated,
     UntrustedCertificate,
 )
-from triggers.events.sns import SnsEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def fetch_certificate_https(url: str) -> bytes:
 
 
 class SnsVerifier:
-    """Checks topic, certificate URL and signature of an SNS envelope; caches public keys."""
+    """Checks topic, certificate URL and signature of an SNS envelope; caches a few public keys."""
 
     def __init__(
         self,
@@ -120,13 +120,8 @@ class SnsVerifier:
         self.now = now
         self._keys: OrderedDict[str, rsa.RSAPublicKey] = OrderedDict()
         self._lock = threading.Lock()
-        self.fetches = 0
 
     def verify(self, envelope: SnsEnvelope) -> None:
-        if not self.topic_arns:
-            raise SourceDisabled(
-                "SNS delivery is not enabled: set DROPREEL_WEBHOOK_SNS_TOPIC_ARNS to your topic ARN"
-            )
         if envelope.TopicArn not in self.topic_arns:
             raise Forbidden("messages from this topic are not accepted here")
         if not envelope.Signature or not envelope.SigningCertURL or not envelope.SignatureVersion:
@@ -162,7 +157,6 @@ class SnsVerifier:
             raise CertificateUnavailable(
                 "the SNS signing certificate could not be fetched right now"
             ) from err
-        self.fetches += 1
         try:
             cert = x509.load_pem_x509_certificate(pem)
         except ValueError as err:

@@ -50,16 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(watch_root=args.url, workers=args.workers, settle_seconds=args.settle)
     app = build_webhook_app(settings)
-    enabled = [
-        name
-        for name, on in (
-            ("sns", bool(settings.webhook_sns_topic_arns)),
-            ("eventbridge", settings.webhook_eventbridge_secret is not None),
-            ("s3", settings.webhook_s3_token is not None),
-            ("r2", settings.webhook_r2_secret is not None),
-        )
-        if on
-    ]
+    enabled = [source.name for source in app.state.sources if source.enabled]
     print(
         f"webhook for {app.state.intake.rt.storage.url} on http://{args.host}:{args.port} "
         f"(sources enabled: {', '.join(enabled) or 'none: set DROPREEL_WEBHOOK_* first'})",

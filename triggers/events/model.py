@@ -1,58 +1,56 @@
-"""The one event shape every route turns its payload into.
+"""The one event shape every source turns its payload into, and the parts the S3 family shares.
 
 Past the edge nothing sees a provider's dict: the intake only needs to know which object in which
 bucket changed, and whether it was created. Keys are decoded here (S3-family payloads carry
 URL-encoded keys, `red+flower.jpg` for `red flower.jpg`), so the rest of dropreel sees the real
-key.
+key. A payload of the wrong shape is a `MalformedEvent` (400) that names the first field wrong.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, Field, ValidationError
 
-Source = Literal["sns", "eventbridge", "s3", "r2"]
+from triggers.exceptions import MalformedEvent
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
-class ObjectEvent(BaseModel):
+@dataclass(frozen=True, slots=True)
+class ObjectEvent:
     """One object-level change in a bucket, whatever sent it."""
 
-    model_config = ConfigDict(frozen=True)
-
-    source: Source
     bucket: str
     key: str
     created: bool
-    action: str
-    size: int | None = None
-    etag: str | None = None
-    event_time: datetime | None = None
-    sequencer: str | None = None
 
 
-def lenient_time(value: object) -> datetime | None:
-    """Parse an ISO-8601 event time; None when absent or unreadable (it is informative only)."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().replace("Z", "+00:00")
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    else:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def validated(model: type[Model], payload: Any, what: str) -> Model:
+    """`payload` as `model`; a MalformedEvent saying where it is not `what` otherwise."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as err:
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ())) or "body"
+        raise MalformedEvent(f"not {what}: {where}: {first.get('msg', 'invalid')}") from err
 
 
-def lenient_size(value: object) -> int | None:
-    """Sizes come as numbers (AWS, MinIO, R2) or strings (Ceph); None when absent or unreadable."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+class ObjectKey(BaseModel):
+    key: str = Field(min_length=1)
+
+
+class BucketName(BaseModel):
+    name: str = Field(min_length=1)
+
+
+class BucketObject(BaseModel):
+    """`{"bucket": {"name"}, "object": {"key"}}`: how S3 records and EventBridge name an object."""
+
+    bucket: BucketName
+    object: ObjectKey
+
+    def event(self, created: bool) -> ObjectEvent:
+        return ObjectEvent(self.bucket.name, unquote_plus(self.object.key), created)

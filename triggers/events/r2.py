@@ -9,47 +9,22 @@ The Worker posts each message body on its own, signed.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from triggers.events.model import ObjectEvent, lenient_size, lenient_time
+from triggers.events.model import ObjectEvent, ObjectKey, validated
 
 CREATE_ACTIONS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload"})
 
 
-class R2Object(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    key: str = Field(min_length=1)
-    size: Annotated[int | None, BeforeValidator(lenient_size)] = None
-    etag: str | None = Field(None, alias="eTag")
-
-
 class R2Message(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    account: str | None = None
     action: str
     bucket: str = Field(min_length=1)
-    object: R2Object
-    event_time: Annotated[datetime | None, BeforeValidator(lenient_time)] = Field(
-        None, alias="eventTime"
-    )
-
-    def to_event(self) -> ObjectEvent:
-        return ObjectEvent(
-            source="r2",
-            bucket=self.bucket,
-            key=self.object.key,
-            created=self.action in CREATE_ACTIONS,
-            action=self.action,
-            size=self.object.size,
-            etag=self.object.etag,
-            event_time=self.event_time,
-        )
+    object: ObjectKey
 
 
-def parse_r2_payload(payload: Any) -> list[ObjectEvent]:
-    return [R2Message.model_validate(payload).to_event()]
+def object_events(payload: Any) -> list[ObjectEvent]:
+    """The one object event an R2 message carries."""
+    message = validated(R2Message, payload, "an R2 event notification")
+    return [ObjectEvent(message.bucket, message.object.key, message.action in CREATE_ACTIONS)]

@@ -8,13 +8,12 @@ signature fields are optional here so that an unsigned message is refused as una
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from triggers.events.exceptions import MalformedEvent
-from triggers.events.model import ObjectEvent
-from triggers.events.s3 import parse_s3_payload
+from triggers.events.model import validated
+from triggers.exceptions import MalformedEvent
 
 MessageType = Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
 
@@ -31,7 +30,7 @@ SUBSCRIPTION_FIELDS = (
 
 
 class SnsEnvelope(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     Type: MessageType
     MessageId: str = Field(min_length=1)
@@ -65,20 +64,16 @@ class SnsEnvelope(BaseModel):
             parts.append(f"{name}\n{value}\n")
         return "".join(parts).encode()
 
-    def object_events(self) -> list[ObjectEvent]:
-        """The S3 events in a Notification's Message ([] for s3:TestEvent)."""
+    def message(self) -> Any:
+        """A Notification's Message, decoded (it holds an S3 event notification)."""
         try:
-            payload = json.loads(self.Message)
+            return json.loads(self.Message)
         except (ValueError, RecursionError) as err:
             raise MalformedEvent(
                 "the SNS Message is not JSON; this topic should only carry S3 event notifications"
             ) from err
-        try:
-            return parse_s3_payload(payload, "sns")
-        except ValidationError as err:
-            first = err.errors()[0] if err.errors() else {}
-            where = ".".join(str(part) for part in first.get("loc", ())) or "Message"
-            raise MalformedEvent(
-                f"the SNS Message is not an S3 event notification: {where}: "
-                f"{first.get('msg', 'invalid')}"
-            ) from err
+
+
+def envelope(payload: Any) -> SnsEnvelope:
+    """The SNS envelope in a decoded body."""
+    return validated(SnsEnvelope, payload, "an SNS message")

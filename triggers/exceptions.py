@@ -1,5 +1,6 @@
-"""Errors of the webhook edge: each carries the HTTP status the sender gets.
+"""Refusals of the webhook: each failure is a class that carries the HTTP status its sender gets.
 
+The app maps every `WebhookError` to `{"error": message}` with `http_status`, in one handler.
 The messages go back to the sender, so they say what is wrong in plain words and never echo a
 secret, a signature or a token.
 """
@@ -10,16 +11,13 @@ from handlers.errors import DropreelError
 
 
 class WebhookError(DropreelError):
-    """Base of every refusal at the webhook edge."""
+    """Base of every refusal at the webhook: a 400 unless the class says otherwise."""
 
-    permanent = True
     http_status = 400
 
 
 class MalformedEvent(WebhookError):
-    """The body is not JSON, or not the event shape this route expects."""
-
-    http_status = 400
+    """The body is not JSON, not valid Unicode, or not the event shape this route expects."""
 
 
 class BodyTooLarge(WebhookError):
@@ -48,15 +46,21 @@ class UntrustedCertificate(Forbidden):
     """The SNS signing certificate URL is not an SNS host over HTTPS, or the certificate is bad."""
 
 
-class ConfirmationFailed(WebhookError):
-    """The SNS SubscribeURL could not be visited; SNS sends the confirmation again."""
+class Unavailable(WebhookError):
+    """Something the answer needs is down right now; the sender delivers the event again later."""
 
-    permanent = False
-    http_status = 502
-
-
-class CertificateUnavailable(WebhookError):
-    """The SNS signing certificate could not be fetched right now; SNS retries the delivery."""
-
-    permanent = False
     http_status = 503
+
+
+class CertificateUnavailable(Unavailable):
+    """The SNS signing certificate could not be fetched right now."""
+
+
+class BucketUnavailable(Unavailable):
+    """The bucket could not be listed or written right now."""
+
+
+class ConfirmationFailed(Unavailable):
+    """SNS could not be reached or refused to confirm the subscription (SNS sends it again)."""
+
+    http_status = 502
