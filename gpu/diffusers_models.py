@@ -99,9 +99,7 @@ class Profile:
 
 def cached(threshold: float) -> Speed:
     """Flash attention, first-block cache at `threshold`, VAE tiling: the fast/balanced preset."""
-    return Speed(
-        attention="flash", cache="first_block", cache_threshold=threshold, vae_tiling=True
-    )
+    return Speed(attention="flash", cache="first_block", cache_threshold=threshold, vae_tiling=True)
 
 
 COMPILED = Speed(attention="flash", compile=True, vae_tiling=True)
@@ -158,7 +156,6 @@ class ModelSpec(EngineSpec):
         """The checkpoint that serves `profile` for `kind` (a profile may name one per kind)."""
         name = self.profiles[profile].variant
         return self.variants.get(f"{name}:{kind}") or self.variants[name]
-
 
 
 # max_render_seconds sizes each engine's Modal timeout: the model's longest clip at its quality

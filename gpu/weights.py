@@ -16,7 +16,6 @@ never needs it.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,10 +74,6 @@ class WeightSource:
 
     def needed_by(self, profiles: Sequence[str] | None) -> bool:
         return self.profiles is None or not profiles or bool(set(profiles) & set(self.profiles))
-
-    def matches(self, relative_path: str) -> bool:
-        """Whether a pull fetches this file (the same glob rules huggingface_hub applies)."""
-        return any(fnmatch.fnmatch(relative_path, p) for p in self.patterns)
 
     def markers(self) -> list[str]:
         """The patterns naming one exact file: a complete copy on disk has each of them."""

@@ -12,16 +12,22 @@ import json
 import sys
 from typing import Any
 
-COLUMNS = ("engine", "name", "revision", "profiles", "size_gb", "state", "path")
+COLUMNS = {
+    "engine": "ENGINE",
+    "name": "WEIGHTS",
+    "revision": "REVISION",
+    "profiles": "PROFILES",
+    "size_gb": "GB",
+    "state": "STATE",
+    "path": "WHERE",
+}
 
 
 def add_weights_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="download or list engine weights")
     p.add_argument("action", choices=["pull", "list"])
     p.add_argument("engine", nargs="?", help="engine name (list: every engine when omitted)")
-    p.add_argument(
-        "--profile", action="append", help="only what this profile needs (repeatable)"
-    )
+    p.add_argument("--profile", action="append", help="only what this profile needs (repeatable)")
     p.add_argument("--cache-dir", help="Hugging Face cache (else DROPREEL_HF_CACHE_DIR / default)")
     p.add_argument("--dir", help="plain-folder weights root (else DROPREEL_WEIGHTS_DIR)")
     p.add_argument(
@@ -72,12 +78,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         value = row.get(column, "")
         if isinstance(value, list):
             return ",".join(value)
-        if column == "revision":
-            return str(value)[:12]
+        if column == "revision" and len(str(value)) == 40:
+            return str(value)[:12]  # a commit id, shortened as git does
         return str(value)
 
     cells = [[cell(row, c) for c in COLUMNS] for row in rows]
-    header = [c.replace("_", " ").upper() for c in COLUMNS]
+    header = list(COLUMNS.values())
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(COLUMNS))]
     return "\n".join(
         "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
