@@ -100,16 +100,16 @@ BALANCED = Profile(
 )
 
 PROFILES: dict[str, Profile] = {
-    "fast": Profile(
+    "fast": replace(
+        BALANCED,
         name="fast",
-        bucket_name="480p",
-        buckets=BUCKETS_480,
+        lora="fusionx",
         steps=8,
         shift=2.0,
         text_guidance=1.0,
         audio_guidance=2.0,
         max_seconds=300.0,
-        lora="fusionx",
+        teacache=None,
     ),
     "balanced": BALANCED,
     "quality": replace(
