@@ -259,9 +259,9 @@ def inventory(spec: EngineSpec, places: Places) -> list[dict[str, Any]]:
     rows = []
     for source in spec.weights:
         try:
-            path, state = str(locate(source, places, pull_command(spec.name))), "present"
+            path, present = str(locate(source, places, pull_command(spec.name))), True
         except WeightsMissing:
-            path, state = places.where(source), "missing"
+            path, present = places.where(source), False
         rows.append(
             {
                 "engine": spec.name,
@@ -271,10 +271,10 @@ def inventory(spec: EngineSpec, places: Places) -> list[dict[str, Any]]:
                 "profiles": list(source.profiles) if source.profiles else "all",
                 "size_gb": source.size_gb,
                 "license": source.license or spec.license,
-                "state": state,
+                "present": present,
                 "path": path,
             }
         )
     if not rows:
-        rows.append({"engine": spec.name, "name": "-", "state": "no weights needed"})
+        rows.append({"engine": spec.name, "name": "(no weights needed)", "present": True})
     return rows

@@ -18,7 +18,7 @@ COLUMNS = {
     "revision": "REVISION",
     "profiles": "PROFILES",
     "size_gb": "GB",
-    "state": "STATE",
+    "present": "STATE",
     "path": "WHERE",
 }
 
@@ -67,7 +67,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
         return 0
     rows = [row for spec in specs for row in inventory(spec, places)]
     print(json.dumps(rows, indent=2) if args.json else table(rows))
-    missing = any(row["state"] == "missing" for row in rows)
+    missing = not all(row["present"] for row in rows)
     return 1 if missing and args.engine else 0
 
 
@@ -76,6 +76,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
     def cell(row: dict[str, Any], column: str) -> str:
         value = row.get(column, "")
+        if column == "present":
+            return "-" if "repo" not in row else "present" if value else "missing"
         if isinstance(value, list):
             return ",".join(value)
         if column == "revision" and len(str(value)) == 40:

@@ -98,7 +98,7 @@ def test_weights_list_shows_every_engine_in_one_table(empty_places, capsys):
     assert main(["weights", "list", "infinitetalk", "--json"]) == 1  # named and missing
     rows = json.loads(capsys.readouterr().out)
     assert {r["name"] for r in rows} >= {"wan-transformer", "wav2vec2", "fusionx-lora"}
-    assert all(r["state"] == "missing" for r in rows)
+    assert not any(r["present"] for r in rows)
 
 
 def files_under(root: Path) -> set[str]:
