@@ -1,6 +1,9 @@
-"""Engine registration as data: name -> where the class lives, what it serves, which GPU.
+"""Engine registration as data: every fact about an engine, in one record per engine.
 
-Routing, the Modal app and tests all read this registry. Engines are named by import path so
+An `EngineSpec` holds what an engine serves (job kinds), where its class lives, its GPU, licence,
+longest render, profiles and weight sources. Routing, the Modal app, `dropreel weights` and
+tests all read this registry; the diffusers engines register their `ModelSpec` (an EngineSpec
+with the model's rules) directly, so no fact is written twice. Engines are named by import path so
 reading the registry never imports torch; `load_engine` imports and loads on first use, once per
 process.
 """
@@ -9,15 +12,18 @@ from __future__ import annotations
 
 import importlib
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from gpu.engine import Engine
 from gpu.errors import EngineNotFound
+from gpu.weights import WeightSource
 
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """One engine: its name, the job kinds it serves, its class, and the GPU it wants."""
+    """One engine: its name, the job kinds it serves, its class, its GPU, licence and limits."""
 
     name: str
     kinds: tuple[str, ...]
@@ -26,8 +32,13 @@ class EngineSpec:
     preview: bool = False
     description: str = ""
     license: str = ""
+    license_url: str = ""
     max_render_seconds: int | None = None
     """Longest render the engine's most generous profile allows (sizes the Modal timeout)."""
+    profiles: Mapping[str, Any] = field(default_factory=dict)
+    """Profile name -> the engine's own profile record (speed/quality trade-offs)."""
+    weights: tuple[WeightSource, ...] = ()
+    """What `dropreel weights pull` fetches and the loader opens (gpu/weights.py)."""
 
 
 ENGINES: dict[str, EngineSpec] = {}

@@ -1,40 +1,238 @@
-"""Model weights: pulled once into a Hugging Face cache, loaded from it offline at render time.
+"""Model weights: declared once per engine, pulled by one function, found offline at render time.
 
-`dropreel weights pull ENGINE` downloads an engine's repos (at the revisions named in
-`gpu/diffusers_models.py`) into the cache directory (`DROPREEL_HF_CACHE_DIR`, else the
-Hugging Face default; on Modal a Volume). Render resolves repo id + revision to a snapshot folder
-with `local_files_only=True`, the same resolution huggingface_hub does online, so it never
-touches the network; a missing snapshot raises `WeightsMissing` naming the command that fixes it.
-huggingface_hub is imported inside the functions so the watcher never needs it.
+Each engine's `EngineSpec.weights` lists its `WeightSource`s: a Hugging Face repo at a pinned
+revision, the file patterns its loader opens, which profiles need it and about how big it is.
+`pull` is the only code that downloads: `dropreel weights pull ENGINE [--profile P]` runs it on
+this machine, and `--modal` runs the very same call inside a Modal container whose settings point
+at the weights Volume. A source lands either in the Hugging Face cache (`DROPREEL_HF_CACHE_DIR`,
+else the Hugging Face default; diffusers-layout repos, resolved by repo id + revision) or, when
+it names a `folder`, in `<DROPREEL_WEIGHTS_DIR>/<folder>/` as plain files (the talking-head
+engine reads the published files from there).
+
+Render never touches the network: `locate` only looks on disk and raises `WeightsMissing` naming
+the command that fixes it. huggingface_hub is imported inside the functions so the watcher
+never needs it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from gpu.diffusers_models import ModelSpec, Repo
 from gpu.errors import EngineError, WeightsMissing
+
+if TYPE_CHECKING:
+    from gpu.registry import EngineSpec
 
 log = logging.getLogger(__name__)
 
-DIFFUSERS_LAYOUT = ["model_index.json", "*/*"]
-"""What a pull fetches: the diffusers layout only (model_index.json and component folders),
-never the single-file checkpoints some repos also hold at their top level."""
+ALIASES = {"talking-head": "infinitetalk"}
+"""Other names `dropreel weights` accepts for an engine."""
 
 
 class WeightsPullFailed(EngineError):
-    """A download from the Hugging Face Hub failed; the message says what to check."""
+    """A download from the Hugging Face Hub failed; the message says which repo and what to check."""
 
     permanent = True
 
 
+class UnknownProfile(EngineError):
+    """A profile named on the command line that the engine does not have."""
+
+    permanent = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightSource:
+    """One Hugging Face repo (or the part of it a loader opens) that an engine reads."""
+
+    repo_id: str
+    revision: str | None
+    """The pinned 40-hex commit; None where no commit could be confirmed (pulls `main`)."""
+    patterns: tuple[str, ...]
+    """The files the loader opens (`allow_patterns`); nothing else is downloaded."""
+    size_gb: float
+    """About how much a pull downloads, for planning disk and time."""
+    profiles: tuple[str, ...] | None = None
+    """The profiles that need this source; None: every profile."""
+    folder: str | None = None
+    """Where it lives under DROPREEL_WEIGHTS_DIR; None: the Hugging Face cache."""
+    name: str = ""
+    license: str = ""
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.repo_id
+
+    @property
+    def ref(self) -> str:
+        return self.revision or "main"
+
+    def needed_by(self, profiles: Sequence[str] | None) -> bool:
+        return self.profiles is None or not profiles or bool(set(profiles) & set(self.profiles))
+
+    def markers(self) -> list[str]:
+        """The patterns naming one exact file: a complete copy on disk has each of them."""
+        return [p for p in self.patterns if not any(c in p for c in "*?[")]
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where weights go on this machine: the Hugging Face cache and the plain-folder root."""
+
+    cache_dir: str | None = None
+    weights_dir: str | None = None
+
+    @classmethod
+    def from_settings(
+        cls, cache_dir: str | Path | None = None, weights_dir: str | Path | None = None
+    ) -> Places:
+        """Arguments first, then DROPREEL_HF_CACHE_DIR / DROPREEL_WEIGHTS_DIR."""
+        from config.settings import get_settings
+
+        settings = get_settings()
+        cache = cache_dir if cache_dir is not None else settings.hf_cache_dir
+        root = weights_dir if weights_dir is not None else settings.weights_dir
+        return cls(str(cache) if cache else None, str(Path(root).expanduser()))
+
+    def folder(self, source: WeightSource) -> Path:
+        return Path(self.weights_dir or ".").expanduser() / str(source.folder)
+
+    def where(self, source: WeightSource) -> str:
+        if source.folder:
+            return str(self.folder(source))
+        return self.cache_dir or "the default Hugging Face cache"
+
+
+def pull_command(engine: str, profile: str | None = None) -> str:
+    return f"dropreel weights pull {engine}" + (f" --profile {profile}" if profile else "")
+
+
+def engine_spec(name: str) -> EngineSpec:
+    """The registered engine `name` (or one of its ALIASES)."""
+    from gpu.registry import get_spec
+
+    return get_spec(ALIASES.get(name, name))
+
+
+def sources_for(spec: EngineSpec, profiles: Sequence[str] | None = None) -> list[WeightSource]:
+    """The sources the given profiles need (every source when none is named)."""
+    unknown = [p for p in profiles or () if p not in spec.profiles]
+    if unknown:
+        have = ", ".join(spec.profiles) or "none"
+        raise UnknownProfile(f"{spec.name} has no profile {', '.join(unknown)}; it has {have}")
+    return [s for s in spec.weights if s.needed_by(profiles)]
+
+
+def pull(
+    spec: EngineSpec, profiles: Sequence[str] | None = None, places: Places | None = None
+) -> dict[str, Any]:
+    """Download what `profiles` of `spec` need; returns what was fetched, as plain data."""
+    places = places or Places.from_settings()
+    sources = sources_for(spec, profiles)
+    result: dict[str, Any] = {"engine": spec.name, "profiles": list(profiles or []), "repos": []}
+    if not spec.weights:
+        result["message"] = f"engine {spec.name!r} has no weights to pull"
+        return result
+    from huggingface_hub import snapshot_download
+
+    for source in sources:
+        if source.revision is None:
+            log.warning("%s is not pinned; fetching its current main", source.repo_id)
+        where = {"local_dir": str(places.folder(source))} if source.folder else {}
+        log.info("pulling %s at %s into %s", source.repo_id, source.ref, places.where(source))
+        try:
+            path = snapshot_download(
+                repo_id=source.repo_id,
+                revision=source.ref,
+                allow_patterns=list(source.patterns),
+                cache_dir=places.cache_dir,
+                **where,
+            )
+        except Exception as err:  # hub errors are many types; say which repo and what to check
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise WeightsPullFailed(
+                f"could not download {source.repo_id} at {source.ref} for {spec.name} "
+                f"({type(err).__name__}: {first}): check the network, the repo id and revision, "
+                "and HF_TOKEN if the repo is gated (on Modal: the dropreel-huggingface Secret)"
+            ) from err
+        result["repos"].append(
+            {
+                "name": source.label,
+                "repo": source.repo_id,
+                "revision": source.ref,
+                "patterns": list(source.patterns),
+                "size_gb": source.size_gb,
+                "path": str(path),
+            }
+        )
+    total = sum(s.size_gb for s in sources)
+    result["message"] = (
+        f"pulled {len(sources)} repositories for {spec.name} (about {total:g} GB) "
+        f"into {', '.join(sorted({places.where(s) for s in sources}))}"
+    )
+    return result
+
+
+def locate(
+    source: WeightSource,
+    places: Places,
+    fix: str,
+    what: str | None = None,
+    marker: str | None = None,
+) -> Path:
+    """The folder holding `source` on this machine, offline; WeightsMissing naming `fix` if not.
+
+    Complete means: the folder (or cached snapshot), each file a pattern names exactly, and
+    `marker` (a file or folder the caller reads first) all exist.
+    """
+    what = what or f"the weights {source.repo_id} at {source.ref}"
+    markers = [*source.markers(), *([marker] if marker else [])]
+    if source.folder:
+        path = places.folder(source)
+        missing = [m for m in ["", *markers] if not (path / m).exists()]
+        if missing:
+            raise WeightsMissing(
+                f"{what} are not in {path} (missing {Path(missing[0]).name or path.name}): run "
+                f"`{fix}` on a machine with network access, or set DROPREEL_WEIGHTS_DIR to "
+                "where they are"
+            )
+        return path
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = Path(
+            snapshot_download(
+                source.repo_id,
+                revision=source.ref,
+                cache_dir=places.cache_dir,
+                local_files_only=True,
+            )
+        )
+    except (LocalEntryNotFoundError, FileNotFoundError) as err:
+        raise WeightsMissing(
+            f"{what} are not in {places.where(source)}: run `{fix}` on a machine that reaches "
+            "huggingface.co with the same DROPREEL_HF_CACHE_DIR (on Modal: the weights volume)"
+        ) from err
+    missing = [m for m in markers if not (path / m).exists()]
+    if missing:
+        raise WeightsMissing(
+            f"the cached snapshot of {source.repo_id} at {path} has no {missing[0]} "
+            f"(an interrupted download?): run `{fix}` again"
+        )
+    return path
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """A repo resolved in the local cache: its folder and the commit it holds."""
+    """A Hugging Face cache source resolved on disk: its folder and the commit it holds."""
 
-    repo: Repo
+    repo: WeightSource
     path: Path
 
     @property
@@ -44,87 +242,39 @@ class Snapshot:
 
 def default_cache_dir() -> str | None:
     """The configured cache directory, or None for the Hugging Face default (HF_HUB_CACHE)."""
-    from config.settings import get_settings
-
-    return get_settings().hf_cache_dir
-
-
-def pull_command(engine: str, profile: str | None = None) -> str:
-    return f"dropreel weights pull {engine}" + (f" --profile {profile}" if profile else "")
+    return Places.from_settings().cache_dir
 
 
 def local_snapshot(
-    repo: Repo, cache_dir: str | Path | None, engine: str, profile: str | None = None
+    repo: WeightSource, cache_dir: str | Path | None, engine: str, profile: str | None = None
 ) -> Snapshot:
     """The cached snapshot of `repo`, offline; WeightsMissing with the fixing command if absent."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        path = snapshot_download(
-            repo.repo_id,
-            revision=repo.revision,
-            cache_dir=str(cache_dir) if cache_dir else None,
-            local_files_only=True,
-        )
-    except (LocalEntryNotFoundError, FileNotFoundError) as err:
-        where = str(cache_dir) if cache_dir else "the default Hugging Face cache"
-        raise WeightsMissing(
-            f"the weights of {engine} ({repo.repo_id} at {repo.revision}) are not in {where}: "
-            f"run `{pull_command(engine, profile)}` on a machine that reaches huggingface.co "
-            "with the same DROPREEL_HF_CACHE_DIR (on Modal: the weights volume)"
-        ) from err
-    snapshot = Snapshot(repo, Path(path))
-    if not (snapshot.path / "model_index.json").is_file():
-        raise WeightsMissing(
-            f"the cached snapshot of {repo.repo_id} at {snapshot.path} has no model_index.json "
-            f"(an interrupted download?): run `{pull_command(engine, profile)}` again"
-        )
-    return snapshot
+    places = Places(cache_dir=str(cache_dir) if cache_dir else None)
+    what = f"the weights of {engine} ({repo.repo_id} at {repo.ref})"
+    return Snapshot(repo, locate(repo, places, pull_command(engine, profile), what))
 
 
-def repos_for(spec: ModelSpec, profiles: list[str] | None = None) -> list[Repo]:
-    """The repos that serve the given profiles (all of them when None), each once."""
-    if not profiles:
-        return spec.repos
-    unknown = [p for p in profiles if p not in spec.profiles]
-    if unknown:
-        raise ValueError(
-            f"{spec.name} has no profile {', '.join(unknown)}; it has {', '.join(spec.profiles)}"
-        )
-    seen: dict[str, Repo] = {}
-    for profile in profiles:
-        for kind in spec.kinds:
-            repo = spec.variant_for(profile, kind).repo
-            seen.setdefault(f"{repo.repo_id}@{repo.revision}", repo)
-    return list(seen.values())
-
-
-def pull(
-    spec: ModelSpec,
-    profiles: list[str] | None = None,
-    cache_dir: str | Path | None = None,
-    token: str | None = None,
-) -> list[Snapshot]:
-    """Download the repos of `spec` (for `profiles`) into the cache; returns their snapshots."""
-    from huggingface_hub import snapshot_download
-
-    snapshots = []
-    for repo in repos_for(spec, profiles):
-        log.info("pulling %s at %s", repo.repo_id, repo.revision)
+def inventory(spec: EngineSpec, places: Places) -> list[dict[str, Any]]:
+    """Each source of `spec`, where it belongs and whether it is on disk (`weights list`)."""
+    rows = []
+    for source in spec.weights:
         try:
-            path = snapshot_download(
-                repo.repo_id,
-                revision=repo.revision,
-                cache_dir=str(cache_dir) if cache_dir else None,
-                token=token,
-                allow_patterns=DIFFUSERS_LAYOUT,
-            )
-        except Exception as err:  # hub errors are many types; say which repo and what to check
-            raise WeightsPullFailed(
-                f"could not download {repo.repo_id} at {repo.revision} "
-                f"({type(err).__name__}): check the network, the repo id and revision, and "
-                "HF_TOKEN if the repo is gated"
-            ) from err
-        snapshots.append(Snapshot(repo, Path(path)))
-    return snapshots
+            path, present = str(locate(source, places, pull_command(spec.name))), True
+        except WeightsMissing:
+            path, present = places.where(source), False
+        rows.append(
+            {
+                "engine": spec.name,
+                "name": source.label,
+                "repo": source.repo_id,
+                "revision": source.revision or "main (unpinned)",
+                "profiles": list(source.profiles) if source.profiles else "all",
+                "size_gb": source.size_gb,
+                "license": source.license or spec.license,
+                "present": present,
+                "path": path,
+            }
+        )
+    if not rows:
+        rows.append({"engine": spec.name, "name": "(no weights needed)", "present": True})
+    return rows

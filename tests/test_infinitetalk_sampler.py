@@ -83,7 +83,7 @@ def test_colour_match_moves_statistics_to_the_reference():
 def test_weights_cli_lists_sets_and_presence(tmp_path, capsys):
     from infra.cli.main import main
 
-    assert main(["weights", "list", "talking-head", "--dir", str(tmp_path)]) == 0
+    assert main(["weights", "list", "talking-head", "--dir", str(tmp_path), "--json"]) == 1
     listed = json.loads(capsys.readouterr().out)
     repos = {w["repo"]: w for w in listed}
     assert repos["MeiGen-AI/InfiniteTalk"]["revision"] == "d59847ebdacf19245bfca3fb23311c0cada8378a"

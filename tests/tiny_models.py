@@ -14,7 +14,8 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from gpu.diffusers_models import MODELS, Repo
+from gpu.diffusers_models import MODELS
+from gpu.weights import WeightSource
 
 TEXT_DIM = 32
 WORDS = [
@@ -212,19 +213,19 @@ def build_mochi():
     )
 
 
-def fake_commit(repo: Repo) -> str:
+def fake_commit(repo: WeightSource) -> str:
     return hashlib.sha1(f"tiny:{repo.repo_id}".encode()).hexdigest()
 
 
-def save_in_hf_cache(pipe, repo: Repo, cache_dir: Path) -> Path:
+def save_in_hf_cache(pipe, repo: WeightSource, cache_dir: Path) -> Path:
     """Save `pipe` where huggingface_hub would have put `repo` at its revision."""
     root = cache_dir / ("models--" + repo.repo_id.replace("/", "--"))
-    commit = repo.revision if len(repo.revision) == 40 else fake_commit(repo)
+    commit = repo.revision if repo.revision and len(repo.revision) == 40 else fake_commit(repo)
     snapshot = root / "snapshots" / commit
     pipe.save_pretrained(snapshot)
     if commit != repo.revision:
         (root / "refs").mkdir(parents=True, exist_ok=True)
-        (root / "refs" / repo.revision).write_text(commit)
+        (root / "refs" / repo.ref).write_text(commit)
     return snapshot
 
 

@@ -9,7 +9,8 @@ reference implementation (MeiGen-AI/InfiniteTalk, built on MeiGen-AI/MultiTalk):
 - `keymap`: the one place that maps the published (original Wan) key names to ours.
 - `sampler`: the flow-matching schedule, text + audio guidance, motion-frame continuation.
 - `engine`: the dropreel `Engine` (load, check_inputs, render).
-- `weights`: which repositories and revisions, `pull`, offline resolution.
+- `weights`: which repositories, revisions and files (typed as `gpu/weights.py` declares every
+  engine's weights), offline resolution; `spec`: the registry record (kinds, GPU, licence, limits).
 
 Importing this package does not import torch; the submodules that need it do.
 """

@@ -60,7 +60,7 @@ TEACACHE_480 = (2.57151496e05, -3.54229917e04, 1.40286849e03, -1.35890334e01, 1.
 TEACACHE_720 = (8.10705460e03, 2.13393892e03, -3.72934672e02, 1.66203073e01, -4.17769401e-02)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str
     bucket_name: str
@@ -87,52 +87,42 @@ class Profile:
         return w, h
 
 
+BALANCED = Profile(
+    name="balanced",
+    bucket_name="480p",
+    buckets=BUCKETS_480,
+    steps=40,
+    shift=7.0,
+    text_guidance=5.0,
+    audio_guidance=4.0,
+    max_seconds=180.0,
+    teacache=0.2,
+)
+
 PROFILES: dict[str, Profile] = {
-    "fast": Profile(
+    "fast": replace(
+        BALANCED,
         name="fast",
-        bucket_name="480p",
-        buckets=BUCKETS_480,
+        lora="fusionx",
         steps=8,
         shift=2.0,
         text_guidance=1.0,
         audio_guidance=2.0,
         max_seconds=300.0,
-        lora="fusionx",
+        teacache=None,
     ),
-    "balanced": Profile(
-        name="balanced",
-        bucket_name="480p",
-        buckets=BUCKETS_480,
-        steps=40,
-        shift=7.0,
-        text_guidance=5.0,
-        audio_guidance=4.0,
-        max_seconds=180.0,
-        teacache=0.2,
-    ),
-    "quality": Profile(
+    "balanced": BALANCED,
+    "quality": replace(
+        BALANCED,
         name="quality",
         bucket_name="720p",
         buckets=BUCKETS_720,
-        steps=40,
         shift=11.0,
-        text_guidance=5.0,
-        audio_guidance=4.0,
         max_seconds=60.0,
+        teacache=None,
         teacache_coefficients=TEACACHE_720,
     ),
-    "low_vram": Profile(
-        name="low_vram",
-        bucket_name="480p",
-        buckets=BUCKETS_480,
-        steps=40,
-        shift=7.0,
-        text_guidance=5.0,
-        audio_guidance=4.0,
-        max_seconds=180.0,
-        offload=True,
-        teacache=0.2,
-    ),
+    "low_vram": replace(BALANCED, name="low_vram", offload=True),
 }
 
 LIGHTX2V = {"steps": 4, "shift": 2.0, "text_guidance": 1.0, "audio_guidance": 2.0}

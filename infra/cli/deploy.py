@@ -1,4 +1,4 @@
-"""`dropreel deploy [--dry-run]` and `dropreel weights pull ENGINE [--modal]`.
+"""`dropreel deploy [--dry-run]` and the Modal side of `dropreel weights pull ENGINE --modal`.
 
 `deploy` runs `modal deploy -m infra.modal.app` from the project root after checking the plan;
 `--dry-run` imports the app offline and prints what would be deployed (functions, schedules,
@@ -222,16 +222,20 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 # ---- weights --------------------------------------------------------------------------------
 
 
-def _pull_on_modal(engine: str) -> int:
+def _pull_on_modal(engine: str, profiles: list[str] | None = None) -> int:
+    """Run `gpu.weights.pull` for `engine` (and `profiles`) inside Modal, into the Volume."""
     import modal
 
-    from handlers.errors import DropreelError
+    from gpu.errors import EngineError
     from infra.modal.plan import APP_NAME, WEIGHTS_VOLUME
 
-    print(f"pulling {engine}'s weights inside Modal into the {WEIGHTS_VOLUME} Volume ...")
+    print(
+        f"pulling {engine}'s weights inside Modal into the {WEIGHTS_VOLUME} Volume ...",
+        file=sys.stderr,
+    )
     try:
         fn = modal.Function.from_name(APP_NAME, "pull_weights")
-        result = fn.remote(engine)
+        result = fn.remote(engine, profiles)
     except modal.exception.NotFoundError:
         print(
             f"dropreel: the {APP_NAME!r} app is not deployed: run `dropreel deploy` first",
@@ -241,7 +245,7 @@ def _pull_on_modal(engine: str) -> int:
     except modal.exception.AuthError:
         print("dropreel: Modal refused the token: run `modal token new`", file=sys.stderr)
         return 2
-    except (modal.exception.Error, DropreelError) as err:
+    except (modal.exception.Error, EngineError) as err:
         print(f"dropreel: the weights were not pulled: {err}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2))

@@ -1,92 +1,93 @@
-"""`dropreel weights pull|list ENGINE`: fetch engine weights into the cache, or show what is there.
+"""`dropreel weights pull|list [ENGINE]`: fetch engine weights, or show what is on disk.
 
-Pulling is the only step that talks to the Hugging Face Hub; renders read the cache offline.
+Pulling is the only step that talks to the Hugging Face Hub; renders read the weights offline.
+Both actions run `gpu/weights.py` for every engine; `--modal` runs the same `pull` inside Modal,
+into the weights Volume, so a local and a Modal pull fetch the same files.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import os
 import sys
-from pathlib import Path
+from typing import Any
 
-from infra.weights import WEIGHT_SETS
+COLUMNS = {
+    "engine": "ENGINE",
+    "name": "WEIGHTS",
+    "revision": "REVISION",
+    "profiles": "PROFILES",
+    "size_gb": "GB",
+    "present": "STATE",
+    "path": "WHERE",
+}
 
 
 def add_weights_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="download or list engine weights (Hugging Face cache)")
+    p = sub.add_parser("weights", help="download or list engine weights")
     p.add_argument("action", choices=["pull", "list"])
-    p.add_argument("engine", nargs="?", help="engine name (list: all when omitted)")
-    p.add_argument(
-        "--profile", action="append", help="only the checkpoints of this profile (repeatable)"
-    )
-    p.add_argument("--cache-dir", help="cache directory (else DROPREEL_HF_CACHE_DIR / HF default)")
+    p.add_argument("engine", nargs="?", help="engine name (list: every engine when omitted)")
+    p.add_argument("--profile", action="append", help="only what this profile needs (repeatable)")
+    p.add_argument("--cache-dir", help="Hugging Face cache (else DROPREEL_HF_CACHE_DIR / default)")
+    p.add_argument("--dir", help="plain-folder weights root (else DROPREEL_WEIGHTS_DIR)")
     p.add_argument(
         "--modal", action="store_true", help="pull inside Modal into the dropreel-weights Volume"
     )
-    p.add_argument("--dir", help="talking-head weights folder (else DROPREEL_WEIGHTS_DIR)")
-    p.add_argument("--required-only", action="store_true", help="talking-head: skip optional LoRAs")
+    p.add_argument("--json", action="store_true", help="list: print JSON instead of a table")
     p.set_defaults(func=cmd_weights)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from gpu.diffusers_models import MODELS, model_spec
-    from gpu.errors import EngineError, WeightsMissing
-    from gpu.weights import default_cache_dir, local_snapshot, pull, repos_for
+    from gpu.errors import EngineError
+    from gpu.registry import ENGINES, get_spec
+    from gpu.weights import Places, engine_spec, inventory, pull, sources_for
 
-    if args.engine in WEIGHT_SETS and not args.modal:
-        return _weight_set(args)
-    cache_dir = args.cache_dir or default_cache_dir()
+    get_spec("preview")  # the built-in registrations
+    if args.action == "pull" and not args.engine:
+        print(f"dropreel: name the engine to pull: {', '.join(ENGINES)}", file=sys.stderr)
+        return 2
+    try:
+        specs = [engine_spec(args.engine)] if args.engine else list(ENGINES.values())
+    except EngineError as err:
+        print(f"dropreel: {err}", file=sys.stderr)
+        return 2
+    places = Places.from_settings(args.cache_dir, args.dir)
     if args.action == "pull":
-        if not args.engine:
-            print(f"dropreel: name the engine to pull: {', '.join(MODELS)}")
-            return 2
-        if args.modal:
-            from infra.cli.deploy import _pull_on_modal
-
-            return _pull_on_modal(args.engine)
-        if args.engine not in MODELS:
-            from infra.weights import pull as pull_declared
-
-            try:
-                result = pull_declared(args.engine, cache_dir)
-            except EngineError as err:
-                print(f"dropreel: {err}", file=sys.stderr)
-                return 2
-            print(json.dumps(result, indent=2))
-            return 0
-        spec = model_spec(args.engine)
         try:
-            snapshots = pull(spec, args.profile, cache_dir, token=os.environ.get("HF_TOKEN"))
-        except (EngineError, ValueError) as err:
-            print(f"dropreel: {err}")
+            sources_for(specs[0], args.profile)  # an unknown profile fails here, not in Modal
+            if args.modal:
+                from infra.cli.deploy import _pull_on_modal
+
+                return _pull_on_modal(specs[0].name, args.profile)
+            result = pull(specs[0], args.profile, places)
+        except EngineError as err:
+            print(f"dropreel: {err}", file=sys.stderr)
             return 1
-        for snap in snapshots:
-            print(f"{spec.name}: {snap.repo.repo_id}@{snap.repo.revision} -> commit {snap.commit}")
-            print(f"  {snap.path}")
+        print(json.dumps(result, indent=2))
         return 0
-    names = [args.engine] if args.engine else list(MODELS)
-    missing = 0
-    for name in names:
-        spec = model_spec(name)
-        for repo in repos_for(spec, args.profile):
-            try:
-                snap = local_snapshot(repo, cache_dir, spec.name)
-                state = f"present (commit {snap.commit})"
-            except WeightsMissing:
-                state, missing = "missing", missing + 1
-            print(f"{spec.name:18} {repo.repo_id}@{repo.revision}: {state}")
+    rows = [row for spec in specs for row in inventory(spec, places)]
+    print(json.dumps(rows, indent=2) if args.json else table(rows))
+    missing = not all(row["present"] for row in rows)
     return 1 if missing and args.engine else 0
 
 
-def _weight_set(args: argparse.Namespace) -> int:
-    module = importlib.import_module(WEIGHT_SETS[args.engine])
-    root = Path(args.dir).expanduser() if args.dir else None
-    if args.action == "list":
-        print(json.dumps(module.describe(root), indent=2))
-        return 0
-    for spec, path, revision in module.pull(root, include_optional=not args.required_only):
-        print(f"{spec.repo}@{revision[:12]} -> {path} ({spec.license})")
-    return 0
+def table(rows: list[dict[str, Any]]) -> str:
+    """Rows as aligned columns, one line per weight source."""
+
+    def cell(row: dict[str, Any], column: str) -> str:
+        value = row.get(column, "")
+        if column == "present":
+            return "-" if "repo" not in row else "present" if value else "missing"
+        if isinstance(value, list):
+            return ",".join(value)
+        if column == "revision" and len(str(value)) == 40:
+            return str(value)[:12]  # a commit id, shortened as git does
+        return str(value)
+
+    cells = [[cell(row, c) for c in COLUMNS] for row in rows]
+    header = list(COLUMNS.values())
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *cells]
+    )

@@ -45,7 +45,8 @@ gpu_image = (
     .add_local_python_source(*modal_plan.SOURCE_PACKAGES)
 )
 
-# ## Volume: the Hugging Face cache (HF_HOME), filled once by `dropreel weights pull --modal`.
+# ## Volume: the Hugging Face cache (HF_HOME) and the plain-folder weights (DROPREEL_WEIGHTS_DIR),
+# filled once by `dropreel weights pull ENGINE --modal`.
 
 weights = modal.Volume.from_name(modal_plan.WEIGHTS_VOLUME, create_if_missing=True)
 volumes = {modal_plan.WEIGHTS_PATH: weights}
@@ -104,7 +105,8 @@ def webhook():
     return modal_runtime.webhook_app(ENGINE_CLASSES)
 
 
-# ## Weights: download an engine's checkpoints into the Volume (`dropreel weights pull --modal`).
+# ## Weights: `dropreel weights pull ENGINE [--profile P] --modal` runs the same pull as a local
+# one, here, with the Volume as its target.
 
 
 @app.function(
@@ -113,10 +115,10 @@ def webhook():
     secrets=secrets_for("pull_weights"),
     timeout=modal_plan.WEIGHTS_TIMEOUT,
 )
-def pull_weights(engine: str) -> dict:
-    from infra.weights import pull
+def pull_weights(engine: str, profiles: list[str] | None = None) -> dict:
+    from gpu.weights import engine_spec, pull
 
-    result = pull(engine)
+    result = pull(engine_spec(engine), profiles)
     if not modal.is_local():
         weights.commit()
     return result
