@@ -150,7 +150,7 @@ def test_same_seed_same_video(tiny_cache):
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
     unseeded = engine.check_inputs(request)
-    assert unseeded.settings["seed_from"] == "random" and 0 <= unseeded.seed < 2**32
+    assert unseeded.describe()["seed_from"] == "random" and 0 <= unseeded.seed < 2**32
 
 
 @pytest.mark.parametrize("name", ["wan2.2-ti2v-5b", "hunyuanvideo-1.5"])
