@@ -229,7 +229,7 @@ def probe_audio(path: Path, max_seconds: float, min_seconds: float = 0.5) -> Aud
             for frame in container.decode(stream):
                 rate = frame.sample_rate or rate
                 samples += frame.samples
-                data = full_scale(frame.to_ndarray())
+                data = _full_scale(frame.to_ndarray())
                 if not np.isfinite(data).all():
                     bad = True
                     data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
@@ -356,8 +356,8 @@ def load_audio(path: Path, sample_rate: int, max_seconds: float | None = None) -
     """Decode any supported audio to mono float32 at `sample_rate` (soxr, high quality).
 
     The container is recognised from its bytes (`open_audio`), samples are scaled to [-1, 1]
-    whatever their format (`full_scale`), channels are averaged (not summed, so stereo speech never clips); 16 kHz is what speech
-    encoders such as wav2vec2 expect.
+    whatever their format (`_full_scale`), channels are averaged (not summed, so stereo speech
+    never clips); 16 kHz is what speech encoders such as wav2vec2 expect.
     """
     container = open_audio(path)
     chunks: list[np.ndarray] = []
@@ -368,7 +368,7 @@ def load_audio(path: Path, sample_rate: int, max_seconds: float | None = None) -
         total = 0
         try:
             for frame in container.decode(stream):
-                data = full_scale(frame.to_ndarray())
+                data = _full_scale(frame.to_ndarray())
                 if frame.format.is_planar:
                     mono = data.mean(axis=0)
                 else:
@@ -390,7 +390,7 @@ def load_audio(path: Path, sample_rate: int, max_seconds: float | None = None) -
     return signal
 
 
-def full_scale(data: np.ndarray) -> np.ndarray:
+def _full_scale(data: np.ndarray) -> np.ndarray:
     """Decoded samples as float32 where full scale is [-1, 1], whatever the sample format.
 
     Integer PCM is divided by 2**(bits - 1), the convention of ffmpeg and libsndfile (24-bit WAV
