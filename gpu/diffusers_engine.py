@@ -7,7 +7,8 @@ its pipelines (`call_kwargs`); everything else is here, written once:
   `temporal*n + 1`, sides on the size grid, fps the checkpoint expects) before any compute.
   Every change to what was asked is written into `plan.adjustments` (status.json and the
   notification show them); a request past the model's limits is refused with `InputError`.
-  The weights are resolved offline here too, so a missing model fails at once.
+  The weights are resolved offline here too, so a missing model fails at once. The plan is a
+  typed `DiffusersPlan`; status.json's `settings` is its `describe()`.
 - `render` loads the checkpoint from the cache (`local_files_only`), applies the profile's speed
   features where the device supports them (CUDA; each outcome recorded in settings.speed),
   reports denoising steps through `progress`, and yields the decoded frames one by one.
@@ -23,6 +24,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +34,48 @@ from PIL import Image
 from gpu.diffusers_models import ModelSpec, Profile, Speed, Variant
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import EngineError, InputError
-from gpu.media import fit_cover, load_image
+from gpu.media import fit_cover
 from gpu.weights import Snapshot, default_cache_dir, local_snapshot
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class DiffusersPlan(RenderPlan):
+    """A diffusers render: which checkpoint and pipeline, the recipe, and the speed record."""
+
+    engine: str
+    profile_name: str
+    profile: Profile
+    variant: Variant
+    snapshot: Snapshot
+    steps: int
+    guidance: float
+    device: str
+    speed: dict[str, str]
+    """Each speed feature's outcome; `render` records it here, and status.json shows it live."""
+    image: Image.Image | None
+    """The first frame for image-to-video, already at the plan's size."""
+
+    @property
+    def pipeline(self) -> str:
+        return self.variant.pipelines[self.request.kind]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "profile": self.profile_name,
+            "model": self.variant.repo.repo_id,
+            "weights": self.snapshot.commit,
+            "variant": self.variant.name,
+            "pipeline": self.pipeline,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "seed_from": "prompt.json" if self.request.seed is not None else "random",
+            "device": self.device,
+            "speed": self.speed,  # the same dict: outcomes recorded while rendering show too
+            **super().describe(),
+        }
 
 
 class DiffusersVideoEngine:
@@ -48,12 +88,10 @@ class DiffusersVideoEngine:
         self,
         cache_dir: str | Path | None = None,
         device: str | None = None,
-        max_image_pixels: int = 40_000_000,
     ) -> None:
         self.name = self.spec.name
         self._cache_dir = cache_dir
         self._device_override = device
-        self.max_image_pixels = max_image_pixels
         self.device = "cpu"
         self.dtype: Any = None
         self._pipes: dict[tuple[str, str], Any] = {}
@@ -73,7 +111,7 @@ class DiffusersVideoEngine:
         return self._cache_dir if self._cache_dir is not None else default_cache_dir()
 
     # ---- check_inputs ---------------------------------------------------------------------
-    def check_inputs(self, request: RenderRequest) -> RenderPlan:
+    def check_inputs(self, request: RenderRequest) -> DiffusersPlan:
         spec = self.spec
         if request.kind not in spec.kinds:
             raise InputError(
@@ -98,7 +136,7 @@ class DiffusersVideoEngine:
         if request.kind == "image_to_video":
             if request.image is None:
                 raise InputError(f"{spec.name} needs an image for an image-to-video job")
-            image = load_image(request.image, self.max_image_pixels)
+            image = request.image
         width, height = self._size(request, profile, image, adjustments)
         if image is not None and image.size != (width, height):
             adjustments.append(
@@ -107,36 +145,25 @@ class DiffusersVideoEngine:
             )
             image = fit_cover(image, width, height)
 
-        seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
-        steps = request.steps or profile.steps
-        guidance = request.guidance if request.guidance is not None else profile.guidance
-        speed = self._speed_plan(profile.speed)
-        plan = RenderPlan(
+        return DiffusersPlan(
             request=request,
             width=width,
             height=height,
             fps=fps,
             num_frames=num_frames,
-            seed=seed,
-            settings={
-                "engine": spec.name,
-                "profile": profile_name,
-                "model": variant.repo.repo_id,
-                "weights": snapshot.commit,
-                "variant": variant.name,
-                "pipeline": variant.pipelines[request.kind],
-                "steps": steps,
-                "guidance": guidance,
-                "seed_from": "prompt.json" if request.seed is not None else "random",
-                "device": self.device,
-                "speed": speed,
-            },
+            seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
             adjustments=adjustments,
+            engine=spec.name,
+            profile_name=profile_name,
+            profile=profile,
+            variant=variant,
+            snapshot=snapshot,
+            steps=request.steps or profile.steps,
+            guidance=request.guidance if request.guidance is not None else profile.guidance,
+            device=self.device,
+            speed=self._speed_plan(profile.speed),
+            image=image,
         )
-        plan.state.update(
-            image=image, snapshot=snapshot, variant=variant, profile=profile, speed=speed
-        )
-        return plan
 
     def _fps(self, request: RenderRequest, adjustments: list[str]) -> int:
         spec = self.spec
@@ -225,13 +252,13 @@ class DiffusersVideoEngine:
         return {k: f"pending: {v}" for k, v in wanted.items()}
 
     # ---- render ---------------------------------------------------------------------------
-    def render(self, plan: RenderPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
+    def render(self, plan: DiffusersPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
         import torch
 
-        pipe = self.pipeline(plan.state["variant"], plan.state["snapshot"], plan.request.kind)
+        pipe = self.pipeline(plan.variant, plan.snapshot, plan.request.kind)
         if self.device.startswith("cuda"):
-            self._apply_speed(pipe, plan.state["profile"].speed, plan.state["speed"])
-        steps = plan.settings["steps"]
+            self._apply_speed(pipe, plan.profile.speed, plan.speed)
+        steps = plan.steps
         total = steps + 1  # the denoising steps, then the VAE decode
 
         def on_step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict) -> dict:
@@ -261,18 +288,18 @@ class DiffusersVideoEngine:
 
     takes_step_callback = True
 
-    def call_kwargs(self, plan: RenderPlan, pipe: Any) -> dict[str, Any]:
+    def call_kwargs(self, plan: DiffusersPlan, pipe: Any) -> dict[str, Any]:
         """The pipeline-call arguments beyond frames/steps/seed; families add their own."""
         kwargs: dict[str, Any] = {
             "prompt": plan.request.prompt,
             "negative_prompt": plan.request.negative_prompt,
             "width": plan.width,
             "height": plan.height,
-            "guidance_scale": plan.settings["guidance"],
-            **plan.state["variant"].call,
+            "guidance_scale": plan.guidance,
+            **plan.variant.call,
         }
-        if plan.state["image"] is not None:
-            kwargs["image"] = plan.state["image"]
+        if plan.image is not None:
+            kwargs["image"] = plan.image
         return kwargs
 
     def pipeline(self, variant: Variant, snapshot: Snapshot, kind: str) -> Any:

@@ -1,18 +1,24 @@
 """The engine interface every engine implements, preview and GPU alike.
 
 An engine loads once per process (`load`), checks a request before any compute
-(`check_inputs` -> `RenderPlan`, raising `InputError`), then yields RGB frames (`render`).
-Media decoding, encoding and muxing are not the engine's business.
+(`check_inputs` -> its own typed `RenderPlan`, raising `InputError`), then yields RGB frames
+(`render`). Inputs reach engines already decoded and checked (the lifecycle does it once, under
+the configured limits): engines never open the job's files. Encoding and muxing are not the
+engine's business either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from gpu.media import AudioInfo
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) while rendering; may raise to stop the render."""
@@ -20,11 +26,15 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """What a job asks for: its kind, its input files, and the prompt.json values if any."""
+    """What a job asks for: its kind, its decoded inputs, and the prompt.json values if any.
+
+    `image` is 8-bit RGB with its EXIF orientation applied; `audio` holds the probed facts
+    (length, rate, level) and `audio.samples(rate)`, the one audio loader.
+    """
 
     kind: str
-    image: Path | None = None
-    audio: Path | None = None
+    image: Image.Image | None = None
+    audio: AudioInfo | None = None
     prompt: str | None = None
     negative_prompt: str | None = None
     profile: str | None = None
@@ -35,12 +45,15 @@ class RenderRequest:
     seed: int | None = None
     steps: int | None = None
     guidance: float | None = None
-    audio_seconds: float | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RenderPlan:
-    """A request resolved against an engine: exact size, frame count, settings, adjustments."""
+    """A request resolved against an engine: exact size, frame count, seed, adjustments.
+
+    Each engine family subclasses it with its own typed fields. `describe()` is what status.json
+    and the notification show as `settings`: output only, never read back as input.
+    """
 
     request: RenderRequest
     width: int
@@ -48,13 +61,21 @@ class RenderPlan:
     fps: int
     num_frames: int
     seed: int
-    settings: dict[str, Any] = field(default_factory=dict)
     adjustments: list[str] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def duration_seconds(self) -> float:
         return self.num_frames / self.fps
+
+    def describe(self) -> dict[str, Any]:
+        """The settings to show; a family puts its own first: `{..., **super().describe()}`."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "frames": self.num_frames,
+            "seed": self.seed,
+        }
 
 
 class Engine(Protocol):

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from gpu.diffusers_engine import DiffusersVideoEngine
+from gpu.diffusers_engine import DiffusersPlan, DiffusersVideoEngine
 from gpu.diffusers_models import HUNYUANVIDEO_15
-from gpu.engine import Progress, RenderPlan
+from gpu.engine import Progress
 
 
 class HunyuanVideo15Engine(DiffusersVideoEngine):
@@ -28,7 +28,7 @@ class HunyuanVideo15Engine(DiffusersVideoEngine):
     spec = HUNYUANVIDEO_15
     takes_step_callback = False
 
-    def call_kwargs(self, plan: RenderPlan, pipe: Any) -> dict[str, Any]:
+    def call_kwargs(self, plan: DiffusersPlan, pipe: Any) -> dict[str, Any]:
         kwargs = super().call_kwargs(plan, pipe)
         guidance = kwargs.pop("guidance_scale")
         if getattr(pipe.guider, "guidance_scale", None) != guidance:
@@ -38,7 +38,7 @@ class HunyuanVideo15Engine(DiffusersVideoEngine):
             kwargs.pop("height")
         return kwargs
 
-    def render(self, plan: RenderPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
+    def render(self, plan: DiffusersPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
         for index, frame in enumerate(super().render(plan, progress)):
             if index == 0 and frame.shape[:2] != (plan.height, plan.width):
                 plan.adjustments.append(

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpu.diffusers_engine import DiffusersVideoEngine
+from gpu.diffusers_engine import DiffusersPlan, DiffusersVideoEngine
 from gpu.diffusers_models import LTX_VIDEO
-from gpu.engine import RenderPlan
 
 
 class LTXVideoEngine(DiffusersVideoEngine):
@@ -21,9 +20,9 @@ class LTXVideoEngine(DiffusersVideoEngine):
 
     spec = LTX_VIDEO
 
-    def call_kwargs(self, plan: RenderPlan, pipe: Any) -> dict[str, Any]:
+    def call_kwargs(self, plan: DiffusersPlan, pipe: Any) -> dict[str, Any]:
         kwargs = super().call_kwargs(plan, pipe)
         kwargs["frame_rate"] = plan.fps
-        if plan.settings["guidance"] <= 1.0:
+        if plan.guidance <= 1.0:
             kwargs["negative_prompt"] = None  # distilled checkpoints run without CFG
         return kwargs

@@ -1,5 +1,9 @@
 """Decoding inputs safely: images with Pillow under a pixel limit, audio with PyAV.
 
+This is the one decoder of job inputs: the lifecycle decodes each file once here (under the
+configured limits) and hands engines the result, a decoded RGB image and an `AudioInfo` whose
+`samples()` is the one audio loader every engine uses.
+
 Inputs come from anyone who can write to the bucket, so nothing here trusts a file's name or
 header: the container is recognised from its first bytes and opened with that one demuxer only
 (ffmpeg's probing would otherwise follow a playlist disguised as an .mp3), sizes are checked
@@ -127,14 +131,27 @@ def even_size(width: int, height: int, longest: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What probing an audio file found: its real length (decoded), rate, channels, level."""
+    """What probing an audio file found: its real length (decoded), rate, channels, level.
 
+    Engines get this instead of a path: `samples(rate)` decodes the same file through the one
+    loader (`load_audio`), so every engine hears the same, correctly scaled signal.
+    """
+
+    path: Path
     seconds: float
     sample_rate: int
     channels: int
     codec: str
     container: str
     peak_dbfs: float
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def samples(self, sample_rate: int) -> np.ndarray:
+        """The whole recording as mono float32 in [-1, 1] at `sample_rate`."""
+        return load_audio(self.path, sample_rate, max_seconds=self.seconds)
 
 
 def sniff_audio(path: Path) -> str:
@@ -212,16 +229,11 @@ def probe_audio(path: Path, max_seconds: float, min_seconds: float = 0.5) -> Aud
             for frame in container.decode(stream):
                 rate = frame.sample_rate or rate
                 samples += frame.samples
-                data = frame.to_ndarray()
-                if data.dtype.kind == "f":
-                    if not np.isfinite(data).all():
-                        bad = True
-                        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-                    peak = max(peak, float(np.abs(data).max(initial=0.0)))
-                elif data.size:
-                    full = float(np.iinfo(data.dtype).max)
-                    centre = 128 if data.dtype == np.uint8 else 0
-                    peak = max(peak, float(np.abs(data.astype(np.float64) - centre).max()) / full)
+                data = _full_scale(frame.to_ndarray())
+                if not np.isfinite(data).all():
+                    bad = True
+                    data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+                peak = max(peak, float(np.abs(data).max(initial=0.0)))
                 if rate and samples / rate > max_seconds * 1.01:
                     raise InputError(_too_long(name, samples / rate, max_seconds, at_least=True))
         except InputError:
@@ -261,6 +273,7 @@ def probe_audio(path: Path, max_seconds: float, min_seconds: float = 0.5) -> Aud
             f"{name} is silent ({level}): upload a recording with audible speech or sound"
         )
     return AudioInfo(
+        path=path,
         seconds=seconds,
         sample_rate=rate,
         channels=channels,
@@ -339,16 +352,12 @@ def _has_vbr_header(path: Path) -> bool:
     return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
 
 
-def audio_seconds(path: Path, max_seconds: float = 24 * 3600) -> float:
-    """Duration of an audio file from its decoded samples (not trusting headers)."""
-    return probe_audio(path, max_seconds, min_seconds=0.0).seconds
-
-
 def load_audio(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
     """Decode any supported audio to mono float32 at `sample_rate` (soxr, high quality).
 
-    Channels are averaged (not summed, so stereo speech never clips); 16 kHz is what speech
-    encoders such as wav2vec2 expect.
+    The container is recognised from its bytes (`open_audio`), samples are scaled to [-1, 1]
+    whatever their format (`_full_scale`), channels are averaged (not summed, so stereo speech
+    never clips); 16 kHz is what speech encoders such as wav2vec2 expect.
     """
     container = open_audio(path)
     chunks: list[np.ndarray] = []
@@ -359,14 +368,11 @@ def load_audio(path: Path, sample_rate: int, max_seconds: float | None = None) -
         total = 0
         try:
             for frame in container.decode(stream):
-                data = frame.to_ndarray()
+                data = _full_scale(frame.to_ndarray())
                 if frame.format.is_planar:
-                    mono = data.astype(np.float32).mean(axis=0)
+                    mono = data.mean(axis=0)
                 else:
-                    mono = data.reshape(-1, len(frame.layout.channels)).astype(np.float32).mean(1)
-                if data.dtype.kind in "iu":
-                    centre = 128.0 if data.dtype == np.uint8 else 0.0
-                    mono = (mono - centre) / float(np.iinfo(data.dtype).max)
+                    mono = data.reshape(-1, len(frame.layout.channels)).mean(axis=1)
                 chunks.append(mono)
                 source_rate = frame.sample_rate or source_rate
                 total += mono.size
@@ -382,3 +388,17 @@ def load_audio(path: Path, sample_rate: int, max_seconds: float | None = None) -
     if source_rate != sample_rate:
         signal = soxr.resample(signal, source_rate, sample_rate, quality="HQ").astype(np.float32)
     return signal
+
+
+def _full_scale(data: np.ndarray) -> np.ndarray:
+    """Decoded samples as float32 where full scale is [-1, 1], whatever the sample format.
+
+    Integer PCM is divided by 2**(bits - 1), the convention of ffmpeg and libsndfile (24-bit WAV
+    decodes to 32-bit integers, so it is scaled by 2**31 like 32-bit); 8-bit PCM is unsigned and
+    centred on 128 first. Float samples are already full scale.
+    """
+    if data.dtype.kind == "f":
+        return data.astype(np.float32, copy=False)
+    if data.dtype == np.uint8:
+        return (data.astype(np.float32) - 128.0) / 128.0
+    return (data.astype(np.float64) / -float(np.iinfo(data.dtype).min)).astype(np.float32)

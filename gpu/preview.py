@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import InputError
-from gpu.media import even_size, fit_cover, load_image
+from gpu.media import even_size, fit_cover
 
 TALKING_FPS = 25
 CARD_FPS = 24
@@ -26,27 +28,34 @@ DEFAULT_CARD_SECONDS = 3.0
 MAX_CARD_SECONDS = 20.0
 
 
+@dataclass(kw_only=True)
+class PreviewPlan(RenderPlan):
+    """A preview: the image to show (talking head: as uploaded; card: cropped to size)."""
+
+    image: Image.Image | None
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": PreviewEngine.name, "preview": True, **super().describe()}
+
+
 class PreviewEngine:
     """A CPU engine with no weights; see the module docstring."""
 
     name = "preview"
     preview = True
 
-    def __init__(self, max_image_pixels: int = 40_000_000) -> None:
-        self.max_image_pixels = max_image_pixels
-
     def load(self) -> None:
         """Nothing to load: the preview engine has no weights."""
 
-    def check_inputs(self, request: RenderRequest) -> RenderPlan:
+    def check_inputs(self, request: RenderRequest) -> PreviewPlan:
         adjustments: list[str] = []
-        image = load_image(request.image, self.max_image_pixels) if request.image else None
+        image = request.image
         if request.kind == "talking_head":
-            if image is None or request.audio is None or not request.audio_seconds:
+            if image is None or request.audio is None or not request.audio.seconds:
                 raise InputError("a talking-head job needs an image and a non-empty audio file")
             width, height = even_size(*image.size, LONGEST_SIDE)
             fps = TALKING_FPS
-            num_frames = max(1, math.ceil(request.audio_seconds * fps - 1e-6))
+            num_frames = max(1, math.ceil(request.audio.seconds * fps - 1e-6))
         else:
             if not request.prompt:
                 raise InputError('prompt.json needs a non-empty "prompt" for this job')
@@ -61,18 +70,16 @@ class PreviewEngine:
             num_frames = max(1, round(seconds * fps))
         if image is not None and image.size != (width, height):
             image = fit_cover(image, width, height) if request.kind != "talking_head" else image
-        plan = RenderPlan(
+        return PreviewPlan(
             request=request,
             width=width,
             height=height,
             fps=fps,
             num_frames=num_frames,
             seed=request.seed or 0,
-            settings={"engine": self.name, "preview": True},
             adjustments=adjustments,
+            image=image,
         )
-        plan.state["image"] = image
-        return plan
 
     def _card_size(
         self, request: RenderRequest, image: Image.Image | None, adjustments: list[str]
@@ -93,15 +100,15 @@ class PreviewEngine:
             return even_size(*image.size, LONGEST_SIDE)
         return CARD_SIZE
 
-    def render(self, plan: RenderPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
+    def render(self, plan: PreviewPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
         frames = self._talking(plan) if plan.request.kind == "talking_head" else self._card(plan)
         for index, frame in enumerate(frames, 1):
             yield frame
             if progress:
                 progress(index, plan.num_frames)
 
-    def _talking(self, plan: RenderPlan) -> Iterator[np.ndarray]:
-        image: Image.Image = plan.state["image"]
+    def _talking(self, plan: PreviewPlan) -> Iterator[np.ndarray]:
+        image = plan.image  # check_inputs refuses a talking head without one
         src_w, src_h = image.size
         size = (plan.width, plan.height)
         for i in range(plan.num_frames):
@@ -115,11 +122,10 @@ class PreviewEngine:
             box = (cx - cw / 2, cy - ch / 2, cx + cw / 2, cy + ch / 2)
             yield np.asarray(image.resize(size, Image.Resampling.BILINEAR, box=box))
 
-    def _card(self, plan: RenderPlan) -> Iterator[np.ndarray]:
+    def _card(self, plan: PreviewPlan) -> Iterator[np.ndarray]:
         width, height = plan.width, plan.height
-        image: Image.Image | None = plan.state["image"]
-        if image is not None:
-            base = image.convert("RGB")
+        if plan.image is not None:
+            base = plan.image.copy()
         else:
             y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
             top, bottom = np.array([24, 32, 64]), np.array([96, 40, 120])

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpu.diffusers_engine import DiffusersVideoEngine
+from gpu.diffusers_engine import DiffusersPlan, DiffusersVideoEngine
 from gpu.diffusers_models import WAN22_TI2V_5B
-from gpu.engine import RenderPlan
 
 
 class Wan22Engine(DiffusersVideoEngine):
@@ -21,7 +20,7 @@ class Wan22Engine(DiffusersVideoEngine):
 
     spec = WAN22_TI2V_5B
 
-    def call_kwargs(self, plan: RenderPlan, pipe: Any) -> dict[str, Any]:
+    def call_kwargs(self, plan: DiffusersPlan, pipe: Any) -> dict[str, Any]:
         kwargs = super().call_kwargs(plan, pipe)
         if kwargs["negative_prompt"] is None:
             kwargs.pop("negative_prompt")  # the pipeline's default is an empty prompt

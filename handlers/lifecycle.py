@@ -114,28 +114,16 @@ def run_job(rt: Runtime, job: Job, lease: Lease) -> str:
                 else None
             )
             validate.check_prompt(job.kind, prompt, _name(job.prompt))
-            if "image" in local:
-                validate.check_image(local["image"], settings)
-            audio_seconds = (
-                validate.check_audio(local["audio"], settings) if "audio" in local else None
-            )
+            request = _request(job, local, prompt, settings)
             engine_name = resolve_engine(job, prompt, settings)
             status.engine = engine_name
             status.preview = get_spec(engine_name).preview
-            request = _request(job, local, prompt, audio_seconds)
             stage("load")
             write_status(storage, job.status_key, status)
             engine = rt.engine_loader(engine_name)
             stage("check")
             plan = engine.check_inputs(request)
-            status.settings = {
-                **plan.settings,
-                "width": plan.width,
-                "height": plan.height,
-                "fps": plan.fps,
-                "frames": plan.num_frames,
-                "seed": plan.seed,
-            }
+            status.settings = plan.describe()
             status.adjustments = plan.adjustments
             stage("render")
             status.progress = {"done": 0, "total": plan.num_frames}
@@ -298,14 +286,14 @@ def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
 
 
 def _request(
-    job: Job, local: dict[str, Path], prompt: PromptFile | None, audio_seconds: float | None
+    job: Job, local: dict[str, Path], prompt: PromptFile | None, settings: Settings
 ) -> RenderRequest:
+    """The engine's request: inputs decoded and checked once, here, under the settings' limits."""
     values = prompt.model_dump(exclude={"task", "engine"}) if prompt else {}
     return RenderRequest(
         kind=job.kind,
-        image=local.get("image"),
-        audio=local.get("audio"),
-        audio_seconds=audio_seconds,
+        image=validate.image(local["image"], settings) if "image" in local else None,
+        audio=validate.audio(local["audio"], settings) if "audio" in local else None,
         **values,
     )
 

@@ -2,13 +2,17 @@
 
 Sizes are checked from the listing before a byte is downloaded; images are fully decoded (under
 the pixel limit) and audio fully probed (up to the duration limit), so a broken file is refused
-in seconds instead of after a GPU engine has loaded. Every refusal is an InputRejected
-(permanent, never retried) whose message names the file and says what to do.
+in seconds instead of after a GPU engine has loaded. This is the only place inputs are decoded:
+the decoded image and the audio facts go to the engine on the RenderRequest, so every engine
+works under the configured limits. Every refusal is an InputRejected (permanent, never retried)
+whose message names the file and says what to do.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from PIL import Image
 
 from config.settings import Settings
 from gpu.errors import InputError
@@ -38,20 +42,16 @@ def check_sizes(objects: list[ObjectInfo], settings: Settings) -> None:
             )
 
 
-def check_image(path: Path, settings: Settings, name: str | None = None) -> None:
-    """Decode the whole image once: bombs, truncation, wrong formats are refused here."""
+def image(path: Path, settings: Settings, name: str | None = None) -> Image.Image:
+    """Decode the whole image once, to RGB: bombs, truncation, wrong formats are refused here."""
     try:
-        load_image(path, settings.max_image_pixels)
+        return load_image(path, settings.max_image_pixels)
     except InputError as err:
         raise InputRejected(_renamed(str(err), path, name)) from err
 
 
-def check_audio(path: Path, settings: Settings, name: str | None = None) -> float:
-    """Probe the audio (decoding at most the duration limit) and return its length in seconds."""
-    return probe(path, settings, name).seconds
-
-
-def probe(path: Path, settings: Settings, name: str | None = None) -> AudioInfo:
+def audio(path: Path, settings: Settings, name: str | None = None) -> AudioInfo:
+    """Probe the audio (decoding at most the duration limit): its length, rate and level."""
     try:
         return probe_audio(path, settings.max_audio_seconds, settings.min_audio_seconds)
     except InputError as err:

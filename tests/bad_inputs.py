@@ -114,12 +114,21 @@ def wav(samples_: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:
     return buf.getvalue()
 
 
-def encode_audio(fmt: str, codec: str, seconds: float = 3.0, rate: int = 16_000) -> bytes:
-    """Voice-like audio encoded with PyAV (mp3, m4a) in memory."""
-    signal = samples.voice_samples(seconds, rate)
+def encode_audio(
+    fmt: str,
+    codec: str,
+    seconds: float = 3.0,
+    rate: int = 16_000,
+    signal: np.ndarray | None = None,
+    bit_rate: int | None = None,
+) -> bytes:
+    """Voice-like audio (or `signal`, mono float32) encoded with PyAV (mp3, m4a) in memory."""
+    signal = samples.voice_samples(seconds, rate) if signal is None else signal
     buf = io.BytesIO()
     with av.open(buf, "w", format=fmt) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
+        if bit_rate:
+            stream.codec_context.bit_rate = bit_rate
         frame = av.AudioFrame.from_ndarray(signal[None, :], format="flt", layout="mono")
         frame.sample_rate = rate
         ctx = stream.codec_context

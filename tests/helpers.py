@@ -11,6 +11,9 @@ import av
 import numpy as np
 from PIL import Image
 
+from config.settings import Settings
+from gpu.engine import RenderRequest
+from gpu.media import load_image, probe_audio
 from handlers.lifecycle import Runtime
 from infra.cli import samples
 from infra.local_dispatch import InlineDispatcher
@@ -28,6 +31,19 @@ def png(width: int = 64, height: int = 64, seed: int = 0) -> bytes:
 
 def wav(seconds: float = 0.6, rate: int = 16_000, seed: int = 0) -> bytes:
     return samples.voice_wav(seconds, rate, seed)
+
+
+def decoded_request(
+    kind: str, image: Path | None = None, audio: Path | None = None, **values
+) -> RenderRequest:
+    """A RenderRequest with its files decoded as the lifecycle does, under the default limits."""
+    limits = Settings.model_fields
+    return RenderRequest(
+        kind=kind,
+        image=load_image(image, limits["max_image_pixels"].default) if image else None,
+        audio=probe_audio(audio, limits["max_audio_seconds"].default, 0.0) if audio else None,
+        **values,
+    )
 
 
 def prompt(text: str = "a red kite over the sea", **extra) -> bytes:

@@ -1,5 +1,8 @@
 """The talking-head audio front end: decoding, loudness, wav2vec2 features, per-frame windows.
 
+The same speech saved as 16/24/32-bit integer WAV, float WAV and MP3 must give the same features:
+integer PCM reaches the encoder scaled to [-1, 1] and loudness-normalised like any other format.
+
 Loudness is checked against an independent ITU-R BS.1770-4 computation written here (the
 standard's published 48 kHz K-weighting coefficients, 400 ms blocks with 75 % overlap, absolute
 and relative gates) and against the standard's calibration point (a 997 Hz sine at 0 dBFS reads
@@ -13,13 +16,17 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 from scipy.signal import lfilter, resample_poly
+
+from gpu.media import probe_audio
 
 torch = pytest.importorskip("torch")
 
 from gpu.infinitetalk import audio  # noqa: E402
 from infra.cli import samples  # noqa: E402
 from tests import infinitetalk_tiny  # noqa: E402
+from tests.bad_inputs import encode_audio  # noqa: E402
 
 K_SHELF = (
     [1.53512485958697, -2.69169618940638, 1.19839281085285],
@@ -44,10 +51,15 @@ def bs1770_loudness(x: np.ndarray, rate: int) -> float:
     return float(-0.691 + 10 * np.log10(final.mean()))
 
 
-def _wav(data: np.ndarray, rate: int, path) -> None:
+def _wav(data: np.ndarray, rate: int, path, subtype: str = "FLOAT") -> None:
     buf = io.BytesIO()
-    sf.write(buf, data, rate, format="WAV", subtype="FLOAT")
+    sf.write(buf, data, rate, format="WAV", subtype=subtype)
     path.write_bytes(buf.getvalue())
+
+
+def _speech(path) -> np.ndarray:
+    """What the talking-head engine decodes: the probed recording through the one loader."""
+    return probe_audio(path, max_seconds=600).samples(audio.SAMPLE_RATE)
 
 
 @pytest.mark.parametrize("gain", [0.02, 0.3, 1.5])
@@ -76,7 +88,7 @@ def test_any_rate_decodes_to_16k_mono_of_the_same_length(rate, tmp_path):
     seconds = 1.37
     path = tmp_path / f"v{rate}.wav"
     _wav(samples.voice_samples(seconds, rate=rate), rate, path)
-    speech = audio.load_speech(path)
+    speech = _speech(path)
     assert speech.dtype == np.float32 and speech.ndim == 1
     assert abs(len(speech) - seconds * 16_000) <= 2
     assert audio.frame_count(len(speech)) == int(seconds * 25)
@@ -87,7 +99,7 @@ def test_stereo_is_averaged_like_librosa(tmp_path):
     right = samples.voice_samples(1.0, rate=16_000, seed=2)
     path = tmp_path / "st.wav"
     _wav(np.stack([left, right], axis=1), 16_000, path)
-    speech = audio.load_speech(path)
+    speech = _speech(path)
     assert np.allclose(speech, (left + right) / 2, atol=1e-6)
 
 
@@ -144,3 +156,44 @@ def test_frame_windows_are_centred_and_clamped():
     assert win[9, :, 0, 0].tolist() == [7, 8, 9, 9, 9]
     late = audio.frame_windows(emb, start=8, count=4)
     assert late[-1, :, 0, 0].tolist() == [9, 9, 9, 9, 9]
+
+
+VOICE_RATE = 44_100  # a CD-rate recording: MP3's low-pass sits above all that 16 kHz keeps
+ENCODINGS = {
+    # file: (how it is written, speech tolerance, feature tolerance (relative L2))
+    # Integer PCM at 24 and 32 bits is exact to float32 rounding; so is float WAV.
+    "voice-float.wav": (lambda x, p: _wav(x, VOICE_RATE, p, "FLOAT"), 1e-5, 1e-4),
+    "voice-24bit.wav": (lambda x, p: _wav(x, VOICE_RATE, p, "PCM_24"), 1e-5, 1e-4),
+    "voice-32bit.wav": (lambda x, p: _wav(x, VOICE_RATE, p, "PCM_32"), 1e-5, 1e-4),
+    # 16-bit rounding noise is ~-96 dBFS: the samples stay within 1e-4, and the random tiny
+    # wav2vec2 (untrained, so it does not ignore noise) moves its features by ~0.2 %.
+    "voice-16bit.wav": (lambda x, p: _wav(x, VOICE_RATE, p, "PCM_16"), 1e-4, 5e-3),
+    # MP3 is lossy: at 320 kbps its coding noise is ~-75 dB below the speech (samples within
+    # 1e-3) and moves the tiny model's features by ~1 %. It decodes sample-aligned (the LAME
+    # header tells ffmpeg the encoder delay), so any misalignment would fail this by far.
+    "voice.mp3": (
+        lambda x, p: p.write_bytes(
+            encode_audio("mp3", "libmp3lame", rate=VOICE_RATE, signal=x, bit_rate=320_000)
+        ),
+        1e-3,
+        3e-2,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ENCODINGS))
+def test_every_encoding_of_the_same_speech_gives_the_same_features(encoder, tmp_path, name):
+    voice = samples.voice_samples(3.0, rate=VOICE_RATE, seed=5)
+    # The reference front end, computed without our loader: soxr at librosa's quality.
+    reference = audio.loudness_normalize(soxr.resample(voice, VOICE_RATE, 16_000, quality="HQ"))
+    expected = encoder.embed(reference)
+    assert abs(bs1770_loudness(reference, 16_000) - audio.TARGET_LUFS) < 0.2
+
+    write, speech_tolerance, feature_tolerance = ENCODINGS[name]
+    write(voice, tmp_path / name)
+    speech, features = audio.speech_features(probe_audio(tmp_path / name, 600), encoder)
+
+    assert speech.shape == reference.shape
+    assert np.abs(speech - reference).max() < speech_tolerance
+    assert features.shape == expected.shape
+    assert float((features - expected).norm() / expected.norm()) < feature_tolerance

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -25,6 +26,7 @@ from infra.cli import samples  # noqa: E402
 from infra.local_dispatch import InlineDispatcher  # noqa: E402
 from infra.wiring import build_runtime  # noqa: E402
 from tests import infinitetalk_tiny  # noqa: E402
+from tests.helpers import decoded_request  # noqa: E402
 from triggers.poller import tick  # noqa: E402
 
 # 16x16 buckets, 1 step, short clips: the real code path at a size a CPU renders in seconds.
@@ -102,8 +104,6 @@ def test_clip_mode_for_short_audio(local_storage, make_settings, engine, tmp_pat
 
 
 def test_streaming_three_clips_make_one_continuous_video(engine, tiny_weights, tmp_path):
-    from gpu.engine import RenderRequest
-
     profile = TINY_PROFILES["balanced"]
     clip, motion = profile.clip_frames, profile.motion_frames
     total = clip + 2 * (clip - motion)  # exactly three clips
@@ -114,11 +114,9 @@ def test_streaming_three_clips_make_one_continuous_video(engine, tiny_weights, t
     wav.write_bytes(samples.voice_wav(total / 25 + 0.01, rate=16000))
     png = tmp_path / "face.png"
     png.write_bytes(samples.portrait_png(64, 64))
-    request = RenderRequest(
-        kind="talking_head", image=png, audio=wav, audio_seconds=total / 25 + 0.01
-    )
+    request = decoded_request("talking_head", image=png, audio=wav)
     plan = engine.check_inputs(request)
-    assert plan.num_frames == total and plan.settings["clips"] == 3
+    assert plan.num_frames == total and plan.describe()["clips"] == 3
     seen: list[tuple[int, int]] = []
     frames = list(engine.render(plan, lambda done, of: seen.append((done, of))))
     assert len(frames) == total
@@ -134,21 +132,18 @@ def test_check_inputs_refuses_what_cannot_work(engine, tmp_path):
     png.write_bytes(samples.portrait_png(64, 64))
     wav = tmp_path / "v.wav"
     wav.write_bytes(samples.voice_wav(1.0))
+    request = decoded_request("talking_head", image=png, audio=wav)
     quality_max = TINY_PROFILES["quality"].max_seconds
     with pytest.raises(InputError, match=r"quality profile .* at most 60 s.*fast profile"):
         engine.check_inputs(
-            RenderRequest(
-                kind="talking_head",
-                image=png,
-                audio=wav,
-                audio_seconds=quality_max + 1,
+            replace(
+                request,
+                audio=replace(request.audio, seconds=quality_max + 1),
                 profile="quality",
             )
         )
     with pytest.raises(InputError, match=r"at least 0\.2 s"):
-        engine.check_inputs(
-            RenderRequest(kind="talking_head", image=png, audio=wav, audio_seconds=0.1)
-        )
+        engine.check_inputs(replace(request, audio=replace(request.audio, seconds=0.1)))
     with pytest.raises(InputError, match="talking_head"):
         engine.check_inputs(RenderRequest(kind="text_to_video", prompt="x"))
 
@@ -193,16 +188,14 @@ def test_lora_fuses_and_restores_exactly(tiny_weights):
 
 
 def test_fast_profile_renders_with_the_lora(engine, tmp_path):
-    from gpu.engine import RenderRequest
-
     png = tmp_path / "f.png"
     png.write_bytes(samples.portrait_png(64, 64))
     wav = tmp_path / "v.wav"
     wav.write_bytes(samples.voice_wav(0.3))
     plan = engine.check_inputs(
-        RenderRequest(kind="talking_head", image=png, audio=wav, audio_seconds=0.3, profile="fast")
+        decoded_request("talking_head", image=png, audio=wav, profile="fast")
     )
-    assert plan.settings["lora"] == "fusionx" and plan.settings["text_guidance"] == 1.0
+    assert plan.describe()["lora"] == "fusionx" and plan.describe()["text_guidance"] == 1.0
     frames = list(engine.render(plan))
     assert len(frames) == 5 and engine.fused_lora == "fusionx"
     engine._use_lora(TINY_PROFILES["balanced"])  # back to the base weights for other tests

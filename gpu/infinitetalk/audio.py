@@ -12,59 +12,26 @@ The reference (`generate_infinitetalk.py`, `src/audio_analysis/wav2vec2.py`) doe
    [frames, 12, 768];
 6. per video frame, a window of 5 frames centred on it (offsets -2..+2), clamped at the ends.
 
-We decode with PyAV (any container and codec the bucket may hold), then downmix and resample the
-way librosa does.
+Step 1 is dropreel's one audio loader (`AudioInfo.samples`, gpu/media.py): the container is
+recognised from its bytes, any sample format is scaled to [-1, 1], channels are averaged and soxr
+resamples, as librosa does.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from gpu.errors import InputError
-from gpu.media import load_audio as decode_audio
+from gpu.media import AudioInfo
 
 SAMPLE_RATE = 16_000
 FPS = 25
 TARGET_LUFS = -23.0
 WINDOW = 5
-
-
-def load_speech(path: Path) -> np.ndarray:
-    """Decode any supported audio file to float32 mono at 16 kHz, as `librosa.load` would."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.audio[0]
-            rate = stream.rate or stream.codec_context.sample_rate
-            chunks = []
-            for frame in container.decode(stream):
-                rate = frame.sample_rate
-                data = frame.to_ndarray()
-                if frame.format.is_planar:
-                    chunks.append(data.astype(np.float32))
-                else:  # packed: one row of interleaved samples
-                    channels = len(frame.layout.channels)
-                    chunks.append(data.reshape(-1, channels).T.astype(np.float32))
-    except Exception as err:
-        raise InputError(
-            f"{path.name} is not readable audio ({type(err).__name__}): upload a WAV, MP3, "
-            "M4A, FLAC, OGG or Opus file"
-        ) from err
-    if not chunks:
-        raise InputError(f"{path.name} holds no audio samples")
-    samples = np.concatenate(chunks, axis=1)
-    if np.issubdtype(samples.dtype, np.integer):  # pragma: no cover - decoders give floats
-        samples = samples / np.iinfo(samples.dtype).max
-    mono = samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
-    if rate != SAMPLE_RATE:
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=SAMPLE_RATE, res_type="soxr_hq")
-    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def loudness_normalize(
@@ -159,9 +126,9 @@ def frame_windows(
     return embedding[index]
 
 
-def speech_features(path: Path, encoder: AudioEncoder) -> tuple[np.ndarray, torch.Tensor]:
-    """The whole front end for one file: (normalised 16 kHz speech, [frames, layers, C])."""
-    speech = loudness_normalize(load_speech(path))
+def speech_features(audio: AudioInfo, encoder: AudioEncoder) -> tuple[np.ndarray, torch.Tensor]:
+    """The whole front end for one recording: (normalised 16 kHz speech, [frames, layers, C])."""
+    speech = loudness_normalize(audio.samples(SAMPLE_RATE))
     return speech, encoder.embed(speech)
 
 
@@ -170,10 +137,8 @@ __all__ = [
     "SAMPLE_RATE",
     "TARGET_LUFS",
     "AudioEncoder",
-    "decode_audio",
     "frame_count",
     "frame_windows",
-    "load_speech",
     "loudness_normalize",
     "speech_features",
 ]

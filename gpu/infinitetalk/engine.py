@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,14 +23,43 @@ from gpu.infinitetalk.profiles import PROFILES, Profile, with_fast_lora
 
 log = logging.getLogger(__name__)
 
+NAME = "infinitetalk"
+MODEL = "InfiniteTalk (single) on Wan2.1-I2V-14B-480P"
 FPS = 25
 MIN_FRAMES = 5  # 0.2 s: one latent frame past the first
+
+
+@dataclass(kw_only=True)
+class TalkingHeadPlan(RenderPlan):
+    """One talking-head render: the profile and its recipe (the face and voice are the request's)."""
+
+    profile: Profile
+    steps: int
+    text_guidance: float
+    clips: int
+
+    def describe(self) -> dict[str, Any]:
+        profile = self.profile
+        return {
+            "engine": NAME,
+            "model": MODEL,
+            "profile": profile.name,
+            "mode": "clip" if self.clips == 1 else "streaming",
+            "clips": self.clips,
+            "steps": self.steps,
+            "shift": profile.shift,
+            "text_guidance": self.text_guidance,
+            "audio_guidance": profile.audio_guidance,
+            "lora": profile.lora,
+            "teacache": profile.teacache,
+            **super().describe(),
+        }
 
 
 class InfiniteTalkEngine:
     """InfiniteTalk (Wan2.1-I2V-14B + audio adapter) on diffusers; see the package docstring."""
 
-    name = "infinitetalk"
+    name = NAME
     preview = False
 
     def __init__(
@@ -41,7 +71,6 @@ class InfiniteTalkEngine:
         fp8: bool | None = None,
         fast_lora: str | None = None,
         compile: bool | None = None,
-        max_image_pixels: int | None = None,
     ) -> None:
         from config.settings import get_settings
 
@@ -61,7 +90,6 @@ class InfiniteTalkEngine:
         self.device_name = device or settings.talking_head_device
         self.fp8 = settings.talking_head_fp8 if fp8 is None else fp8
         self.compile = settings.talking_head_compile if compile is None else compile
-        self.max_image_pixels = max_image_pixels or settings.max_image_pixels
         self.components = None
         self.fused_lora: str | None = None
         self._lora_backup: dict = {}
@@ -117,20 +145,19 @@ class InfiniteTalkEngine:
 
     # --- check --------------------------------------------------------------------------------
 
-    def check_inputs(self, request: RenderRequest) -> RenderPlan:
-        from gpu.media import load_image
-
+    def check_inputs(self, request: RenderRequest) -> TalkingHeadPlan:
         if request.kind != "talking_head":
             raise InputError(
                 f"the infinitetalk engine makes talking_head videos, not {request.kind}"
             )
-        if request.image is None or request.audio is None or not request.audio_seconds:
+        image, audio = request.image, request.audio
+        if image is None or audio is None or not audio.seconds:
             raise InputError("a talking-head job needs one image and one non-empty audio file")
         profile_name = request.profile or self.default_profile
         if profile_name not in self.profiles:
             raise InputError(f"profile {profile_name!r} is not one of {', '.join(self.profiles)}")
         profile = self.profiles[profile_name]
-        seconds = float(request.audio_seconds)
+        seconds = audio.seconds
         if seconds > profile.max_seconds:
             longest = max(self.profiles.values(), key=lambda p: p.max_seconds)
             hint = (
@@ -139,20 +166,19 @@ class InfiniteTalkEngine:
                 else ""
             )
             raise InputError(
-                f"{request.audio.name} is {seconds:.1f} s long; the {profile.name} profile makes "
+                f"{audio.name} is {seconds:.1f} s long; the {profile.name} profile makes "
                 f"talking-head videos of at most {profile.max_seconds:.0f} s: cut the recording "
                 f"into shorter parts{hint}"
             )
         audio_frames = int(seconds * FPS)
         if audio_frames < MIN_FRAMES:
             raise InputError(
-                f"{request.audio.name} is {seconds * 1000:.0f} ms long; a talking-head video needs "
+                f"{audio.name} is {seconds * 1000:.0f} ms long; a talking-head video needs "
                 f"at least {MIN_FRAMES / FPS:.1f} s of speech"
             )
         from gpu.infinitetalk.sampler import frame_plan, snap_frames
 
         frames = snap_frames(audio_frames)
-        image = load_image(request.image, self.max_image_pixels)
         width, height = profile.bucket(*image.size)
         adjustments = []
         if image.size != (width, height):
@@ -172,50 +198,36 @@ class InfiniteTalkEngine:
             adjustments.append("width/height ignored: the size follows the image's aspect")
         if request.duration_seconds:
             adjustments.append("duration_seconds ignored: the video is as long as the audio")
-        steps = request.steps or profile.steps
-        text_guidance = profile.text_guidance if request.guidance is None else request.guidance
-        clips = frame_plan(frames, profile.clip_frames, profile.motion_frames)
-        seed = request.seed if request.seed is not None else 42
-        plan = RenderPlan(
+        return TalkingHeadPlan(
             request=request,
             width=width,
             height=height,
             fps=FPS,
             num_frames=frames,
-            seed=seed,
-            settings={
-                "engine": self.name,
-                "model": "InfiniteTalk (single) on Wan2.1-I2V-14B-480P",
-                "profile": profile.name,
-                "mode": "clip" if len(clips) == 1 else "streaming",
-                "clips": len(clips),
-                "steps": steps,
-                "shift": profile.shift,
-                "text_guidance": text_guidance,
-                "audio_guidance": profile.audio_guidance,
-                "lora": profile.lora,
-                "teacache": profile.teacache,
-            },
+            seed=request.seed if request.seed is not None else 42,
             adjustments=adjustments,
+            profile=profile,
+            steps=request.steps or profile.steps,
+            text_guidance=profile.text_guidance if request.guidance is None else request.guidance,
+            clips=len(frame_plan(frames, profile.clip_frames, profile.motion_frames)),
         )
-        plan.state.update(image=image, profile=profile, steps=steps, text_guidance=text_guidance)
-        return plan
 
     # --- render -------------------------------------------------------------------------------
 
-    def render(self, plan: RenderPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
-        from gpu.infinitetalk.audio import load_speech, loudness_normalize
+    def render(
+        self, plan: TalkingHeadPlan, progress: Progress | None = None
+    ) -> Iterator[np.ndarray]:
+        from gpu.infinitetalk.audio import speech_features
         from gpu.infinitetalk.pipeline import DEFAULT_PROMPT, NEGATIVE_PROMPT, Job, render_frames
 
         if self.components is None:
             self.load()
-        profile: Profile = plan.state["profile"]
+        profile = plan.profile
         self._use_lora(profile)
         request = plan.request
-        speech = loudness_normalize(load_speech(request.audio))
-        embedding = self.components.audio.embed(speech)
+        _, embedding = speech_features(request.audio, self.components.audio)
         job = Job(
-            image=plan.state["image"],
+            image=request.image,
             speech_embedding=embedding,
             width=plan.width,
             height=plan.height,
@@ -224,8 +236,8 @@ class InfiniteTalkEngine:
             negative_prompt=request.negative_prompt or NEGATIVE_PROMPT,
             seed=plan.seed,
             profile=profile,
-            steps=plan.state["steps"],
-            text_guidance=plan.state["text_guidance"],
+            steps=plan.steps,
+            text_guidance=plan.text_guidance,
             audio_guidance=profile.audio_guidance,
         )
         yield from render_frames(self.components, job, progress)

@@ -150,7 +150,7 @@ def test_same_seed_same_video(tiny_cache):
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
     unseeded = engine.check_inputs(request)
-    assert unseeded.settings["seed_from"] == "random" and 0 <= unseeded.seed < 2**32
+    assert unseeded.describe()["seed_from"] == "random" and 0 <= unseeded.seed < 2**32
 
 
 @pytest.mark.parametrize("name", ["wan2.2-ti2v-5b", "hunyuanvideo-1.5"])
@@ -219,3 +219,17 @@ def test_watcher_and_weights_cli_import_without_torch():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_the_configured_image_limit_is_every_engines_limit(s3_storage, make_settings, tiny_cache):
+    """An operator who raises max_image_pixels gets it in every engine: none has its own cap."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8000, 5200), (90, 120, 200)).save(buf, "PNG")  # 41.6 M pixels
+    prompt = {**PROMPT, "engine": "ltx-video", "duration_seconds": 0.3, "height": 64}
+    files = {
+        "inbox/big/prompt.json": json.dumps(prompt).encode(),
+        "inbox/big/big.png": buf.getvalue(),
+    }
+    status = run_bucket_job(s3_storage, make_settings, files, max_image_pixels=45_000_000)
+    assert status["state"] == "done" and status["kind"] == "image_to_video"
+    assert any("8000x5200 scaled and centre-cropped" in a for a in status["adjustments"])

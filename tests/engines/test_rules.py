@@ -16,6 +16,7 @@ from gpu.errors import InputError
 from gpu.registry import load_engine
 from infra.local_dispatch import InlineDispatcher
 from infra.wiring import build_runtime
+from tests.helpers import decoded_request
 from triggers.poller import tick
 
 
@@ -96,9 +97,10 @@ def test_profile_resolution(tiny_cache, engine, profile, variant, steps, guidanc
     plan = load_engine(engine).check_inputs(
         RenderRequest(kind="text_to_video", prompt="sky", profile=profile)
     )
-    assert plan.settings["variant"] == variant
-    assert plan.settings["profile"] == (profile or MODELS[engine].default_profile)
-    assert (plan.settings["steps"], plan.settings["guidance"]) == (steps, guidance)
+    settings = plan.describe()
+    assert settings["variant"] == variant
+    assert settings["profile"] == (profile or MODELS[engine].default_profile)
+    assert (settings["steps"], settings["guidance"]) == (steps, guidance)
     assert (plan.width, plan.height) == size
 
 
@@ -106,18 +108,18 @@ def test_prompt_values_override_the_profile(tiny_cache):
     plan = load_engine("ltx-video").check_inputs(
         RenderRequest(kind="text_to_video", prompt="sky", profile="quality", steps=12, guidance=0)
     )
-    assert (plan.settings["steps"], plan.settings["guidance"]) == (12, 0)
+    assert (plan.describe()["steps"], plan.describe()["guidance"]) == (12, 0)
 
 
 def test_image_sets_the_aspect_when_no_size_is_given(tiny_cache, tmp_path: Path):
     image = tmp_path / "wide.png"
     Image.fromarray(np.zeros((540, 960, 3), np.uint8)).save(image)
     plan = load_engine("wan2.2-ti2v-5b").check_inputs(
-        RenderRequest(kind="image_to_video", prompt="sky", image=image, profile="fast")
+        decoded_request("image_to_video", prompt="sky", image=image, profile="fast")
     )
     assert plan.width % 32 == 0 and plan.height % 32 == 0
     assert abs(plan.width / plan.height - 16 / 9) < 0.1
-    assert plan.state["image"].size == (plan.width, plan.height)
+    assert plan.image.size == (plan.width, plan.height)
     assert any("960x540 scaled and centre-cropped" in a for a in plan.adjustments)
 
 
@@ -161,5 +163,5 @@ def test_corrupt_image_is_refused(tiny_cache, tmp_path: Path):
     bad.write_bytes(b"not a png" + io.BytesIO(b"x" * 100).getvalue())
     with pytest.raises(InputError, match="not an image dropreel can read"):
         load_engine("ltx-video").check_inputs(
-            RenderRequest(kind="image_to_video", prompt="sky", image=bad)
+            decoded_request("image_to_video", prompt="sky", image=bad)
         )
