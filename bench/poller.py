@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config.settings import Settings
 from handlers.jobs import Job, discover
-from handlers.lifecycle import Runtime
+from handlers.runtime import Runtime
 from handlers.storage import ObjectInfo
 from infra.local_dispatch import InlineDispatcher
 from infra.notify.notifiers import NullNotifier

@@ -9,11 +9,12 @@ import av
 import pytest
 from fastapi.testclient import TestClient
 
-from handlers.lifecycle import Runtime
+from handlers.runtime import Runtime
 from infra.cli import samples
 from infra.local_dispatch import PoolDispatcher
 from infra.notify.notifiers import JsonLinesNotifier
 from infra.storage.s3 import S3Storage
+from tests.helpers import Renders, started
 from tests.webhook_support import (
     TOPIC_ARN,
     SnsSigner,
@@ -62,7 +63,7 @@ def world(s3_storage, make_settings, tmp_path):
             webhook_r2_secret=R2_SECRET,
             **overrides,
         )
-        rt = Runtime(storage=storage, settings=settings, notifier=JsonLinesNotifier(log))
+        rt = Runtime(storage, settings, JsonLinesNotifier(log), on_start=Renders())
         dispatcher = PoolDispatcher(rt, 2)
         signer = SnsSigner()
         app = create_app(settings, rt, dispatcher, cert_fetcher=signer.fetch)
@@ -173,7 +174,7 @@ def test_first_file_waits_second_file_starts(world, s3_storage, bucket):
         second = client.post(**_request("s3", bucket, audio, signer)).json()
         assert second["claimed"] == 1
         dispatcher.wait()
-    assert rt.renders == [f"{FOLDER}/portrait é"]
+    assert started(rt) == [f"{FOLDER}/portrait é"]
 
 
 def test_replayed_and_duplicated_events_render_once(world, s3_storage, bucket):
@@ -186,7 +187,7 @@ def test_replayed_and_duplicated_events_render_once(world, s3_storage, bucket):
         dispatcher.wait()
         again = client.post(**_request("sns", bucket, audio, signer)).json()
     assert again["claimed"] == 0
-    assert rt.renders == [f"{FOLDER}/portrait é"]
+    assert started(rt) == [f"{FOLDER}/portrait é"]
     lines = world.log.read_text().splitlines()
     assert [json.loads(line)["state"] for line in lines] == ["done"]
 
@@ -199,7 +200,7 @@ def test_settling_job_is_rechecked_when_its_window_ends(world, s3_storage, s3_cl
         assert response["claimed"] == 0 and response["settling"] == 1
         assert list(app.state.intake.rechecks.pending) == [f"{FOLDER}/"]
         # no further event, no poller: the re-check alone claims and renders it
-        wait_for(lambda: rt.renders, timeout=30)
+        wait_for(lambda: started(rt), timeout=30)
         dispatcher.wait()
     frames, _ = _mp4_frames(s3_client, bucket, f"inbox/{FOLDER}/portrait é.mp4")
     assert frames == 15

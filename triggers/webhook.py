@@ -31,8 +31,8 @@ from starlette.concurrency import run_in_threadpool
 
 from config.settings import Settings
 from handlers.errors import StorageError
-from handlers.lifecycle import Runtime
 from handlers.reconcile import Dispatcher
+from handlers.runtime import Runtime
 from triggers import auth
 from triggers.events.eventbridge import EventBridgeEvent
 from triggers.events.exceptions import (

@@ -114,7 +114,7 @@ def run_demo(out_dir: str = "dropreel-demo", timeout: float = 300) -> int:
             return 1
         failed = [e for e in notifier.events if e.state != "done"]
         for event in failed:
-            print(f"demo: {event.job} failed: {event.error}")
+            print(f"demo: {event.status.job} failed: {event.status.error}")
         if failed:
             return 1
         out = Path(out_dir)
