@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
+from config.kinds import JobKind
 from handlers.jobs import Phase, discover
+from handlers.prompt import Task
 from handlers.storage import ObjectInfo
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -96,3 +99,7 @@ def test_root_folder_and_deep_folders():
     jobs = jobs_of(obj("a.png"), obj("a.ogg"), obj("x/y/z/w/b.jpeg"), obj("x/y/z/w/b.flac"))
     assert set(jobs) == {"a", "x/y/z/w/b"}
     assert jobs["a"].folder == "" and jobs["x/y/z/w/b"].folder == "x/y/z/w/"
+
+
+def test_prompt_task_names_the_same_kinds_as_the_listing():
+    assert set(get_args(Task)) == set(JobKind)
