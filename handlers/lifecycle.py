@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -69,15 +70,9 @@ def run_job(rt: Runtime, job: Job, lease: Lease, routed: Route | None = None) ->
             LeaseKeeper(lease, rt.settings.heartbeat_interval) as keeper,
             tempfile.TemporaryDirectory(prefix="dropreel-") as tmp,
         ):
-            routed = routed or route(rt.storage, job, rt.settings)
-            local = _download(rt.storage, job, Path(tmp))
-            writer.stage("validate")
-            request = prepare(rt, job, routed.prompt, local)
-            status.engine, status.preview = routed.engine, get_spec(routed.engine).preview
-            mux = local.get("audio") if job.kind is JobKind.TALKING_HEAD else None
-            video = Path(tmp) / "out.mp4"
-            result = render(rt, job, routed.engine, request, mux, writer, keeper, video)
-            poster = publish(rt, job, writer, keeper, video, result)
+            work = prepare(rt, job, routed, writer, Path(tmp))
+            result = render(rt, job, work, writer, keeper)
+            poster = publish(rt, job, work, writer, keeper, result)
             if not mark_once(rt.storage, job, Marker.DONE):
                 return RunOutcome.DONE
     except LeaseLost as err:
@@ -94,7 +89,29 @@ def run_job(rt: Runtime, job: Job, lease: Lease, routed: Route | None = None) ->
     return RunOutcome.DONE
 
 
-def prepare(
+@dataclass(frozen=True)
+class Work:
+    """What the prepare step hands on: the engine, its request, where the MP4 is made."""
+
+    engine: str
+    request: RenderRequest
+    audio: Path | None  # the track muxed into the MP4 (talking-head jobs)
+    video: Path
+
+
+def prepare(rt: Runtime, job: Job, routed: Route | None, writer: StatusWriter, tmp: Path) -> Work:
+    """Route the job (unless the trigger did), download its image and audio, check them."""
+    routed = routed or route(rt.storage, job, rt.settings)
+    local = _download(rt.storage, job, tmp)
+    writer.stage("validate")
+    request = checked_request(rt, job, routed.prompt, local)
+    writer.status.engine = routed.engine
+    writer.status.preview = get_spec(routed.engine).preview
+    audio = local.get("audio") if job.kind is JobKind.TALKING_HEAD else None
+    return Work(routed.engine, request, audio, tmp / "out.mp4")
+
+
+def checked_request(
     rt: Runtime, job: Job, prompt: PromptFile | None, local: dict[str, Path]
 ) -> RenderRequest:
     """Check the downloaded image and audio and build what the engine is asked for."""
@@ -105,21 +122,14 @@ def prepare(
 
 
 def render(
-    rt: Runtime,
-    job: Job,
-    engine_name: str,
-    request: RenderRequest,
-    audio: Path | None,
-    writer: StatusWriter,
-    keeper: LeaseKeeper,
-    video: Path,
+    rt: Runtime, job: Job, work: Work, writer: StatusWriter, keeper: LeaseKeeper
 ) -> EncodeResult:
-    """Load the engine, plan, and stream its frames into the local MP4 `video` (with `audio`)."""
+    """Load the engine, plan, and stream its frames into the local MP4."""
     status = writer.status
     writer.stage("load", write=True)
-    engine = rt.engine_loader(engine_name)
+    engine = rt.engine_loader(work.engine)
     writer.stage("check")
-    plan = engine.check_inputs(request)
+    plan = engine.check_inputs(work.request)
     status.settings = {
         **plan.settings,
         "width": plan.width,
@@ -138,15 +148,15 @@ def render(
             rt.on_frame(job, done, total)
         writer.progress(done, total)
 
-    return encode_mp4(engine.render(plan, progress), plan.fps, video, audio=audio)
+    return encode_mp4(engine.render(plan, progress), plan.fps, work.video, audio=work.audio)
 
 
 def publish(
     rt: Runtime,
     job: Job,
+    work: Work,
     writer: StatusWriter,
     keeper: LeaseKeeper,
-    video: Path,
     result: EncodeResult,
 ) -> bytes | None:
     """Upload the MP4 and its poster while the lease is still ours; status.json says done.
@@ -154,7 +164,7 @@ def publish(
     status = writer.status
     writer.stage("upload")
     keeper.confirm()
-    rt.storage.put(job.output_key, video, "video/mp4")
+    rt.storage.put(job.output_key, work.video, "video/mp4")
     poster = poster_jpeg(result.first_frame) if result.first_frame is not None else None
     if poster:
         rt.storage.put(job.poster_key, poster, "image/jpeg")
