@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config.settings import Settings
-from handlers.jobs import Job, discover
-from handlers.lifecycle import Runtime
+from handlers.jobs import Job, Phase, discover
+from handlers.runtime import Runtime
 from handlers.storage import ObjectInfo
 from infra.local_dispatch import InlineDispatcher
 from infra.notify.notifiers import NullNotifier
@@ -127,7 +127,7 @@ def main() -> None:
             tick_requests = counter.count - before
         listing = storage.list()
         jobs = discover(listing.objects, listing.server_time, 0, 60)
-        done = sum(1 for j in jobs if j.state == "done")
+        done = sum(1 for j in jobs if j.phase is Phase.DONE)
         assert report.claimed == [] and done == args.finished, (report, done)
         tick_s, list_s = statistics.median(tick_times), statistics.median(list_times)
         print(

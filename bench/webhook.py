@@ -39,7 +39,7 @@ for _var, _value in {
 import httpx  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
-from handlers.lifecycle import Runtime  # noqa: E402
+from handlers.runtime import Runtime  # noqa: E402
 from infra.cli import samples  # noqa: E402
 from infra.notify.notifiers import NullNotifier  # noqa: E402
 from infra.storage.s3 import S3Storage, make_client  # noqa: E402

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-JOB_KINDS = ("talking_head", "text_to_video", "image_to_video")
+from config.kinds import JobKind
 
 
 class Settings(BaseSettings):
@@ -173,8 +173,13 @@ class Settings(BaseSettings):
     def heartbeat_interval(self) -> float:
         return self.heartbeat_seconds or self.lease_seconds / 3
 
-    def engine_for(self, kind: str) -> str:
-        return getattr(self, f"engine_{kind}")
+    def engine_for(self, kind: JobKind) -> str:
+        """The configured default engine for a job kind."""
+        return {
+            JobKind.TALKING_HEAD: self.engine_talking_head,
+            JobKind.TEXT_TO_VIDEO: self.engine_text_to_video,
+            JobKind.IMAGE_TO_VIDEO: self.engine_image_to_video,
+        }[JobKind(kind)]
 
     webhook_sns_topic_arns: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -19,13 +19,34 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import BaseModel, Field, ValidationError
+
 from handlers.errors import LeaseLost, ObjectNotFound, PreconditionFailed, StorageError
 from handlers.jobs import Job
+from handlers.layout import Marker
 from handlers.storage import Storage
 
 log = logging.getLogger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+JSON = "application/json"
+
+
+class LeaseRecord(BaseModel):
+    """What a lease file holds; written and read only here."""
+
+    attempt: int = Field(ge=1)
+    version: str
+    worker: str
+    at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.model_dump()).encode()
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> LeaseRecord:
+        """Raises ValidationError for a body that is not a lease (hand-edited, truncated)."""
+        return cls.model_validate_json(body)
 
 
 @dataclass
@@ -39,69 +60,55 @@ class Lease:
     version: str
     worker: str = WORKER_ID
 
-    def _body(self) -> bytes:
-        return _lease_body(self.attempt, self.version, self.worker)
+    def body(self) -> bytes:
+        """The lease file as of now (a fresh `at` on every write)."""
+        record = LeaseRecord(attempt=self.attempt, version=self.version, worker=self.worker)
+        return record.to_bytes()
 
     def renew(self) -> None:
         """Heartbeat. Raises LeaseLost if someone took the job back."""
         try:
-            self.etag = self.storage.put_if_match(
-                self.key, self._body(), self.etag, "application/json"
-            )
+            self.etag = self.storage.put_if_match(self.key, self.body(), self.etag, JSON)
         except (PreconditionFailed, ObjectNotFound) as err:
             raise LeaseLost(f"lease {self.key} was taken over by another worker") from err
 
 
-def _lease_body(attempt: int, version: str, worker: str) -> bytes:
-    return json.dumps(
-        {
-            "attempt": attempt,
-            "version": version,
-            "worker": worker,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    ).encode()
-
-
 def claim(storage: Storage, job: Job) -> Lease | None:
     """Claim a ready job; None if another worker got there first."""
-    key = job.marker_key("lease")
+    lease = Lease(storage, job.marker_key(Marker.LEASE), "", 1, job.version)
     try:
-        etag = storage.put_if_absent(
-            key, _lease_body(1, job.version, WORKER_ID), "application/json"
-        )
+        lease.etag = storage.put_if_absent(lease.key, lease.body(), JSON)
     except PreconditionFailed:
         return None
-    return Lease(storage, key, etag, 1, job.version)
+    return lease
 
 
 def read_attempt(storage: Storage, job: Job) -> int:
-    """The attempt number recorded in an expired lease (one GET, only for expired leases)."""
+    """The attempt recorded in an expired lease (one GET, only for expired leases); a lease
+    that is gone or unreadable counts as attempt 1."""
     try:
-        return int(json.loads(storage.get(job.marker_key("lease"))).get("attempt", 1))
-    except (ObjectNotFound, ValueError, AttributeError):
+        return LeaseRecord.from_bytes(storage.get(job.marker_key(Marker.LEASE))).attempt
+    except (ObjectNotFound, ValidationError):
         return 1
 
 
 def take_back(storage: Storage, job: Job, attempt: int) -> Lease | None:
     """Compare-and-swap an expired lease to ourselves as `attempt`; None if we lost the race."""
-    listed = job.marker("lease")
+    listed = job.marker(Marker.LEASE)
     if listed is None:
         return None
-    key = job.marker_key("lease")
+    lease = Lease(storage, job.marker_key(Marker.LEASE), "", attempt, job.version)
     try:
-        etag = storage.put_if_match(
-            key, _lease_body(attempt, job.version, WORKER_ID), listed.etag, "application/json"
-        )
+        lease.etag = storage.put_if_match(lease.key, lease.body(), listed.etag, JSON)
     except (PreconditionFailed, ObjectNotFound):
         return None
-    return Lease(storage, key, etag, attempt, job.version)
+    return lease
 
 
-def mark_once(storage: Storage, job: Job, marker: str, body: bytes = b"{}") -> bool:
+def mark_once(storage: Storage, job: Job, marker: Marker, body: bytes = b"{}") -> bool:
     """Create the done/failed marker for this version; True only for the single winner."""
     try:
-        storage.put_if_absent(job.marker_key(marker), body, "application/json")
+        storage.put_if_absent(job.marker_key(marker), body, JSON)
     except PreconditionFailed:
         return False
     return True

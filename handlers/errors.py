@@ -6,6 +6,8 @@ retried (bad input, missing permissions); transient ones are retried with backof
 
 from __future__ import annotations
 
+from gpu.errors import EngineError
+
 
 class DropreelError(Exception):
     """Base of every error dropreel raises on purpose."""
@@ -61,3 +63,15 @@ class LeaseLost(DropreelError):
     """Another worker took this job back (our lease expired); stop without writing outputs."""
 
     permanent = True
+
+
+def plain_words(err: BaseException) -> str:
+    """An error as status.json and Slack show it: our own errors in full (they are written for
+    people), anything else as `first_line`."""
+    return str(err) if isinstance(err, DropreelError | EngineError) else first_line(err)
+
+
+def first_line(err: BaseException) -> str:
+    """Type and first line only, so nothing secret (a URL, a token in a repr) leaks."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}"[:500] if text else type(err).__name__

@@ -13,11 +13,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from config.kinds import JobKind
 from handlers import layout
+from handlers.layout import Marker
+from handlers.status import JobState
 from handlers.storage import ObjectInfo
 
 
-class JobState(StrEnum):
+class Phase(StrEnum):
+    """What a tick needs to know of a job; `Phase.state` is the word people see for it."""
+
     INCOMPLETE = "incomplete"  # a part is missing (an image waiting for its audio or prompt)
     SETTLING = "settling"  # complete, but the newest input is younger than the settle window
     READY = "ready"  # complete and settled, not claimed
@@ -25,6 +30,21 @@ class JobState(StrEnum):
     EXPIRED = "expired"  # claimed, lease expired: a worker died; the next tick takes it back
     DONE = "done"
     FAILED = "failed"
+
+    @property
+    def state(self) -> JobState:
+        return _STATE_OF[self]
+
+
+_STATE_OF = {
+    Phase.INCOMPLETE: JobState.INCOMPLETE,
+    Phase.SETTLING: JobState.QUEUED,
+    Phase.READY: JobState.QUEUED,
+    Phase.RUNNING: JobState.RUNNING,
+    Phase.EXPIRED: JobState.RUNNING,  # its status.json still says running until taken back
+    Phase.DONE: JobState.DONE,
+    Phase.FAILED: JobState.FAILED,
+}
 
 
 @dataclass
@@ -36,8 +56,8 @@ class Job:
     image: ObjectInfo | None = None
     audio: ObjectInfo | None = None
     prompt: ObjectInfo | None = None
-    markers: dict[str, dict[str, ObjectInfo]] = field(default_factory=dict)
-    state: JobState = JobState.INCOMPLETE
+    markers: dict[str, dict[Marker, ObjectInfo]] = field(default_factory=dict)
+    phase: Phase = Phase.INCOMPLETE
     ready_at: datetime | None = None
 
     @property
@@ -45,13 +65,13 @@ class Job:
         return f"{self.folder}{self.stem}"
 
     @property
-    def kind(self) -> str | None:
+    def kind(self) -> JobKind | None:
         if self.image and self.audio:
-            return "talking_head"
+            return JobKind.TALKING_HEAD
         if self.prompt and self.image:
-            return "image_to_video"
+            return JobKind.IMAGE_TO_VIDEO
         if self.prompt and not self.audio and not self.image:
-            return "text_to_video"
+            return JobKind.TEXT_TO_VIDEO
         return None
 
     @property
@@ -70,8 +90,8 @@ class Job:
     def newest_input(self) -> datetime | None:
         return max((o.last_modified for o in self.inputs), default=None)
 
-    def marker(self, kind: str) -> ObjectInfo | None:
-        return self.markers.get(self.version, {}).get(kind)
+    def marker(self, marker: Marker) -> ObjectInfo | None:
+        return self.markers.get(self.version, {}).get(marker)
 
     @property
     def output_key(self) -> str:
@@ -85,8 +105,8 @@ class Job:
     def poster_key(self) -> str:
         return layout.poster_key(self.folder, self.stem)
 
-    def marker_key(self, kind: str, version: str | None = None) -> str:
-        return layout.marker_key(self.folder, self.stem, version or self.version, kind)
+    def marker_key(self, marker: Marker, version: str | None = None) -> str:
+        return layout.marker_key(self.folder, self.stem, version or self.version, marker)
 
     def stale_marker_keys(self) -> list[str]:
         """Markers of earlier versions, safe to delete once this version is done."""
@@ -106,7 +126,7 @@ def discover(
 ) -> list[Job]:
     """All jobs in a listing, each with its state as of `now` (the storage server's clock)."""
     inputs: dict[str, list[tuple[str, str, ObjectInfo]]] = defaultdict(list)
-    metas: dict[tuple[str, str], dict[str, dict[str, ObjectInfo]]] = defaultdict(
+    metas: dict[tuple[str, str], dict[str, dict[Marker, ObjectInfo]]] = defaultdict(
         lambda: defaultdict(dict)
     )
     for obj in objects:
@@ -117,7 +137,7 @@ def discover(
                 folder, stem, name = meta
                 version, _, marker = name.rpartition(".")
                 if marker in layout.MARKERS and version:
-                    metas[(folder, stem)][version][marker] = obj
+                    metas[(folder, stem)][version][Marker(marker)] = obj
             continue
         if not layout.is_safe_key(key):
             continue  # '..' and friends: never an input (see layout.is_safe_key)
@@ -132,7 +152,7 @@ def discover(
     for folder, items in inputs.items():
         for job in _pair(folder, items):
             job.markers = metas.get((folder, job.stem), {})
-            job.state, job.ready_at = _state(job, now, settle, lease)
+            job.phase, job.ready_at = _phase(job, now, settle, lease)
             jobs.append(job)
     jobs.sort(key=lambda j: j.name)
     return jobs
@@ -172,18 +192,18 @@ def _keep_newest(job: Job, slot: str, obj: ObjectInfo) -> None:
         setattr(job, slot, obj)
 
 
-def _state(
+def _phase(
     job: Job, now: datetime, settle: timedelta, lease: timedelta
-) -> tuple[JobState, datetime | None]:
+) -> tuple[Phase, datetime | None]:
     markers = job.markers.get(job.version, {})
-    if "done" in markers:
-        return JobState.DONE, None
-    if "failed" in markers:
-        return JobState.FAILED, None
+    if Marker.DONE in markers:
+        return Phase.DONE, None
+    if Marker.FAILED in markers:
+        return Phase.FAILED, None
     if job.kind is None:
-        return JobState.INCOMPLETE, None
-    if "lease" in markers:
-        fresh = markers["lease"].last_modified + lease > now
-        return (JobState.RUNNING if fresh else JobState.EXPIRED), None
+        return Phase.INCOMPLETE, None
+    if Marker.LEASE in markers:
+        fresh = markers[Marker.LEASE].last_modified + lease > now
+        return (Phase.RUNNING if fresh else Phase.EXPIRED), None
     ready_at = job.newest_input + settle  # type: ignore[operator]
-    return (JobState.READY if ready_at <= now else JobState.SETTLING), ready_at
+    return (Phase.READY if ready_at <= now else Phase.SETTLING), ready_at

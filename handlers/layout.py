@@ -14,13 +14,25 @@ names there, so a poller decides from the listing alone:
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 META_DIR = ".dropreel"
 IMAGE_EXTS = frozenset({"png", "jpg", "jpeg", "webp"})
 AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
 PROMPT_NAME = "prompt.json"
 PROMPT_SUFFIX = ".prompt.json"
 FOLDER_PROMPT_STEM = "prompt"
-MARKERS = ("lease", "done", "failed")
+
+
+class Marker(StrEnum):
+    """The per-version marker files; their key names carry a job's state."""
+
+    LEASE = "lease"  # claimed; LastModified is the last heartbeat
+    DONE = "done"  # finished, exactly once
+    FAILED = "failed"  # failed for good, exactly once
+
+
+MARKERS = frozenset(Marker)
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -79,7 +91,7 @@ def poster_key(folder: str, stem: str) -> str:
     return meta_prefix(folder, stem) + "poster.jpg"
 
 
-def marker_key(folder: str, stem: str, version: str, marker: str) -> str:
+def marker_key(folder: str, stem: str, version: str, marker: Marker) -> str:
     return f"{meta_prefix(folder, stem)}{version}.{marker}"
 
 

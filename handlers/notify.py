@@ -2,60 +2,84 @@
 
 Notifiers live in `infra/` (console, JSON-lines log, Slack). A notifier must never fail a job:
 the lifecycle records a notifier error in status.json and moves on.
+
+An event is the job's final status (a snapshot of status.json) plus the few things only a
+message needs: where the files are in words a person can paste, a link, the poster bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from handlers.status import JobState, JobStatus
 
 
 @dataclass(frozen=True)
 class JobEvent:
     """What people are told about a finished or failed job."""
 
-    state: str  # "done" | "failed"
-    job: str  # folder/stem
+    status: JobStatus
     folder: str
-    kind: str | None
-    engine: str | None
-    version: str
-    preview: bool = False
-    video_key: str | None = None
+    inputs: list[str] = field(default_factory=list)  # where the inputs are (s3://..., /path)
     video_location: str | None = None
     video_url: str | None = None
     poster_key: str | None = None
     poster_jpeg: bytes | None = field(default=None, repr=False)
-    duration_seconds: float | None = None
-    width: int | None = None
-    height: int | None = None
-    fps: int | None = None
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-    adjustments: list[str] = field(default_factory=list)
-    error: str | None = None
-    inputs: list[str] = field(default_factory=list)
-    attempts: int = 1
-    gpu: str | None = None
-    gpu_seconds: float | None = None
-    cost_usd: float | None = None  # an estimate: see config/costs.py
+
+    @property
+    def state(self) -> JobState:
+        return self.status.state
+
+    @property
+    def video_key(self) -> str | None:
+        return self.status.output if self.state is JobState.DONE else None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("poster_jpeg")
-        return data
+        """The event as one flat JSON object (the JSON-lines notification log)."""
+        status, video = self.status, self.status.video or {}
+        return {
+            "state": status.state,
+            "job": status.job,
+            "folder": self.folder,
+            "kind": status.kind,
+            "engine": status.engine,
+            "version": status.version,
+            "preview": status.preview,
+            "video_key": self.video_key,
+            "video_location": self.video_location,
+            "video_url": self.video_url,
+            "poster_key": self.poster_key,
+            "duration_seconds": video.get("duration_seconds"),
+            "width": video.get("width"),
+            "height": video.get("height"),
+            "fps": video.get("fps"),
+            "stage_seconds": status.timings,
+            "settings": status.settings,
+            "adjustments": status.adjustments,
+            "error": status.error,
+            "inputs": self.inputs,
+            "attempts": status.attempt,
+            "gpu": status.gpu,
+            "gpu_seconds": status.gpu_seconds,
+            "cost_usd": status.cost_usd,  # an estimate: see config/costs.py
+        }
 
     def summary(self) -> str:
         """One line a person can read."""
-        if self.state == "done":
-            tag = " (preview)" if self.preview else ""
-            size = f"{self.width}x{self.height}" if self.width else ""
-            cost = f" ~${self.cost_usd:.4f} on {self.gpu}" if self.cost_usd is not None else ""
-            return (
-                f"done: {self.job} [{self.kind}, {self.engine}{tag}] {self.duration_seconds:.2f}s "
-                f"{size} -> {self.video_location}{cost}"
+        status = self.status
+        if self.state is JobState.DONE:
+            video = status.video or {}
+            tag = " (preview)" if status.preview else ""
+            size = f"{video['width']}x{video['height']}" if video.get("width") else ""
+            cost = (
+                f" ~${status.cost_usd:.4f} on {status.gpu}" if status.cost_usd is not None else ""
             )
-        return f"failed: {self.job} [{self.kind}]: {self.error}"
+            return (
+                f"done: {status.job} [{status.kind}, {status.engine}{tag}] "
+                f"{video.get('duration_seconds') or 0:.2f}s {size} -> {self.video_location}{cost}"
+            )
+        return f"failed: {status.job} [{status.kind}]: {status.error}"
 
 
 class Notifier(Protocol):

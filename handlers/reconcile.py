@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from handlers.claims import Lease, claim, read_attempt, take_back
-from handlers.jobs import Job, JobState, discover
-from handlers.lifecycle import Runtime, fail_job
-from handlers.status import JobStatus
+from handlers.jobs import Job, Phase, discover
+from handlers.lifecycle import RunOutcome, fail_unstarted
+from handlers.runtime import Runtime
 from handlers.storage import Listing
 
 log = logging.getLogger(__name__)
@@ -44,37 +44,30 @@ def reconcile(rt: Runtime, listing: Listing, dispatcher: Dispatcher) -> TickRepo
     )
     report = TickReport(jobs=len(jobs), requests=listing.pages)
     for job in jobs:
-        report.states[job.state] += 1
-        if job.state is JobState.READY:
+        report.states[job.phase] += 1
+        if job.phase is Phase.READY:
             report.requests += 1
             lease = claim(rt.storage, job)
             if lease:
                 report.claimed.append(job.name)
                 dispatcher.dispatch(job, lease)
-        elif job.state is JobState.EXPIRED:
+        elif job.phase is Phase.EXPIRED:
             report.requests += 2
             attempt = read_attempt(rt.storage, job)
             if attempt >= settings.max_attempts:
-                status = JobStatus(
-                    state="failed",
-                    job=job.name,
-                    kind=job.kind,
-                    version=job.version,
-                    attempt=attempt,
-                    max_attempts=settings.max_attempts,
-                    inputs=[o.key for o in job.inputs],
-                    error=f"the worker stopped responding on each of {attempt} attempts "
-                    "(crashed, out of memory, or timed out); check the worker logs, then "
-                    "re-upload an input to try again",
+                error = (
+                    f"the worker stopped responding on each of {attempt} attempts (crashed, "
+                    "out of memory, or timed out); check the worker logs, then re-upload an "
+                    "input to try again"
                 )
-                if fail_job(rt, job, status) == "failed":
+                if fail_unstarted(rt, job, attempt, error) is RunOutcome.FAILED:
                     report.failed.append(job.name)
                 continue
             lease = take_back(rt.storage, job, attempt + 1)
             if lease:
                 report.taken_back.append(job.name)
                 dispatcher.dispatch(job, lease)
-        elif job.state is JobState.SETTLING and job.ready_at is not None:
+        elif job.phase is Phase.SETTLING and job.ready_at is not None:
             wait = (job.ready_at - listing.server_time).total_seconds()
             report.next_ready_in = min(wait, report.next_ready_in or wait)
     return report

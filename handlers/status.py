@@ -6,12 +6,29 @@ Written by the worker holding the lease at every transition; never read by the p
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from config.costs import job_cost
+from config.kinds import JobKind
 from handlers.storage import Storage
+
+if TYPE_CHECKING:
+    from handlers.jobs import Job
+
+
+class JobState(StrEnum):
+    """The words status.json and `dropreel status` use for where a job is."""
+
+    QUEUED = "queued"  # waiting to settle, for a worker, or for its next attempt
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    INCOMPLETE = "incomplete"  # a part is missing: only `dropreel status` shows it (no status.json)
 
 
 def utcnow() -> str:
@@ -21,9 +38,9 @@ def utcnow() -> str:
 class JobStatus(BaseModel):
     """The status document. `error` is in plain words; secrets never appear here."""
 
-    state: str = Field(description="queued | running | done | failed")
+    state: JobState = Field(description="queued | running | done | failed")
     job: str
-    kind: str | None = None
+    kind: JobKind | None = None
     version: str
     attempt: int = 1
     max_attempts: int = 1
@@ -47,8 +64,60 @@ class JobStatus(BaseModel):
         None, description="Estimate: gpu_seconds x the hourly price in config/costs.py."
     )
 
+    @classmethod
+    def fresh(
+        cls, job: Job, state: JobState, attempt: int, max_attempts: int, **fields: Any
+    ) -> JobStatus:
+        """The first status of a job version at `attempt` (what the listing knows of it)."""
+        return cls(
+            state=state,
+            job=job.name,
+            kind=job.kind,
+            version=job.version,
+            attempt=attempt,
+            max_attempts=max_attempts,
+            inputs=[o.key for o in job.inputs],
+            **fields,
+        )
+
 
 def write_status(storage: Storage, key: str, status: JobStatus) -> None:
     status.updated_at = utcnow()
     body = json.dumps(status.model_dump(), indent=2, ensure_ascii=False).encode()
     storage.put(key, body, "application/json")
+
+
+class StatusWriter:
+    """One worker's status.json for one job version: the stage it is in, how long each stage
+    took, progress written at most every `every` seconds, and the worker's metered time."""
+
+    def __init__(self, storage: Storage, key: str, status: JobStatus, every: float) -> None:
+        self.storage, self.key, self.status, self.every = storage, key, status, every
+        self.started = self._stage_started = self._written = time.monotonic()
+
+    def write(self) -> None:
+        write_status(self.storage, self.key, self.status)
+        self._written = time.monotonic()
+
+    def stage(self, name: str, write: bool = False) -> None:
+        """Close the current stage's timing and enter `name`."""
+        now = time.monotonic()
+        if self.status.stage:
+            self.status.timings[self.status.stage] = round(now - self._stage_started, 3)
+        self.status.stage, self._stage_started = name, now
+        if write:
+            self.write()
+
+    def progress(self, done: int, total: int) -> None:
+        self.status.progress = {"done": done, "total": total}
+        if time.monotonic() - self._written >= self.every:
+            self.write()
+
+    def meter(self, gpu: str | None, usd_per_hour: float | None) -> None:
+        """Record the seconds spent on this job so far and their estimated price."""
+        if gpu is None:
+            return
+        self.status.gpu = gpu
+        self.status.gpu_seconds = round(time.monotonic() - self.started, 3)
+        if usd_per_hour is not None:
+            self.status.cost_usd = job_cost(self.status.gpu_seconds, usd_per_hour)

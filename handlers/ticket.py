@@ -2,10 +2,11 @@
 
 A dispatcher that sends work to another process or machine (a Modal GPU class) cannot send the
 `Job` and `Lease` objects themselves: it sends a `Ticket` (watch root, folder, stem, version,
-lease ETag, attempt, engine), a dict of strings and ints that pickles, JSON-encodes and logs
-safely (no secret in it). The worker rebuilds the Job by listing the job's folder, rebuilds the
-Lease from the ticket, confirms the lease is still ours with one conditional write, and runs the
-same `run_job` as a local watcher. Local dispatchers and Modal share this code.
+lease ETag, attempt, and the trigger's routing: engine and the checked prompt.json values), a
+dict of strings and ints that pickles, JSON-encodes and logs safely (no secret in it). The worker
+rebuilds the Job by listing the job's folder, rebuilds the Lease from the ticket, confirms the
+lease is still ours with one conditional write, and runs the same `run_job` as a local watcher,
+trusting the ticket's routing: it reads prompt.json and resolves the engine no second time.
 
 A ticket that arrives late is harmless: if the inputs changed (new version), the job finished,
 or the lease was taken back (our ETag no longer matches), the worker writes nothing and returns.
@@ -17,10 +18,16 @@ import logging
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from pydantic import ValidationError
+
 from handlers.claims import Lease
 from handlers.errors import DropreelError, LeaseLost
 from handlers.jobs import Job, discover
-from handlers.lifecycle import Runtime, run_job
+from handlers.layout import Marker
+from handlers.lifecycle import RunOutcome, run_job
+from handlers.prompt import PromptFile
+from handlers.routing import Route
+from handlers.runtime import Runtime
 from handlers.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -45,10 +52,19 @@ class Ticket:
     lease_etag: str
     attempt: int
     engine: str
+    prompt: str = ""  # the checked prompt.json values as JSON; "" for a job without one
 
     @property
     def job(self) -> str:
         return f"{self.folder}{self.stem}"
+
+    def route(self) -> Route:
+        """The trigger's routing, as it decided it."""
+        try:
+            prompt = PromptFile.model_validate_json(self.prompt) if self.prompt else None
+        except ValidationError as err:
+            raise TicketRejected(f"ticket field 'prompt' is not a prompt: {err}") from err
+        return Route(self.engine, prompt)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +93,7 @@ class Ticket:
         return cls(**values)
 
 
-def make_ticket(storage: Storage, job: Job, lease: Lease, engine: str) -> Ticket:
+def make_ticket(storage: Storage, job: Job, lease: Lease, routed: Route) -> Ticket:
     return Ticket(
         watch_root=storage.url,
         folder=job.folder,
@@ -86,7 +102,8 @@ def make_ticket(storage: Storage, job: Job, lease: Lease, engine: str) -> Ticket
         lease_key=lease.key,
         lease_etag=lease.etag,
         attempt=lease.attempt,
-        engine=engine,
+        engine=routed.engine,
+        prompt=routed.prompt.model_dump_json(exclude_none=True) if routed.prompt else "",
     )
 
 
@@ -100,8 +117,8 @@ def find_job(rt: Runtime, ticket: Ticket) -> Job | None:
     return next((j for j in jobs if j.folder == ticket.folder and j.stem == ticket.stem), None)
 
 
-def run_ticket(rt: Runtime, ticket: Ticket) -> str:
-    """Run a ticket's job: 'done' | 'failed' | 'retry' | 'lost' | 'stale'.
+def run_ticket(rt: Runtime, ticket: Ticket) -> RunOutcome:
+    """Run a ticket's job to its outcome.
 
     Raises only transient errors (storage unreachable before the job started), which the caller
     may retry; everything else ends in a returned state.
@@ -111,20 +128,21 @@ def run_ticket(rt: Runtime, ticket: Ticket) -> str:
             f"ticket for {ticket.watch_root} reached a worker watching {rt.storage.url}: "
             "deploy the worker with the same DROPREEL_WATCH_ROOT as the trigger"
         )
+    routed = ticket.route()
     job = find_job(rt, ticket)
     if job is None or job.version != ticket.version:
         log.info("%s: inputs changed or removed since the claim; skipping", ticket.job)
-        return "stale"
-    if job.marker("done") or job.marker("failed"):
+        return RunOutcome.STALE
+    if job.marker(Marker.DONE) or job.marker(Marker.FAILED):
         log.info("%s: version %s already finished; skipping", ticket.job, ticket.version)
-        return "stale"
+        return RunOutcome.STALE
     lease = Lease(rt.storage, ticket.lease_key, ticket.lease_etag, ticket.attempt, ticket.version)
     try:
         lease.renew()  # one conditional write: is the claim still ours?
     except LeaseLost:
         log.info("%s: lease was taken back before this worker started; skipping", ticket.job)
-        return "lost"
-    return run_job(rt, job, lease)
+        return RunOutcome.LOST
+    return run_job(rt, job, lease, routed)
 
 
 def _root(url: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from config.kinds import JobKind
 from config.settings import Settings
 from gpu.errors import InputError
 from gpu.media import AudioInfo, load_image, probe_audio
@@ -60,7 +61,9 @@ def audio(path: Path, settings: Settings, name: str | None = None) -> AudioInfo:
 
 def check_prompt(kind: str | None, prompt: PromptFile | None, name: str) -> None:
     """Jobs made from a prompt need a prompt text; say so before anything loads."""
-    if kind in ("text_to_video", "image_to_video") and (prompt is None or not prompt.prompt):
+    if kind in (JobKind.TEXT_TO_VIDEO, JobKind.IMAGE_TO_VIDEO) and (
+        prompt is None or not prompt.prompt
+    ):
         raise InputRejected(
             f'{name} has no "prompt": a {kind} job needs one, e.g. '
             '{"prompt": "a paper boat drifting down a rainy street"}'

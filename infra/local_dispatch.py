@@ -1,27 +1,37 @@
-"""Local dispatchers: render a claimed job in this process, inline or on a worker pool."""
+"""Local dispatchers: render a claimed job in this process, inline or on a worker pool.
+
+They keep nothing about finished jobs (a `watch` or `serve` may run for months); a caller that
+wants each outcome passes `on_result`.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from handlers.claims import Lease
 from handlers.jobs import Job
-from handlers.lifecycle import Runtime, run_job
+from handlers.lifecycle import RunOutcome, run_job
+from handlers.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+ResultObserver = Callable[[Job, RunOutcome], None]
 
 
 class InlineDispatcher:
     """Runs each job before returning: simplest, and what `watch --once` uses with one worker."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, on_result: ResultObserver | None = None) -> None:
         self.rt = rt
-        self.results: dict[str, str] = {}
+        self.on_result = on_result
 
     def dispatch(self, job: Job, lease: Lease) -> None:
-        self.results[job.name] = run_job(self.rt, job, lease)
+        outcome = run_job(self.rt, job, lease)
+        if self.on_result is not None:
+            self.on_result(job, outcome)
 
     def wait(self) -> None:
         """Nothing to wait for: jobs ran inside dispatch()."""
@@ -30,17 +40,16 @@ class InlineDispatcher:
 class PoolDispatcher:
     """Runs jobs on a thread pool so the trigger (tick or webhook request) returns at once."""
 
-    def __init__(self, rt: Runtime, workers: int) -> None:
-        self.rt = rt
+    def __init__(self, rt: Runtime, workers: int, on_result: ResultObserver | None = None) -> None:
+        self.inline = InlineDispatcher(rt, on_result)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
         self.futures: set[Future] = set()  # in flight only: a long-running serve stays small
         self._lock = threading.Lock()
-        self.results: dict[str, str] = {}
 
     def dispatch(self, job: Job, lease: Lease) -> None:
         def work() -> None:
             try:
-                self.results[job.name] = run_job(self.rt, job, lease)
+                self.inline.dispatch(job, lease)
             except Exception:
                 log.exception("render of %s crashed", job.name)
 

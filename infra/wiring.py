@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from config.settings import Settings
-from handlers.lifecycle import Runtime
 from handlers.notify import Notifier
+from handlers.runtime import Runtime
 from infra.notify.notifiers import ConsoleNotifier, FanOutNotifier, JsonLinesNotifier, NullNotifier
 from infra.storage import open_storage
 

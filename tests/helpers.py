@@ -14,7 +14,9 @@ from PIL import Image
 from config.settings import Settings
 from gpu.engine import RenderRequest
 from gpu.media import load_image, probe_audio
-from handlers.lifecycle import Runtime
+from handlers.jobs import Job
+from handlers.lifecycle import RunOutcome
+from handlers.runtime import Runtime
 from infra.cli import samples
 from infra.local_dispatch import InlineDispatcher
 from infra.notify.notifiers import JsonLinesNotifier
@@ -92,8 +94,28 @@ class Notifications:
         return [json.loads(line) for line in self.path.read_text().splitlines()]
 
 
+class Renders(list):
+    """`Runtime.on_start` observer: the names of the jobs a runtime started, in order."""
+
+    def __call__(self, job: Job) -> None:
+        self.append(job.name)
+
+
+def started(rt: Runtime) -> Renders:
+    """The jobs `rt` started rendering, in order (built with `on_start=Renders()`)."""
+    assert isinstance(rt.on_start, Renders), "build the runtime with on_start=Renders()"
+    return rt.on_start
+
+
+class Outcomes(dict):
+    """`on_result` observer of a local dispatcher: job name -> how its last run ended."""
+
+    def __call__(self, job: Job, outcome: RunOutcome) -> None:
+        self[job.name] = outcome
+
+
 def runtime(storage, settings, notes: Notifications) -> Runtime:
-    return Runtime(storage=storage, settings=settings, notifier=notes.notifier)
+    return Runtime(storage=storage, settings=settings, notifier=notes.notifier, on_start=Renders())
 
 
 def run_tick(rt: Runtime):

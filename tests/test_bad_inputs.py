@@ -12,10 +12,11 @@ import json
 
 import pytest
 
-from handlers.lifecycle import Runtime
+from handlers.runtime import Runtime
 from infra.local_dispatch import InlineDispatcher
 from infra.storage.s3 import S3Storage
 from tests.bad_inputs import Case, cases, good_png, good_wav
+from tests.helpers import Outcomes
 from triggers.poller import tick
 
 CASES = cases()
@@ -41,13 +42,14 @@ def test_bad_input_fails_once_in_plain_words(case: Case, s3_client, bucket, make
     folder = f"{case.id}/"
     for name, body in case.files.items():
         s3_client.put_object(Bucket=bucket, Key=f"inbox/{folder}{name}", Body=body)
-    dispatcher = InlineDispatcher(rt)
+    results = Outcomes()
+    dispatcher = InlineDispatcher(rt, results)
 
     report = tick(rt, dispatcher)
 
     job = f"{folder}{case.stem}"
     assert report.claimed == [job]
-    assert dispatcher.results == {job: "failed"}
+    assert results == {job: "failed"}
     status = json.loads(storage.get(f"{folder}.dropreel/{case.stem}/status.json"))
     assert status["state"] == "failed"
     assert status["attempt"] == 1
@@ -57,7 +59,7 @@ def test_bad_input_fails_once_in_plain_words(case: Case, s3_client, bucket, make
     assert status["notification"] == "sent"
     (event,) = rt.notifier.events
     assert event.state == "failed"
-    assert event.error == status["error"]
+    assert event.status.error == status["error"]
     keys = {o.key for o in storage.list().objects}
     assert sum(k.endswith(".failed") for k in keys) == 1
     assert not any(k.endswith((".done", ".mp4")) for k in keys)
@@ -75,9 +77,10 @@ def test_odd_but_valid_names_render(s3_client, bucket, make_settings):
     folder = "Équipe 7/été+hiver/"
     s3_client.put_object(Bucket=bucket, Key=f"inbox/{folder}ça..va 😀.png", Body=good_png())
     s3_client.put_object(Bucket=bucket, Key=f"inbox/{folder}voix+1.wav", Body=good_wav())
-    dispatcher = InlineDispatcher(rt)
+    results = Outcomes()
+    dispatcher = InlineDispatcher(rt, results)
     tick(rt, dispatcher)
-    assert dispatcher.results == {f"{folder}ça..va 😀": "done"}
+    assert results == {f"{folder}ça..va 😀": "done"}
     assert storage.get(f"{folder}ça..va 😀.mp4")[4:8] == b"ftyp"
 
 
@@ -90,9 +93,10 @@ def test_dot_dot_segments_are_never_inputs(s3_client, bucket, make_settings):
         s3_client.put_object(Bucket=bucket, Key=key, Body=b"x")
     s3_client.put_object(Bucket=bucket, Key="inbox/ok/face.png", Body=good_png())
     s3_client.put_object(Bucket=bucket, Key="inbox/ok/face.wav", Body=good_wav())
-    dispatcher = InlineDispatcher(rt)
+    results = Outcomes()
+    dispatcher = InlineDispatcher(rt, results)
     report = tick(rt, dispatcher)
     assert report.claimed == ["ok/face"]
-    assert dispatcher.results == {"ok/face": "done"}
+    assert results == {"ok/face": "done"}
     listed = {o.key for o in storage.list().objects}
     assert not any(".dropreel" in k for k in listed if ".." in k)

@@ -14,7 +14,7 @@ import pytest
 
 from gpu.registry import ENGINES
 from handlers.errors import ObjectNotFound
-from tests.helpers import Notifications, decode_mp4, png, run_tick, runtime, status, wav
+from tests.helpers import Notifications, decode_mp4, png, run_tick, runtime, started, status, wav
 from tests.slow_engine import SPEC
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def test_job_fails_once_after_max_attempts(s3_storage, moto_endpoint, make_setti
     rt = runtime(storage, settings, notes)
     report = run_tick(rt)
     run_tick(rt)
-    assert report.failed == ["crash/eve"] and rt.renders == []
+    assert report.failed == ["crash/eve"] and started(rt) == []
     st = status(storage, "crash/.dropreel/eve/status.json")
     assert st["state"] == "failed" and "stopped responding" in st["error"]
     assert [n["state"] for n in notes.read()] == ["failed"]

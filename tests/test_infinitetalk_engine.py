@@ -26,7 +26,7 @@ from infra.cli import samples  # noqa: E402
 from infra.local_dispatch import InlineDispatcher  # noqa: E402
 from infra.wiring import build_runtime  # noqa: E402
 from tests import infinitetalk_tiny  # noqa: E402
-from tests.helpers import decoded_request  # noqa: E402
+from tests.helpers import Outcomes, decoded_request  # noqa: E402
 from triggers.poller import tick  # noqa: E402
 
 # 16x16 buckets, 1 step, short clips: the real code path at a size a CPU renders in seconds.
@@ -66,9 +66,10 @@ def test_image_and_voice_render_through_the_lifecycle_on_s3(
     settings = make_settings(storage, engine_talking_head="infinitetalk")
     rt = build_runtime(settings, storage=storage)
     rt.engine_loader = lambda name: engine
-    dispatcher = InlineDispatcher(rt)
+    results = Outcomes()
+    dispatcher = InlineDispatcher(rt, results)
     tick(rt, dispatcher)
-    assert list(dispatcher.results.values()) == ["done"]
+    assert list(results.values()) == ["done"]
     status = json.loads(storage.get("talk/.dropreel/face/status.json"))
     assert status["state"] == "done" and status["engine"] == "infinitetalk"
     assert status["settings"]["mode"] == "streaming"  # 57 frames > one 17-frame tiny clip
@@ -91,7 +92,8 @@ def test_clip_mode_for_short_audio(local_storage, make_settings, engine, tmp_pat
         make_settings(local_storage, engine_talking_head="infinitetalk"), local_storage
     )
     rt.engine_loader = lambda name: engine
-    dispatcher = InlineDispatcher(rt)
+    results = Outcomes()
+    dispatcher = InlineDispatcher(rt, results)
     tick(rt, dispatcher)
     status = json.loads(local_storage.get("a/.dropreel/face/status.json"))
     assert status["state"] == "done", status

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
-from handlers.jobs import JobState, discover
+from config.kinds import JobKind
+from handlers.jobs import Phase, discover
+from handlers.prompt import Task
 from handlers.storage import ObjectInfo
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -22,7 +25,7 @@ def test_lone_image_and_audio_pair_whatever_their_names():
     jobs = jobs_of(obj("f/face.PNG"), obj("f/voice take 2.mp3"))
     assert list(jobs) == ["f/face"]
     job = jobs["f/face"]
-    assert job.kind == "talking_head" and job.state is JobState.READY
+    assert job.kind == "talking_head" and job.phase is Phase.READY
     assert job.output_key == "f/face.mp4"
 
 
@@ -51,12 +54,12 @@ def test_stem_prompt_and_talking_head_prompt():
 def test_incomplete_and_ignored_files():
     jobs = jobs_of(obj("f/only.png"), obj("g/notes.txt"), obj("g/.hidden.png"), obj("h/movie.mp4"))
     assert list(jobs) == ["f/only"]
-    assert jobs["f/only"].state is JobState.INCOMPLETE and jobs["f/only"].kind is None
+    assert jobs["f/only"].phase is Phase.INCOMPLETE and jobs["f/only"].kind is None
 
 
 def test_settle_window_uses_the_newest_input():
     jobs = jobs_of(obj("f/a.png", age=100), obj("f/a.wav", age=2), settle=5)
-    assert jobs["f/a"].state is JobState.SETTLING
+    assert jobs["f/a"].phase is Phase.SETTLING
     assert jobs["f/a"].ready_at == T0 + timedelta(seconds=3)
 
 
@@ -70,12 +73,12 @@ def test_state_comes_from_marker_names_and_last_modified():
     base = [obj("f/a.png"), obj("f/a.wav")]
     version = jobs_of(*base)["f/a"].version
     meta = f"f/.dropreel/a/{version}"
-    assert jobs_of(*base, obj(meta + ".lease", age=10))["f/a"].state is JobState.RUNNING
-    assert jobs_of(*base, obj(meta + ".lease", age=100))["f/a"].state is JobState.EXPIRED
-    assert jobs_of(*base, obj(meta + ".lease"), obj(meta + ".done"))["f/a"].state is JobState.DONE
-    assert jobs_of(*base, obj(meta + ".failed"))["f/a"].state is JobState.FAILED
+    assert jobs_of(*base, obj(meta + ".lease", age=10))["f/a"].phase is Phase.RUNNING
+    assert jobs_of(*base, obj(meta + ".lease", age=100))["f/a"].phase is Phase.EXPIRED
+    assert jobs_of(*base, obj(meta + ".lease"), obj(meta + ".done"))["f/a"].phase is Phase.DONE
+    assert jobs_of(*base, obj(meta + ".failed"))["f/a"].phase is Phase.FAILED
     old = jobs_of(*base, obj("f/.dropreel/a/0000000000000000.done"))["f/a"]
-    assert old.state is JobState.READY
+    assert old.phase is Phase.READY
     assert old.stale_marker_keys() == ["f/.dropreel/a/0000000000000000.done"]
 
 
@@ -96,3 +99,7 @@ def test_root_folder_and_deep_folders():
     jobs = jobs_of(obj("a.png"), obj("a.ogg"), obj("x/y/z/w/b.jpeg"), obj("x/y/z/w/b.flac"))
     assert set(jobs) == {"a", "x/y/z/w/b"}
     assert jobs["a"].folder == "" and jobs["x/y/z/w/b"].folder == "x/y/z/w/"
+
+
+def test_prompt_task_names_the_same_kinds_as_the_listing():
+    assert set(get_args(Task)) == set(JobKind)

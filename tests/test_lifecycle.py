@@ -6,7 +6,17 @@ import math
 
 import pytest
 
-from tests.helpers import Notifications, decode_mp4, png, prompt, run_tick, runtime, status, wav
+from tests.helpers import (
+    Notifications,
+    decode_mp4,
+    png,
+    prompt,
+    run_tick,
+    runtime,
+    started,
+    status,
+    wav,
+)
 
 
 @pytest.fixture
@@ -65,7 +75,7 @@ def test_second_tick_does_nothing_for_a_finished_job(storage, make_settings, not
     report = run_tick(rt)
     assert report.claimed == [] and report.states["done"] == 1
     assert report.requests == 1  # one LIST page, no GET or HEAD for the finished job
-    assert len(notes.read()) == 1 and rt.renders == ["f/a"]
+    assert len(notes.read()) == 1 and started(rt) == ["f/a"]
 
 
 def test_replacing_an_input_renders_again_once(storage, make_settings, notes):
@@ -77,7 +87,7 @@ def test_replacing_an_input_renders_again_once(storage, make_settings, notes):
     storage.put("f/a.png", png(seed=2))
     run_tick(rt)
     run_tick(rt)
-    assert rt.renders == ["f/a", "f/a"]
+    assert started(rt) == ["f/a", "f/a"]
     assert storage.get("f/a.mp4") != first
     assert [n["state"] for n in notes.read()] == ["done", "done"]
     markers = [o.key for o in storage.list("f/.dropreel/").objects if o.key.endswith(".done")]
@@ -93,5 +103,5 @@ def test_bad_prompt_fails_once_in_plain_words(storage, make_settings, notes):
     assert st["state"] == "failed"
     assert "unknown field 'colour'" in st["error"]
     assert [n["state"] for n in notes.read()] == ["failed"]
-    assert rt.renders == ["f/prompt"]
+    assert started(rt) == ["f/prompt"]
     assert not any(o.key.endswith(".mp4") for o in storage.list().objects)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.lifecycle import Runtime
+from handlers.runtime import Runtime
 from infra.cli import samples
 from infra.notify.notifiers import NullNotifier
 from tests.webhook_support import load_event, serve

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from handlers.lifecycle import Runtime
+from handlers.runtime import Runtime
 from infra.local_dispatch import PoolDispatcher
-from tests.helpers import Notifications, png, prompt, runtime, wav
+from tests.helpers import Notifications, png, prompt, runtime, started, wav
 from triggers.poller import tick
 
 JOBS = 50
@@ -50,7 +50,7 @@ def race(storage, settings, notes, rounds: int = 2) -> list[Runtime]:
 
 
 def renders(runtimes: list[Runtime]) -> Counter:
-    return Counter(name for rt in runtimes for name in rt.renders)
+    return Counter(name for rt in runtimes for name in started(rt))
 
 
 def test_two_pollers_render_each_job_exactly_once(storage, make_settings, tmp_path):

@@ -8,13 +8,15 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from handlers.lifecycle import Runtime
 from handlers.notify import JobEvent
+from handlers.runtime import Runtime
+from handlers.status import JobStatus
 from infra.local_dispatch import InlineDispatcher
 from infra.notify.fake_slack import FakeSlack
 from infra.notify.slack import SlackNotificationError, build_slack_notifier
 from infra.storage.s3 import S3Storage
 from tests.bad_inputs import good_png, good_wav
+from tests.helpers import Outcomes
 from triggers.poller import tick
 
 
@@ -55,9 +57,10 @@ def _run(s3_client, bucket, settings_for, sleeps, files, **overrides):
     rt = Runtime(storage, settings, build_slack_notifier(settings, sleep=sleeps))
     for key, body in files.items():
         s3_client.put_object(Bucket=bucket, Key=f"inbox/{key}", Body=body)
-    dispatcher = InlineDispatcher(rt)
+    results = Outcomes()
+    dispatcher = InlineDispatcher(rt, results)
     tick(rt, dispatcher)
-    return storage, dispatcher
+    return storage, results
 
 
 def _texts(message) -> str:
@@ -82,7 +85,7 @@ def _texts(message) -> str:
 def test_finished_job_posts_blocks_and_poster_in_thread(
     fake, s3_client, bucket, slack_settings, sleeps
 ):
-    storage, dispatcher = _run(
+    storage, results = _run(
         s3_client,
         bucket,
         slack_settings,
@@ -90,7 +93,7 @@ def test_finished_job_posts_blocks_and_poster_in_thread(
         {"team/alice.png": good_png(), "team/alice.wav": good_wav()},
         link_expiry_seconds=3 * 24 * 3600,
     )
-    assert dispatcher.results == {"team/alice": "done"}
+    assert results == {"team/alice": "done"}
     methods = [r.method for r in fake.requests]
     assert methods == [
         "chat.postMessage",
@@ -145,14 +148,14 @@ def test_finished_job_posts_blocks_and_poster_in_thread(
 
 
 def test_failed_job_says_what_and_where(fake, s3_client, bucket, slack_settings, sleeps):
-    _, dispatcher = _run(
+    _, results = _run(
         s3_client,
         bucket,
         slack_settings,
         sleeps,
         {"q/face.png": good_png(), "q/voice.wav": b"RIFF nonsense"},
     )
-    assert dispatcher.results == {"q/face": "failed"}
+    assert results == {"q/face": "failed"}
     (message,) = fake.messages
     readable = _texts(message)
     assert message["blocks"][0]["text"]["text"] == "❌ face failed"
@@ -163,22 +166,25 @@ def test_failed_job_says_what_and_where(fake, s3_client, bucket, slack_settings,
     assert fake.uploads == {}
 
 
-def _event(**overrides) -> JobEvent:
+def _event(state: str = "done", error: str | None = None, **overrides) -> JobEvent:
+    status = JobStatus(
+        state=state,
+        job="clips/<!channel> & co",
+        kind="text_to_video",
+        engine="preview",
+        version="v1",
+        output="clips/x.mp4",
+        video={"key": "clips/x.mp4", "duration_seconds": 2.0},
+        timings={"render": 1.25, "upload": 0.05},
+        error=error,
+    )
     values = {
-        "state": "done",
-        "job": "clips/<!channel> & co",
         "folder": "clips/",
-        "kind": "text_to_video",
-        "engine": "preview",
-        "version": "v1",
-        "video_key": "clips/x.mp4",
         "video_location": "s3://b/clips/x.mp4",
         "video_url": "http://example.invalid/x.mp4?sig=1",
-        "duration_seconds": 2.0,
-        "stage_seconds": {"render": 1.25, "upload": 0.05},
     }
     values.update(overrides)
-    return JobEvent(**values)
+    return JobEvent(status, **values)
 
 
 def _notifier(fake, make_settings, sleeps, **overrides):
@@ -227,7 +233,7 @@ def test_persistent_errors_give_up_and_are_recorded(
     fake, s3_client, bucket, slack_settings, sleeps
 ):
     fake.fail("chat.postMessage", times=10, status=500)
-    storage, dispatcher = _run(
+    storage, results = _run(
         s3_client,
         bucket,
         slack_settings,
@@ -235,7 +241,7 @@ def test_persistent_errors_give_up_and_are_recorded(
         {"p/a.png": good_png(), "p/a.wav": good_wav()},
         slack_attempts=3,
     )
-    assert dispatcher.results == {"p/a": "done"}  # Slack trouble never fails the job
+    assert results == {"p/a": "done"}  # Slack trouble never fails the job
     status = json.loads(storage.get("p/.dropreel/a/status.json"))
     assert status["state"] == "done"
     assert status["notification"].startswith(

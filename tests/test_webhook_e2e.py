@@ -16,11 +16,12 @@ import av
 import boto3
 import requests
 
-from handlers.lifecycle import Runtime
+from handlers.runtime import Runtime
 from infra.cli import samples
 from infra.local_dispatch import PoolDispatcher
 from infra.notify.notifiers import JsonLinesNotifier
 from infra.storage.bucket_events import setup_sns
+from tests.helpers import Renders
 from tests.webhook_support import serve, wait_for
 from triggers.webhook import create_app
 
@@ -51,7 +52,7 @@ def test_upload_through_moto_sns_renders_without_a_poller(
         s3_storage, settle_seconds=0.0, webhook_sns_topic_arns=[topic_arn], workers=2
     )
     log = tmp_path / "notifications.jsonl"
-    rt = Runtime(storage=s3_storage, settings=settings, notifier=JsonLinesNotifier(log))
+    rt = Runtime(s3_storage, settings, JsonLinesNotifier(log), on_start=Renders())
     dispatcher = PoolDispatcher(rt, 2)
     fetch = moto_cert_source(moto_endpoint)
     fetched: list[str] = []

@@ -9,11 +9,12 @@ import av
 import pytest
 from fastapi.testclient import TestClient
 
-from handlers.lifecycle import Runtime
+from handlers.runtime import Runtime
 from infra.cli import samples
 from infra.local_dispatch import PoolDispatcher
 from infra.notify.notifiers import JsonLinesNotifier
 from infra.storage.s3 import S3Storage
+from tests.helpers import Renders
 from tests.webhook_support import (
     SnsSigner,
     every_source,
@@ -59,7 +60,7 @@ def world(s3_storage, make_settings, tmp_path):
             **every_source(EB_SECRET, S3_TOKEN, R2_SECRET),
             **overrides,
         )
-        rt = Runtime(storage=storage, settings=settings, notifier=JsonLinesNotifier(log))
+        rt = Runtime(storage, settings, JsonLinesNotifier(log), on_start=Renders())
         dispatcher = PoolDispatcher(rt, 2)
         signer = SnsSigner()
         app = create_app(settings, rt, dispatcher, cert_fetcher=signer.fetch)

@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from handlers.lifecycle import Runtime
+from handlers.runtime import Runtime
 from infra.cli import samples
 from infra.local_dispatch import PoolDispatcher
 from infra.notify.notifiers import JsonLinesNotifier
+from tests.helpers import Renders, started
 from tests.webhook_support import (
     SnsSigner,
     every_source,
@@ -82,7 +83,7 @@ def test_500_events_for_100_jobs_three_times_each(
         **every_source(EB_SECRET, S3_TOKEN, R2_SECRET),
     )
     log = tmp_path / "notifications.jsonl"
-    rt = Runtime(storage=s3_storage, settings=settings, notifier=JsonLinesNotifier(log))
+    rt = Runtime(s3_storage, settings, JsonLinesNotifier(log), on_start=Renders())
     dispatcher = PoolDispatcher(rt, 4)
     signer = SnsSigner()
     image, audio = samples.portrait_png(64, 64), samples.voice_wav(seconds=0.6)
@@ -124,6 +125,8 @@ def test_500_events_for_100_jobs_three_times_each(
     assert sum(body["claimed"] for _, body in results) == JOBS
     assert sum(body["ignored"] for _, body in results) == JOBS * 2 * COPIES
 
+    renders = Counter(started(rt))
+    assert len(renders) == JOBS and set(renders.values()) == {1}
     notified = Counter(json.loads(line)["job"] for line in log.read_text().splitlines())
     assert len(notified) == JOBS and set(notified.values()) == {1}
 

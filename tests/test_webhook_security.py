@@ -10,7 +10,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from handlers.lifecycle import Runtime
+from handlers.runtime import Runtime
 from infra.cli import samples
 from infra.notify.notifiers import NullNotifier
 from tests.webhook_support import (

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlparse
 
 from handlers import layout
-from handlers.lifecycle import Runtime
 from handlers.reconcile import Dispatcher, TickReport, reconcile
+from handlers.runtime import Runtime
 from triggers.events.model import ObjectEvent
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from handlers.lifecycle import Runtime
 from handlers.reconcile import Dispatcher, TickReport, reconcile
+from handlers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from starlette.concurrency import run_in_threadpool
 
 from config.settings import Settings
 from handlers.errors import StorageError
-from handlers.lifecycle import Runtime
 from handlers.reconcile import Dispatcher
+from handlers.runtime import Runtime
 from triggers import delivery
 from triggers.exceptions import BucketUnavailable, MalformedEvent, SourceDisabled, WebhookError
 from triggers.intake import Intake

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from config.settings import Settings
+from handlers.status import JobState
 from infra.cli import samples
 from infra.cli.progress import FrameBars
 from infra.local_dispatch import PoolDispatcher
@@ -112,9 +113,9 @@ def run_demo(out_dir: str = "dropreel-demo", timeout: float = 300) -> int:
         if len(notifier.events) < len(OUTPUTS):
             print(f"demo: timed out after {timeout:.0f}s waiting for the videos")
             return 1
-        failed = [e for e in notifier.events if e.state != "done"]
+        failed = [e for e in notifier.events if e.state is not JobState.DONE]
         for event in failed:
-            print(f"demo: {event.job} failed: {event.error}")
+            print(f"demo: {event.status.job} failed: {event.status.error}")
         if failed:
             return 1
         out = Path(out_dir)

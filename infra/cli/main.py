@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Sequence
 
 from config.settings import Settings
@@ -34,7 +35,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if args.once:
             report = tick(rt, dispatcher)
             dispatcher.wait()
-            states = ", ".join(f"{k}={v}" for k, v in sorted(report.states.items()))
+            counts: Counter[str] = Counter()
+            for phase, n in report.states.items():
+                counts[phase.state] += n
+            states = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
             print(
                 f"{report.jobs} jobs ({states or 'none'}); claimed {len(report.claimed)}, "
                 f"took back {len(report.taken_back)}, failed {len(report.failed)}"
@@ -66,7 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                     {
                         "job": j.name,
                         "kind": j.kind,
-                        "state": str(j.state),
+                        "state": j.phase.state,
                         "version": j.version,
                         "output": j.output_key,
                     }
@@ -82,7 +86,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     width = max(len(j.name) for j in jobs)
     print(f"{'JOB':<{width}}  {'KIND':<15} {'STATE':<10} VERSION")
     for j in jobs:
-        print(f"{j.name:<{width}}  {j.kind or '-':<15} {j.state:<10} {j.version}")
+        print(f"{j.name:<{width}}  {j.kind or '-':<15} {j.phase.state:<10} {j.version}")
     return 0
 
 
@@ -115,7 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=float, help="settle window in seconds")
     p.set_defaults(func=cmd_watch)
 
-    p = sub.add_parser("status", help="list the jobs under a watch root and their states")
+    p = sub.add_parser(
+        "status",
+        help="list the jobs under a watch root and their states (queued, running, done, failed, "
+        "or incomplete while a file is missing), in status.json's words",
+    )
     p.add_argument("url", nargs="?")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)

@@ -1,10 +1,12 @@
 """Dispatch to Modal: each claimed job goes to its engine's GPU class as a plain-data ticket.
 
-The trigger (poller tick or webhook request) claims a job, picks the engine exactly as the
-lifecycle will (prompt.json `engine`, else the configured default for the job kind), and calls
-`launch(engine, ticket_dict)`, which on Modal is `EngineClass().run.spawn(ticket)`: it returns
-at once, and the GPU container runs `handlers.ticket.run_ticket`, the same lifecycle as a local
-watcher. This module does not import modal; `infra/modal/app.py` hands it the launcher.
+The trigger (poller tick or webhook request) claims a job, routes it (`handlers.routing`:
+prompt.json checked, engine picked), and calls `launch(engine, ticket_dict)`, which on Modal is
+`EngineClass().run.spawn(ticket)`: it returns at once, and the GPU container runs
+`handlers.ticket.run_ticket`, the same lifecycle as a local watcher, trusting the ticket's
+routing. A job that cannot be routed (bad prompt.json, an engine that is not deployed) fails
+here, without starting a container. This module does not import modal; `infra/modal/app.py`
+hands it the launcher.
 """
 
 from __future__ import annotations
@@ -13,82 +15,71 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
-from gpu.errors import EngineError
+from gpu.errors import EngineError, EngineNotFound
 from handlers.claims import Lease
-from handlers.errors import InputRejected, StorageError
+from handlers.errors import DropreelError, plain_words
 from handlers.jobs import Job
-from handlers.lifecycle import Runtime, fail_job, resolve_engine
-from handlers.prompt import PromptFile, parse_prompt
-from handlers.status import JobStatus
+from handlers.lifecycle import fail_unstarted
+from handlers.routing import route
+from handlers.runtime import Runtime
 from handlers.ticket import Ticket, make_ticket
 
 log = logging.getLogger(__name__)
 
 Launch = Callable[[str, dict[str, Any]], object]
-
-
-def route(rt: Runtime, job: Job) -> str:
-    """The engine that will render `job`, decided the way `run_job` decides it.
-
-    A prompt.json that cannot be read or parsed routes to the kind's default engine, whose
-    worker then fails the job with the parse error in plain words.
-    """
-    prompt: PromptFile | None = None
-    if job.prompt is not None:
-        try:
-            data = rt.storage.get(job.prompt.key)
-            prompt = parse_prompt(
-                data, job.prompt.key.rpartition("/")[2], rt.settings.max_prompt_bytes
-            )
-        except (InputRejected, StorageError):
-            prompt = None
-    try:
-        return resolve_engine(job, prompt, rt.settings)
-    except (InputRejected, EngineError):
-        return rt.settings.engine_for(job.kind)
+DispatchObserver = Callable[[Ticket, str | None], None]
+"""Called with each ticket and None once it is sent, or the error that kept it back."""
 
 
 class ModalDispatcher:
     """Sends each claimed job to the Modal class of its engine and returns without waiting."""
 
-    def __init__(self, rt: Runtime, launch: Launch, engines: Collection[str]) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        launch: Launch,
+        engines: Collection[str],
+        on_dispatch: DispatchObserver | None = None,
+    ) -> None:
         self.rt = rt
         self.launch = launch
         self.engines = set(engines)
-        self.sent: list[Ticket] = []
-        self.errors: list[str] = []
+        self.on_dispatch = on_dispatch
 
     def dispatch(self, job: Job, lease: Lease) -> None:
-        engine = route(self.rt, job)
-        if engine not in self.engines:
-            self._fail(job, lease, engine)
-            return
-        ticket = make_ticket(self.rt.storage, job, lease, engine)
+        settings = self.rt.settings
         try:
-            self.launch(engine, ticket.to_dict())
-        except Exception as err:  # the lease expires and the next tick takes the job back
-            message = f"could not hand {job.name} to engine {engine}: {type(err).__name__}: {err}"
-            log.error("%s; the next tick retries it once the lease expires", message)
-            self.errors.append(message)
+            routed = route(self.rt.storage, job, settings)
+        except EngineNotFound:  # the configured default is no engine at all: not deployed
+            self._not_deployed(job, lease, settings.engine_for(job.kind))
             return
-        self.sent.append(ticket)
+        except (DropreelError, EngineError) as err:
+            if err.permanent:
+                fail_unstarted(self.rt, job, lease.attempt, plain_words(err))
+            else:  # the lease expires and the next tick takes the job back
+                log.error("could not route %s, the next tick retries it: %s", job.name, err)
+            return
+        if routed.engine not in self.engines:
+            self._not_deployed(job, lease, routed.engine)
+            return
+        ticket = make_ticket(self.rt.storage, job, lease, routed)
+        error = None
+        try:
+            self.launch(routed.engine, ticket.to_dict())
+        except Exception as err:  # the lease expires and the next tick takes the job back
+            error = f"could not hand {job.name} to engine {routed.engine}: "
+            error += f"{type(err).__name__}: {err}"
+            log.error("%s; the next tick retries it once the lease expires", error)
+        if self.on_dispatch is not None:
+            self.on_dispatch(ticket, error)
 
-    def _fail(self, job: Job, lease: Lease, engine: str) -> None:
+    def _not_deployed(self, job: Job, lease: Lease, engine: str) -> None:
         deployed = ", ".join(sorted(self.engines))
-        status = JobStatus(
-            state="failed",
-            job=job.name,
-            kind=job.kind,
-            version=job.version,
-            attempt=lease.attempt,
-            max_attempts=self.rt.settings.max_attempts,
-            inputs=[o.key for o in job.inputs],
-            engine=engine,
-            error=f"engine {engine!r} is not deployed on Modal (deployed: {deployed}); name "
-            "a deployed engine in prompt.json or DROPREEL_ENGINE_*, or register it and run "
-            "`dropreel deploy`",
+        error = (
+            f"engine {engine!r} is not deployed on Modal (deployed: {deployed}); name a deployed "
+            "engine in prompt.json or DROPREEL_ENGINE_*, or register it and run `dropreel deploy`"
         )
-        fail_job(self.rt, job, status)
+        fail_unstarted(self.rt, job, lease.attempt, error, engine=engine)
 
     def wait(self) -> None:
         """Nothing to wait for: the engine classes run on their own containers."""

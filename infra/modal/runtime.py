@@ -19,7 +19,7 @@ from config.settings import Settings
 from gpu.registry import get_spec, load_engine
 from handlers.errors import DropreelError
 from handlers.ticket import Ticket, TicketRejected, run_ticket
-from infra.modal.dispatch import Launch, ModalDispatcher
+from infra.modal.dispatch import DispatchObserver, Launch, ModalDispatcher
 from infra.modal.plan import EnginePlan
 from infra.wiring import build_runtime
 from triggers.poller import tick
@@ -58,9 +58,14 @@ def launcher(engine_classes: Mapping[str, Any], mode: str) -> Launch:
     return local
 
 
-def dispatcher_for(settings: Settings, engine_classes: Mapping[str, Any]) -> ModalDispatcher:
+def dispatcher_for(
+    settings: Settings,
+    engine_classes: Mapping[str, Any],
+    on_dispatch: DispatchObserver | None = None,
+) -> ModalDispatcher:
     rt = build_runtime(settings)
-    return ModalDispatcher(rt, launcher(engine_classes, settings.modal_dispatch), engine_classes)
+    launch = launcher(engine_classes, settings.modal_dispatch)
+    return ModalDispatcher(rt, launch, engine_classes, on_dispatch)
 
 
 def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,7 +76,16 @@ def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
     try:
         configure_logging()
         settings = Settings()
-        dispatcher = dispatcher_for(settings, engine_classes)
+        sent: list[dict[str, Any]] = []  # this tick's, for its summary
+        errors: list[str] = []
+
+        def record(ticket: Ticket, error: str | None) -> None:
+            if error is None:
+                sent.append(ticket.to_dict())
+            else:
+                errors.append(error)
+
+        dispatcher = dispatcher_for(settings, engine_classes, record)
         report = tick(dispatcher.rt, dispatcher)
         summary = {
             "skipped": False,
@@ -80,14 +94,14 @@ def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
             "claimed": report.claimed,
             "taken_back": report.taken_back,
             "failed": report.failed,
-            "dispatched": [t.to_dict() for t in dispatcher.sent],
-            "dispatch_errors": dispatcher.errors,
+            "dispatched": sent,
+            "dispatch_errors": errors,
             "requests": report.requests,
         }
         log.info(
             "tick: %d jobs, dispatched %d, failed %d",
             report.jobs,
-            len(dispatcher.sent),
+            len(sent),
             len(report.failed),
         )
         return summary
@@ -154,4 +168,4 @@ class EngineWorker:
             log.error("%s: %s", parsed.job, err)
             return {"job": parsed.job, "result": "rejected", "error": str(err)}
         log.info("%s: %s", parsed.job, result)
-        return {"job": parsed.job, "result": result, "engine": self.plan.engine}
+        return {"job": parsed.job, "result": result.value, "engine": self.plan.engine}

@@ -28,16 +28,18 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
+from config.kinds import JobKind
 from config.settings import Settings
 from handlers.errors import DropreelError
 from handlers.notify import JobEvent
+from handlers.status import JobState
 
 log = logging.getLogger(__name__)
 
 KIND_NAMES = {
-    "talking_head": "Talking head (image + audio)",
-    "text_to_video": "Text to video",
-    "image_to_video": "Image to video",
+    JobKind.TALKING_HEAD: "Talking head (image + audio)",
+    JobKind.TEXT_TO_VIDEO: "Text to video",
+    JobKind.IMAGE_TO_VIDEO: "Image to video",
 }
 STAGE_ORDER = ("download", "validate", "load", "check", "render", "upload")
 HEADER_LIMIT = 150
@@ -110,7 +112,7 @@ def _folder_location(event: JobEvent) -> str:
 
 
 def _stem(event: JobEvent) -> str:
-    return event.job.rpartition("/")[2] or event.job
+    return event.status.job.rpartition("/")[2] or event.status.job
 
 
 def build_message(
@@ -120,18 +122,19 @@ def build_message(
     now: datetime | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, Block Kit blocks) for one job event."""
-    if event.state == "done":
+    if event.state is JobState.DONE:
         return _done_message(event, link_expiry_seconds, public_base_url, now)
     return _failed_message(event)
 
 
 def _fields(event: JobEvent) -> list[dict[str, str]]:
-    profile = event.settings.get("profile") or "default"
-    engine = f"{event.engine or '?'} · profile {profile}"
+    status = event.status
+    profile = status.settings.get("profile") or "default"
+    engine = f"{status.engine or '?'} · profile {profile}"
     return [
         {"type": "mrkdwn", "text": f"*Job*\n{escape(_stem(event))}"},
         {"type": "mrkdwn", "text": f"*Folder*\n`{escape(_folder_location(event))}`"},
-        {"type": "mrkdwn", "text": f"*Kind*\n{KIND_NAMES.get(event.kind or '', event.kind)}"},
+        {"type": "mrkdwn", "text": f"*Kind*\n{KIND_NAMES.get(status.kind, status.kind)}"},
         {"type": "mrkdwn", "text": f"*Engine*\n{escape(engine)}"},
     ]
 
@@ -139,14 +142,14 @@ def _fields(event: JobEvent) -> list[dict[str, str]]:
 def _done_message(
     event: JobEvent, expiry: int, public_base_url: str | None, now: datetime | None
 ) -> tuple[str, list[dict[str, Any]]]:
-    stem = _stem(event)
-    tag = " (preview)" if event.preview else ""
-    length = _seconds(event.duration_seconds or 0)
+    stem, status, facts = _stem(event), event.status, event.status.video or {}
+    tag = " (preview)" if status.preview else ""
+    length = _seconds(facts.get("duration_seconds") or 0)
     text = escape(f"🎬 {stem} is ready{tag}: {length} video in {_folder_location(event)}")
     fields = _fields(event)
     video = f"{length}"
-    if event.width:
-        video += f" · {event.width}x{event.height} · {event.fps} fps"
+    if facts.get("width"):
+        video += f" · {facts['width']}x{facts['height']} · {facts['fps']} fps"
     fields.append({"type": "mrkdwn", "text": f"*Video*\n{video}"})
     blocks: list[dict[str, Any]] = [
         {
@@ -155,15 +158,15 @@ def _done_message(
         },
         {"type": "section", "fields": [_field(f) for f in fields]},
     ]
-    if event.preview:
+    if status.preview:
         blocks.append(
             _context(
                 "⚠️ *Preview render*: made on CPU by the preview engine (the still image over the "
                 "audio, or a prompt card), not by a video model."
             )
         )
-    if event.adjustments:
-        blocks.append(_context("Adjusted: " + escape("; ".join(event.adjustments))))
+    if status.adjustments:
+        blocks.append(_context("Adjusted: " + escape("; ".join(status.adjustments))))
     url = (
         public_base_url.rstrip("/") + "/" + event.video_key
         if public_base_url and event.video_key
@@ -197,13 +200,10 @@ def _done_message(
         )
     else:
         blocks.append(_context(f"Saved as {where}."))
-    stages = [
-        f"{name} {_seconds(event.stage_seconds[name])}"
-        for name in STAGE_ORDER
-        if name in event.stage_seconds
-    ]
+    timings = status.timings
+    stages = [f"{name} {_seconds(timings[name])}" for name in STAGE_ORDER if name in timings]
     if stages:
-        total = sum(event.stage_seconds[n] for n in STAGE_ORDER if n in event.stage_seconds)
+        total = sum(timings[n] for n in STAGE_ORDER if n in timings)
         blocks.append(_context(f"⏱ {' · '.join(stages)} · *total {_seconds(total)}*"))
     if public_base_url and event.poster_key:
         blocks.append(
@@ -218,10 +218,10 @@ def _done_message(
 
 def _failed_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
     stem = _stem(event)
-    error = event.error or "unknown error"
+    error = event.status.error or "unknown error"
     text = escape(f"❌ {stem} failed: {error}")
     fields = _fields(event)
-    fields.append({"type": "mrkdwn", "text": f"*Attempts*\n{event.attempts}"})
+    fields.append({"type": "mrkdwn", "text": f"*Attempts*\n{event.status.attempt}"})
     inputs = "\n".join(f"• `{escape(where)}`" for where in event.inputs) or "(none)"
     blocks: list[dict[str, Any]] = [
         {

@@ -25,6 +25,7 @@ from gpu.engine import RenderRequest
 from gpu.registry import get_spec, load_engine
 from infra.local_dispatch import InlineDispatcher
 from infra.wiring import build_runtime
+from tests.helpers import Outcomes
 from triggers.poller import tick
 
 pytest.importorskip("diffusers")
@@ -54,12 +55,13 @@ def run_bucket_job(storage, make_settings, files: dict[str, bytes], **overrides)
     for key, data in files.items():
         storage.put(key, data)
     rt = build_runtime(make_settings(storage, **overrides), storage=storage)
-    dispatcher = InlineDispatcher(rt)
+    results = Outcomes()
+    dispatcher = InlineDispatcher(rt, results)
     tick(rt, dispatcher)
     keys = [o.key for o in storage.list().objects]
     status_key = next(k for k in keys if k.endswith("status.json"))
     status = json.loads(storage.get(status_key))
-    assert list(dispatcher.results.values()) == ["done"], status["error"]
+    assert list(results.values()) == ["done"], status["error"]
     mp4 = next(k for k in keys if k.endswith(".mp4"))
     status["_mp4"] = decode_mp4(storage.get(mp4))
     return status
@@ -188,14 +190,15 @@ def test_missing_weights_fail_the_job_in_plain_words(s3_storage, make_settings, 
     try:
         s3_storage.put("inbox/x/prompt.json", json.dumps({**PROMPT, "engine": "mochi"}).encode())
         rt = build_runtime(make_settings(s3_storage), storage=s3_storage)
-        dispatcher = InlineDispatcher(rt)
+        results = Outcomes()
+        dispatcher = InlineDispatcher(rt, results)
         tick(rt, dispatcher)
     finally:
         os.environ.pop("DROPREEL_HF_CACHE_DIR", None)
         if old is not None:
             os.environ["DROPREEL_HF_CACHE_DIR"] = old
         get_settings.cache_clear()
-    assert list(dispatcher.results.values()) == ["failed"]
+    assert list(results.values()) == ["failed"]
     keys = [o.key for o in s3_storage.list().objects]
     assert not [k for k in keys if k.endswith(".mp4")]
     status = json.loads(s3_storage.get(next(k for k in keys if k.endswith("status.json"))))

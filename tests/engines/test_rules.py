@@ -16,7 +16,7 @@ from gpu.errors import InputError
 from gpu.registry import load_engine
 from infra.local_dispatch import InlineDispatcher
 from infra.wiring import build_runtime
-from tests.helpers import decoded_request
+from tests.helpers import Outcomes, Renders, decoded_request, started
 from triggers.poller import tick
 
 
@@ -147,15 +147,17 @@ def test_refusal_fails_the_job_once_with_the_reason(s3_storage, make_settings, t
     prompt = {"prompt": "a long one", "engine": "ltx-video", "duration_seconds": 60}
     s3_storage.put("inbox/long/prompt.json", json.dumps(prompt).encode())
     rt = build_runtime(make_settings(s3_storage), storage=s3_storage)
-    dispatcher = InlineDispatcher(rt)
+    rt.on_start = Renders()
+    results = Outcomes()
+    dispatcher = InlineDispatcher(rt, results)
     tick(rt, dispatcher)
-    assert list(dispatcher.results.values()) == ["failed"]
+    assert list(results.values()) == ["failed"]
     keys = [o.key for o in s3_storage.list().objects]
     status = json.loads(s3_storage.get(next(k for k in keys if k.endswith("status.json"))))
     assert status["attempt"] == 1 and status["state"] == "failed"
     assert "ask for 10.71 seconds or less" in status["error"]
     tick(rt, dispatcher)  # a failed version is never retried
-    assert rt.renders == ["inbox/long/prompt"]
+    assert started(rt) == ["inbox/long/prompt"]
 
 
 def test_corrupt_image_is_refused(tiny_cache, tmp_path: Path):
