@@ -2,6 +2,8 @@
 
 - claim: create `<version>.lease` with If-None-Match: * (one winner, however many pollers race).
 - heartbeat: rewrite the lease with If-Match: <etag>; its new LastModified keeps it fresh.
+  It runs from the claim until the run ends, queue time included: a claim never expires while
+  its job waits, and a run confirms its lease before its first write.
 - take back: a lease not renewed within lease_seconds is rewritten with If-Match on the listed
   ETag (compare-and-swap), attempt + 1; the old worker's next heartbeat then fails and it stops.
 - finish: create `<version>.done` / `<version>.failed` with If-None-Match: *: the single winner
@@ -16,7 +18,7 @@ import os
 import socket
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, ValidationError
@@ -59,6 +61,8 @@ class Lease:
     attempt: int
     version: str
     worker: str = WORKER_ID
+    # the heartbeat thread and the run both renew: one at a time, each with the latest ETag
+    _renewing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def body(self) -> bytes:
         """The lease file as of now (a fresh `at` on every write)."""
@@ -68,7 +72,8 @@ class Lease:
     def renew(self) -> None:
         """Heartbeat. Raises LeaseLost if someone took the job back."""
         try:
-            self.etag = self.storage.put_if_match(self.key, self.body(), self.etag, JSON)
+            with self._renewing:
+                self.etag = self.storage.put_if_match(self.key, self.body(), self.etag, JSON)
         except (PreconditionFailed, ObjectNotFound) as err:
             raise LeaseLost(f"lease {self.key} was taken over by another worker") from err
 
@@ -115,10 +120,13 @@ def mark_once(storage: Storage, job: Job, marker: Marker, body: bytes = b"{}") -
 
 
 class LeaseKeeper:
-    """Renews a lease on a background thread while a job renders.
+    """Keeps a claim alive on a background thread from the moment it is made until its run ends.
 
-    `check()` raises LeaseLost once a heartbeat has failed, so the worker stops before writing
-    anything. Transient storage errors during a heartbeat are logged and tried again next beat.
+    Whoever holds a claimed job that waits (a worker pool's queue) starts the keeper at claim
+    time and hands it to the run, so a queued claim never expires. `check()` raises LeaseLost
+    once a heartbeat has failed, so the worker stops before writing anything; `confirm()` renews
+    now, before a run's first write and before it commits. Transient storage errors during a
+    heartbeat are logged and tried again next beat.
     """
 
     def __init__(self, lease: Lease, interval: float) -> None:
@@ -128,13 +136,20 @@ class LeaseKeeper:
         self._lost: LeaseLost | None = None
         self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
 
-    def __enter__(self) -> LeaseKeeper:
+    def start(self) -> LeaseKeeper:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LeaseKeeper:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -151,6 +166,6 @@ class LeaseKeeper:
             raise self._lost
 
     def confirm(self) -> None:
-        """Renew now and raise LeaseLost if the lease is no longer ours (before committing)."""
+        """Renew now and raise LeaseLost if the lease is no longer ours (before writing)."""
         self.check()
         self.lease.renew()

@@ -26,7 +26,7 @@ from gpu.engine import RenderRequest
 from gpu.registry import get_spec
 from handlers import validate
 from handlers.claims import Lease, LeaseKeeper, mark_once
-from handlers.errors import LeaseLost, first_line, plain_words
+from handlers.errors import LeaseLost, StorageError, first_line, plain_words
 from handlers.jobs import Job
 from handlers.layout import Marker
 from handlers.notify import JobEvent
@@ -51,9 +51,24 @@ class RunOutcome(StrEnum):
     STALE = "stale"  # the ticket's version is gone or finished; nothing written
 
 
-def run_job(rt: Runtime, job: Job, lease: Lease, routed: Route | None = None) -> RunOutcome:
+def run_job(
+    rt: Runtime,
+    job: Job,
+    lease: Lease,
+    routed: Route | None = None,
+    keeper: LeaseKeeper | None = None,
+) -> RunOutcome:
     """Render one claimed job version. `routed`: the trigger's decision, trusted as it is;
-    without it the worker routes the job itself."""
+    without it the worker routes the job itself. `keeper`: the heartbeat that has kept `lease`
+    alive since the claim (a queued job); without it the run starts its own."""
+    if keeper is None:
+        with LeaseKeeper(lease, rt.settings.heartbeat_interval) as keeper:
+            return run_job(rt, job, lease, routed, keeper)
+    try:
+        keeper.confirm()  # a stale run (its lease taken back while it waited) writes nothing
+    except LeaseLost as err:
+        log.warning("%s: %s before it started; skipping", job.name, err)
+        return RunOutcome.LOST
     status = JobStatus.fresh(
         job,
         JobState.RUNNING,
@@ -67,10 +82,7 @@ def run_job(rt: Runtime, job: Job, lease: Lease, routed: Route | None = None) ->
     if rt.on_start is not None:
         rt.on_start(job)
     try:
-        with (
-            LeaseKeeper(lease, rt.settings.heartbeat_interval) as keeper,
-            tempfile.TemporaryDirectory(prefix="dropreel-") as tmp,
-        ):
+        with tempfile.TemporaryDirectory(prefix="dropreel-") as tmp:
             work = prepare(rt, job, routed, writer, Path(tmp))
             result = render(rt, job, work, writer, keeper)
             poster = publish(rt, job, work, writer, keeper, result)
@@ -81,7 +93,7 @@ def run_job(rt: Runtime, job: Job, lease: Lease, routed: Route | None = None) ->
         return RunOutcome.LOST
     except Exception as err:
         writer.meter(rt.gpu, rt.usd_per_hour)
-        return _handle_failure(rt, job, lease, status, err)
+        return _handle_failure(rt, job, keeper, status, err)
 
     # The done marker now carries the state; the lease and older versions' markers are clutter.
     for key in [lease.key, *job.stale_marker_keys()]:
@@ -171,8 +183,17 @@ def publish(
 
 
 def _handle_failure(
-    rt: Runtime, job: Job, lease: Lease, status: JobStatus, err: Exception
+    rt: Runtime, job: Job, keeper: LeaseKeeper, status: JobStatus, err: Exception
 ) -> RunOutcome:
+    try:
+        keeper.confirm()  # a run that lost its lease leaves the job's status to the new holder
+    except LeaseLost as lost:
+        log.warning("%s: %s; not recording its error: %s", job.name, lost, first_line(err))
+        return RunOutcome.LOST
+    except StorageError as down:  # the lease expires and the next tick takes the job back
+        log.warning("%s failed, storage unreachable: %s", job.name, first_line(down))
+        return RunOutcome.RETRY
+    lease = keeper.lease
     permanent = getattr(err, "permanent", False)
     message = plain_words(err)
     status.error = message

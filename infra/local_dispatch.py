@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from handlers.claims import Lease
+from handlers.claims import Lease, LeaseKeeper
 from handlers.jobs import Job
 from handlers.lifecycle import RunOutcome, run_job
 from handlers.runtime import Runtime
@@ -28,8 +28,8 @@ class InlineDispatcher:
         self.rt = rt
         self.on_result = on_result
 
-    def dispatch(self, job: Job, lease: Lease) -> None:
-        outcome = run_job(self.rt, job, lease)
+    def dispatch(self, job: Job, lease: Lease, keeper: LeaseKeeper | None = None) -> None:
+        outcome = run_job(self.rt, job, lease, keeper=keeper)
         if self.on_result is not None:
             self.on_result(job, outcome)
 
@@ -38,7 +38,11 @@ class InlineDispatcher:
 
 
 class PoolDispatcher:
-    """Runs jobs on a thread pool so the trigger (tick or webhook request) returns at once."""
+    """Runs jobs on a thread pool so the trigger (tick or webhook request) returns at once.
+
+    A job may wait in the pool's queue for longer than a lease lives, so its heartbeat starts
+    here, at dispatch, and the run takes it over: a queued claim never expires.
+    """
 
     def __init__(self, rt: Runtime, workers: int, on_result: ResultObserver | None = None) -> None:
         self.inline = InlineDispatcher(rt, on_result)
@@ -47,13 +51,21 @@ class PoolDispatcher:
         self._lock = threading.Lock()
 
     def dispatch(self, job: Job, lease: Lease) -> None:
+        keeper = LeaseKeeper(lease, self.inline.rt.settings.heartbeat_interval).start()
+
         def work() -> None:
             try:
-                self.inline.dispatch(job, lease)
+                self.inline.dispatch(job, lease, keeper)
             except Exception:
                 log.exception("render of %s crashed", job.name)
+            finally:
+                keeper.stop()
 
-        future = self.pool.submit(work)
+        try:
+            future = self.pool.submit(work)
+        except BaseException:
+            keeper.stop()  # never queued: let the lease expire and the next tick take it back
+            raise
         with self._lock:
             self.futures.add(future)
         future.add_done_callback(self._forget)
