@@ -18,10 +18,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from handlers.errors import (
     AccessDenied,
+    KeyTooLong,
     ObjectNotFound,
     PreconditionFailed,
     StorageError,
-    KeyTooLong,
     TransientStorageError,
 )
 from handlers.storage import Listing, ObjectInfo
