@@ -86,3 +86,27 @@ def test_a_job_whose_metadata_cannot_be_written_anywhere_is_skipped(
     assert len(skipped) == 2
     assert all("KeyTooLong" in r.getMessage() and r.exc_info is None for r in skipped)
     assert [n["job"] for n in notes.read()] == ["a/face", "z/face"]
+
+
+def test_the_webhook_intake_contains_a_poison_folder(s3_storage, make_settings, tmp_path):
+    """One request names a healthy folder and a folder whose job cannot be stored: the healthy
+    job is claimed and rendered, the request does not fail, and the poison is logged."""
+    from triggers.events.model import ObjectEvent
+    from triggers.intake import Intake
+
+    notes = Notifications(tmp_path / "notes.jsonl")
+    rt = runtime(s3_storage, make_settings(s3_storage), notes)
+    drop(s3_storage, TOO_DEEP)
+    drop(s3_storage, "z/")
+    results = Outcomes()
+    intake = Intake(rt, InlineDispatcher(rt, results))
+    events = [
+        ObjectEvent(s3_storage.bucket, f"inbox/{folder}face.png", True)
+        for folder in (TOO_DEEP, "z/")
+    ]
+    try:
+        report = intake.accept(events)
+    finally:
+        intake.close()
+    assert report.folders == 2 and report.claimed == 1
+    assert results == {"z/face": "done"}
