@@ -23,7 +23,7 @@ from pathlib import Path
 import av
 import numpy as np
 import soxr
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 from gpu.errors import InputError
 
@@ -35,6 +35,8 @@ IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP")
 """Accepted image codecs (MPO is the JPEG variant many phones write)."""
 _RECOGNISED_IMAGES = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "ICO", "PPM")  # JPEG opens MPO
 MIN_IMAGE_SIDE = 64
+_PNG_METADATA_LIMITS = ("Decompressed data too large", "Too much memory used in text chunks")
+"""How Pillow's PNG reader words its refusal of oversized metadata chunks."""
 MAX_ASPECT_RATIO = 8.0
 SILENCE_DBFS = -60.0
 """Audio whose loudest sample is quieter than this is refused as silent."""
@@ -55,6 +57,7 @@ def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> I
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path, formats=_RECOGNISED_IMAGES)
     except Exception as err:  # UnidentifiedImageError, OSError, SyntaxError, ValueError...
+        _refuse_metadata_bomb(name, err)
         raise InputError(
             f"{name} is not an image dropreel can read (not PNG, JPEG or WebP data): "
             "upload a PNG, JPEG or WebP file"
@@ -86,10 +89,23 @@ def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> I
             upright = ImageOps.exif_transpose(img)
             return to_rgb(upright)
         except Exception as err:
+            _refuse_metadata_bomb(name, err)
             raise InputError(
                 f"{name} is truncated or damaged ({type(err).__name__} while decoding "
                 f"{img.format} data): export it again and upload the new file"
             ) from err
+
+
+def _refuse_metadata_bomb(name: str, err: Exception) -> None:
+    """Pillow refuses a PNG text or colour-profile chunk that unpacks past its limits (a
+    decompression bomb in the metadata) with a bare ValueError; say so in words."""
+    text = str(err)
+    if isinstance(err, ValueError) and text.startswith(_PNG_METADATA_LIMITS):
+        raise InputError(
+            f"{name} carries metadata (a text or colour-profile chunk) that unpacks to more than "
+            f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB: save the image again without its "
+            "metadata (for example, export it for the web) and upload it again"
+        ) from err
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -203,6 +219,12 @@ def open_audio(path: Path) -> av.container.InputContainer:
     if not container.streams.audio:
         container.close()
         raise InputError(f"{path.name} has no audio stream: {AUDIO_HINT}")
+    if container.streams.audio[0].codec_context is None:  # ffmpeg has no decoder for it
+        container.close()
+        raise InputError(
+            f"{path.name} holds {fmt} audio in a codec dropreel cannot decode: export it as "
+            f"16-bit PCM WAV, or {AUDIO_HINT}"
+        )
     return container
 
 

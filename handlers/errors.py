@@ -52,6 +52,13 @@ class OutsideWatchRoot(StorageError):
     http_status = 400
 
 
+class KeyTooLong(StorageError):
+    """A key is longer than the store allows (S3: 1,024 bytes of UTF-8); rename to shorten it."""
+
+    permanent = True
+    http_status = 400
+
+
 class InputRejected(DropreelError):
     """An input file cannot be used; the message says which and why. Never retried."""
 

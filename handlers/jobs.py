@@ -59,6 +59,12 @@ class Job:
     markers: dict[str, dict[Marker, ObjectInfo]] = field(default_factory=dict)
     phase: Phase = Phase.INCOMPLETE
     ready_at: datetime | None = None
+    meta_name: str | None = None  # set when the stem is too long to name its metadata folder
+
+    @property
+    def meta_stem(self) -> str:
+        """The name of this job's folder under .dropreel/ (see layout.short_meta_stem)."""
+        return self.meta_name or self.stem
 
     @property
     def name(self) -> str:
@@ -99,14 +105,18 @@ class Job:
 
     @property
     def status_key(self) -> str:
-        return layout.status_key(self.folder, self.stem)
+        return layout.status_key(self.folder, self.meta_stem)
 
     @property
     def poster_key(self) -> str:
-        return layout.poster_key(self.folder, self.stem)
+        return layout.poster_key(self.folder, self.meta_stem)
 
     def marker_key(self, marker: Marker, version: str | None = None) -> str:
-        return layout.marker_key(self.folder, self.stem, version or self.version, marker)
+        return layout.marker_key(self.folder, self.meta_stem, version or self.version, marker)
+
+    def metadata_keys(self) -> list[str]:
+        """Every key dropreel may write for this version besides the MP4."""
+        return [self.status_key, self.poster_key, *(self.marker_key(m) for m in Marker)]
 
     def stale_marker_keys(self) -> list[str]:
         """Markers of earlier versions, safe to delete once this version is done."""
@@ -152,6 +162,10 @@ def discover(
     for folder, items in inputs.items():
         for job in _pair(folder, items):
             job.markers = metas.get((folder, job.stem), {})
+            if not job.markers and len(job.stem) > layout.SHORT_STEM_CHARS:
+                short = layout.short_meta_stem(job.stem)
+                if (folder, short) in metas:  # a refused long stem (see layout.short_meta_stem)
+                    job.meta_name, job.markers = short, metas[(folder, short)]
             job.phase, job.ready_at = _phase(job, now, settle, lease)
             jobs.append(job)
     jobs.sort(key=lambda j: j.name)

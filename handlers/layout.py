@@ -10,10 +10,14 @@ names there, so a poller decides from the listing alone:
     <folder>/.dropreel/<stem>/<version>.lease   claim; its LastModified is the last heartbeat
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
+
+A stem so long that these keys would pass the store's key limit is refused; its status.json and
+failed marker go under a short name instead: `<first 32 characters of the stem>~<hash>`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 
 META_DIR = ".dropreel"
@@ -22,6 +26,8 @@ AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
 PROMPT_NAME = "prompt.json"
 PROMPT_SUFFIX = ".prompt.json"
 FOLDER_PROMPT_STEM = "prompt"
+MAX_KEY_BYTES = 1024  # S3's limit on a key's length, in UTF-8 bytes; both backends enforce it
+SHORT_STEM_CHARS = 32
 
 
 class Marker(StrEnum):
@@ -77,6 +83,13 @@ def is_safe_key(key: str) -> bool:
 
 def meta_prefix(folder: str, stem: str) -> str:
     return f"{folder}{META_DIR}/{stem}/"
+
+
+def short_meta_stem(stem: str) -> str:
+    """The metadata folder name of a job whose stem is too long for its own: readable (it
+    starts like the stem) and unique (a hash of the whole stem)."""
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{stem[:SHORT_STEM_CHARS]}~{digest}"
 
 
 def output_key(folder: str, stem: str) -> str:

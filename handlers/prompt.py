@@ -19,6 +19,7 @@ from handlers.errors import InputRejected
 Task = Literal["text_to_video", "image_to_video", "talking_head"]
 Profile = Literal["fast", "balanced", "quality", "low_vram"]
 MAX_ASPECT = 4.0
+MAX_DIGITS = 100
 
 
 class PromptFile(BaseModel):
@@ -89,6 +90,16 @@ def _no_constants(token: str) -> Any:
     raise ValueError(token)
 
 
+class _HugeNumber(str):
+    """A JSON integer too long to be any field's value; kept as words so the error can name
+    its field (Python refuses to convert integers of more than 4,300 digits)."""
+
+
+def _whole(token: str) -> int | _HugeNumber:
+    digits = len(token.lstrip("-"))
+    return _HugeNumber(f"a {digits:,}-digit number") if digits > MAX_DIGITS else int(token)
+
+
 def _finite(token: str) -> float:
     value = float(token)
     if value in (float("inf"), float("-inf")):
@@ -118,6 +129,7 @@ def parse_prompt(data: bytes, name: str = "prompt.json", max_bytes: int = 64 * 1
             object_pairs_hook=_no_duplicates,
             parse_constant=_no_constants,
             parse_float=_finite,
+            parse_int=_whole,
         )
     except json.JSONDecodeError as err:
         raise InputRejected(
@@ -131,6 +143,13 @@ def parse_prompt(data: bytes, name: str = "prompt.json", max_bytes: int = 64 * 1
         ) from err
     except RecursionError as err:
         raise InputRejected(f"{name} is nested too deeply to be a prompt file") from err
+    try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputRejected(
+            f"{name} holds an escape such as \\ud800 that is half of a character (a lone "
+            "surrogate): remove it, or write the character itself"
+        ) from err
     if not isinstance(raw, dict):
         kind = {list: "list", str: "string", int: "number", float: "number"}.get(type(raw), "value")
         raise InputRejected(
@@ -152,7 +171,10 @@ def _explain(err: ValidationError) -> str:
         elif not field:  # a model-level check
             parts.append(str(e.get("ctx", {}).get("error", e["msg"])))
         else:
-            value = json.dumps(e.get("input"), ensure_ascii=False, default=str)
+            given = e.get("input")
+            value = (
+                given if isinstance(given, _HugeNumber) else json.dumps(given, ensure_ascii=False)
+            )
             if len(value) > 60:
                 value = value[:57] + "..."
             reason = e.get("ctx", {}).get("error") if e["type"] == "value_error" else None

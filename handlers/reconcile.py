@@ -2,6 +2,11 @@
 
 The poller calls this with the whole watch root's listing; the webhook with one folder's. Each
 claimed job goes to a dispatcher (in-process, a worker pool, or a Modal GPU class).
+
+Every job is acted on alone: an error in one job's claim, status or markers is logged in one
+line and skips that job for this tick, never the jobs after it. A job whose metadata keys would
+pass the store's key limit is failed for good under a short metadata name (see
+`layout.short_meta_stem`), so the user finds why and later ticks leave it alone.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from handlers.claims import Lease, claim, read_attempt, take_back
+from handlers.errors import KeyTooLong, first_line
 from handlers.jobs import Job, Phase, discover
+from handlers.layout import MAX_KEY_BYTES, short_meta_stem
 from handlers.lifecycle import RunOutcome, fail_unstarted
 from handlers.runtime import Runtime
 from handlers.storage import Listing
@@ -33,6 +40,7 @@ class TickReport:
     claimed: list[str] = field(default_factory=list)
     taken_back: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # jobs skipped this tick (logged)
     requests: int = 0
     next_ready_in: float | None = None
 
@@ -45,29 +53,63 @@ def reconcile(rt: Runtime, listing: Listing, dispatcher: Dispatcher) -> TickRepo
     report = TickReport(jobs=len(jobs), requests=listing.pages)
     for job in jobs:
         report.states[job.phase] += 1
-        if job.phase is Phase.READY:
-            report.requests += 1
-            lease = claim(rt.storage, job)
-            if lease:
-                report.claimed.append(job.name)
-                dispatcher.dispatch(job, lease)
-        elif job.phase is Phase.EXPIRED:
-            report.requests += 2
-            attempt = read_attempt(rt.storage, job)
-            if attempt >= settings.max_attempts:
-                error = (
-                    f"the worker stopped responding on each of {attempt} attempts (crashed, "
-                    "out of memory, or timed out); check the worker logs, then re-upload an "
-                    "input to try again"
-                )
-                if fail_unstarted(rt, job, attempt, error) is RunOutcome.FAILED:
-                    report.failed.append(job.name)
-                continue
-            lease = take_back(rt.storage, job, attempt + 1)
-            if lease:
-                report.taken_back.append(job.name)
-                dispatcher.dispatch(job, lease)
-        elif job.phase is Phase.SETTLING and job.ready_at is not None:
-            wait = (job.ready_at - listing.server_time).total_seconds()
-            report.next_ready_in = min(wait, report.next_ready_in or wait)
+        try:
+            _act(rt, job, listing, dispatcher, report)
+        except Exception as err:  # one job's trouble never stops the tick for the others
+            log.error("%s: skipped this tick: %s", job.name[:200], first_line(err))
+            report.errors.append(job.name)
     return report
+
+
+def _act(
+    rt: Runtime, job: Job, listing: Listing, dispatcher: Dispatcher, report: TickReport
+) -> None:
+    """Claim, take back or give up on one job, as its phase says."""
+    settings = rt.settings
+    if job.phase is Phase.READY:
+        report.requests += 1
+        if not _keys_fit(rt, job, report):
+            return
+        lease = claim(rt.storage, job)
+        if lease:
+            report.claimed.append(job.name)
+            dispatcher.dispatch(job, lease)
+    elif job.phase is Phase.EXPIRED:
+        report.requests += 2
+        attempt = read_attempt(rt.storage, job)
+        if attempt >= settings.max_attempts:
+            error = (
+                f"the worker stopped responding on each of {attempt} attempts (crashed, "
+                "out of memory, or timed out); check the worker logs, then re-upload an "
+                "input to try again"
+            )
+            if fail_unstarted(rt, job, attempt, error) is RunOutcome.FAILED:
+                report.failed.append(job.name)
+            return
+        lease = take_back(rt.storage, job, attempt + 1)
+        if lease:
+            report.taken_back.append(job.name)
+            dispatcher.dispatch(job, lease)
+    elif job.phase is Phase.SETTLING and job.ready_at is not None:
+        wait = (job.ready_at - listing.server_time).total_seconds()
+        report.next_ready_in = min(wait, report.next_ready_in or wait)
+
+
+def _keys_fit(rt: Runtime, job: Job, report: TickReport) -> bool:
+    """False, after failing the job for good under a short metadata name, when a key the job
+    needs is longer than the store allows (no request is made to find out)."""
+    try:
+        for key in job.metadata_keys():
+            rt.storage.check_key(key)
+    except KeyTooLong as err:
+        job.meta_name = short_meta_stem(job.stem)
+        shown = job.name if len(job.name) <= 80 else job.name[:80] + "…"
+        error = (
+            f"the file names of {shown!r} are too long: dropreel's status and marker keys for "
+            f"them would pass the store's limit of {MAX_KEY_BYTES:,} bytes per key ({err}). "
+            "Rename the files (or their folders) to something shorter and upload them again."
+        )
+        if fail_unstarted(rt, job, 1, error) is RunOutcome.FAILED:
+            report.failed.append(job.name)
+        return False
+    return True

@@ -83,8 +83,9 @@ class JobStatus(BaseModel):
 
 def write_status(storage: Storage, key: str, status: JobStatus) -> None:
     status.updated_at = utcnow()
-    body = json.dumps(status.model_dump(), indent=2, ensure_ascii=False).encode()
-    storage.put(key, body, "application/json")
+    body = json.dumps(status.model_dump(), indent=2, ensure_ascii=False)
+    # a lone surrogate (from a local file name) must not leave status.json stuck at "running"
+    storage.put(key, body.encode("utf-8", "backslashreplace"), "application/json")
 
 
 class StatusWriter:

@@ -39,6 +39,10 @@ class Storage(Protocol):
 
     def list(self, prefix: str = "") -> Listing: ...
 
+    def check_key(self, key: str) -> None:
+        """Raise KeyTooLong (or OutsideWatchRoot) for a key this store cannot hold; no request.
+        Every other call checks its key the same way."""
+
     def iter_pages(self, prefix: str = "") -> Iterator[list[ObjectInfo]]: ...
 
     def get(self, key: str) -> bytes: ...

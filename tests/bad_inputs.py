@@ -108,6 +108,13 @@ def png_bad_crc() -> bytes:
     return bytes(data)
 
 
+def png_metadata_bomb(chunk: bytes) -> bytes:
+    """A good PNG with a text (zTXt) or colour-profile (iCCP) chunk of 20 MB zipped to ~20 KB."""
+    data = good_png()
+    body = b"bomb\x00\x00" + zlib.compress(b"a" * (20 * 2**20), 9)
+    return data[:33] + _chunk(chunk, body) + data[33:]  # right after IHDR
+
+
 def wav(samples_: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:
     buf = io.BytesIO()
     sf.write(buf, samples_, rate, format="WAV", subtype=subtype)
@@ -156,6 +163,13 @@ def three_hours_wav() -> bytes:
     rate, seconds = 100, 3 * 3600
     t = np.arange(rate * seconds) / rate
     return wav((0.5 * np.sin(2 * np.pi * 7 * t)).astype(np.float32), rate, "PCM_U8")
+
+
+def unknown_codec_wav() -> bytes:
+    """A WAV whose format tag (0x1234) names no codec anyone decodes."""
+    data = bytearray(samples.voice_wav(seconds=1.5))
+    data[20:22] = struct.pack("<H", 0x1234)
+    return bytes(data)
 
 
 def nan_wav() -> bytes:
@@ -401,6 +415,31 @@ def cases() -> list[Case]:
             "json-aspect",
             prompt({"prompt": "a boat", "width": 4096, "height": 64}),
             ("prompt.json", "4096x64", "at most 4:1"),
+        ),
+        Case(
+            "img-png-text-bomb",
+            with_image("notes.png", png_metadata_bomb(b"zTXt")),
+            ("notes.png", "metadata", "unpacks to more than 1 MB"),
+        ),
+        Case(
+            "img-png-icc-bomb",
+            with_image("profile.png", png_metadata_bomb(b"iCCP")),
+            ("profile.png", "metadata", "unpacks to more than 1 MB"),
+        ),
+        Case(
+            "aud-unknown-codec",
+            with_audio("odd codec.wav", unknown_codec_wav()),
+            ("odd codec.wav", "codec dropreel cannot decode", "16-bit PCM WAV"),
+        ),
+        Case(
+            "json-lone-surrogate",
+            prompt(b'{"prompt": "a boat", "engine": "x\\ud800"}'),
+            ("prompt.json", "lone surrogate"),
+        ),
+        Case(
+            "json-5001-digits",
+            prompt(b'{"prompt": "a boat", "width": 1' + b"0" * 5000 + b"}"),
+            ("prompt.json", "width = a 5,001-digit number", "whole number from 64 to 4096"),
         ),
         Case(
             "json-named-unicode",

@@ -6,6 +6,10 @@ which claims ready jobs and hands them to a non-blocking dispatcher. A job still
 settle window gets one re-check timed for when the window ends (the poller stays the safety net
 for anything missed). Duplicate and replayed events are harmless: the listing then shows the job
 claimed or done, and a claim is a conditional write that only one caller wins.
+
+Each folder is reconciled alone (and within it, each job: see `handlers.reconcile`): a folder
+whose listing fails is logged in one line, the others go on, and the request then answers with
+that error so the sender delivers it again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlparse
 
 from handlers import layout
+from handlers.errors import first_line
 from handlers.reconcile import Dispatcher, TickReport, reconcile
 from handlers.runtime import Runtime
 from triggers.events.model import ObjectEvent
@@ -28,7 +33,6 @@ log = logging.getLogger(__name__)
 
 RECHECK_MARGIN_SECONDS = 0.1
 MAX_PENDING_RECHECKS = 10_000
-MAX_KEY_BYTES = 1024  # S3's limit on a key's length
 
 
 @dataclass
@@ -56,14 +60,12 @@ def watch_location(url: str) -> tuple[str | None, str]:
 
 def _safe_key(key: str) -> bool:
     """False for keys no backend would accept ('..', empty segments, NUL, backslash, too long)."""
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        return False
     try:
-        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        if len(key.encode("utf-8")) > layout.MAX_KEY_BYTES:
             return False
     except UnicodeEncodeError:  # lone surrogates: not a key any bucket can hold
         return False
-    return not any(part in ("", ".", "..") for part in key.split("/"))
+    return layout.is_safe_key(key)
 
 
 class Intake:
@@ -102,10 +104,18 @@ class Intake:
             else:
                 folders.setdefault(folder)
         report.folders = len(folders)
+        failure: Exception | None = None
         for folder in folders:
-            tick = self.reconcile_folder(folder)
+            try:
+                tick = self.reconcile_folder(folder)
+            except Exception as err:  # one folder's trouble never stops the others
+                log.error("webhook: folder %r skipped: %s", folder[:200] or "/", first_line(err))
+                failure = failure or err
+                continue
             report.claimed += len(tick.claimed) + len(tick.taken_back)
             report.settling += tick.states.get("settling", 0)
+        if failure is not None:
+            raise failure  # the sender retries (503 for storage trouble); done folders no-op
         return report
 
     def reconcile_folder(self, folder: str) -> TickReport:

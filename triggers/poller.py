@@ -2,7 +2,8 @@
 
 It is the safety net that catches whatever a webhook missed, takes back expired leases, and is
 enough on its own. A tick costs the LIST pages plus one request per job it acts on; finished
-jobs cost nothing more.
+jobs cost nothing more. A job that raises is skipped (one log line) by reconcile; only a failed
+LIST fails the whole tick, and the next tick retries.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ log = logging.getLogger(__name__)
 def tick(rt: Runtime, dispatcher: Dispatcher) -> TickReport:
     listing = rt.storage.list()
     report = reconcile(rt, listing, dispatcher)
-    if report.claimed or report.taken_back or report.failed:
+    if report.claimed or report.taken_back or report.failed or report.errors:
         log.info(
-            "tick: %d jobs, claimed %d, took back %d, failed %d",
+            "tick: %d jobs, claimed %d, took back %d, failed %d, skipped %d",
             report.jobs,
             len(report.claimed),
             len(report.taken_back),
             len(report.failed),
+            len(report.errors),
         )
     return report
 

@@ -44,6 +44,9 @@ class LocalStorage:
     def _path(self, key: str) -> Path:
         return self.root / clean_key(key)
 
+    def check_key(self, key: str) -> None:
+        clean_key(key)
+
     def describe(self, key: str) -> str:
         return str(self.root / key)
 

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from handlers.errors import (
     AccessDenied,
+    KeyTooLong,
     ObjectNotFound,
     PreconditionFailed,
     StorageError,
@@ -55,7 +56,10 @@ class S3Storage:
         self.url = f"s3://{bucket}/{self.prefix}"
 
     def _full(self, key: str) -> str:
-        return self.prefix + clean_key(key)
+        return self.prefix + clean_key(key, self.prefix)
+
+    def check_key(self, key: str) -> None:
+        self._full(key)
 
     def describe(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
@@ -65,6 +69,8 @@ class S3Storage:
         if isinstance(err, ClientError):
             code = str(err.response.get("Error", {}).get("Code", ""))
             status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code == "KeyTooLongError":
+                return KeyTooLong(f"{where} is longer than the store allows ({code})")
             if code in _RACE_CODES or status in (409, 412):
                 return PreconditionFailed(f"{where} changed or already exists ({code})")
             if code in _MISSING_CODES or status == 404:
