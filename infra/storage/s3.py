@@ -17,11 +17,11 @@ details, so each choice below is the one every store accepts (docs/WEBHOOK.md, "
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-import time
 from typing import Any
 
 import boto3
