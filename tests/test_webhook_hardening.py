@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,9 @@ from tests.webhook_support import (
     SnsSigner,
     r2_headers,
     s3_record,
+    serve,
     sns_notification,
+    wait_for,
 )
 from triggers import sns_signature
 from triggers.webhook import create_app
@@ -207,3 +210,41 @@ def test_failing_urls_beyond_the_bound_are_refused_without_a_fetch(
         assert client.post("/events/sns", json=body).status_code == 503
     assert len(fetcher.fetched) == 3
     assert "Traceback" not in caplog.text
+
+
+# --- half-sent requests under uvicorn ----------------------------------------------------------
+
+
+@pytest.fixture
+def served(s3_storage, make_settings, monkeypatch):
+    monkeypatch.setattr("triggers.delivery.BODY_READ_TIMEOUT", 0.5)
+    settings = make_settings(s3_storage, webhook_s3_token="serve-token")
+    rt = Runtime(storage=s3_storage, settings=settings, notifier=NullNotifier())
+    with serve(create_app(settings, rt, Recorder())) as url:
+        yield url.removeprefix("http://").split(":")
+
+
+def _half_sent(host: str, port: str) -> socket.socket:
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    sock.sendall(
+        b"POST /events/s3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer serve-token\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"Records": ['
+    )
+    return sock
+
+
+def test_a_body_that_stops_arriving_is_408(served, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    with _half_sent(*served) as sock:
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"no part of the body arrived" in answer
+    assert "Traceback" not in caplog.text
+
+
+def test_a_sender_that_hangs_up_mid_body_is_one_line_not_a_traceback(served, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    _half_sent(*served).close()
+    wait_for(lambda: "hung up before the body was complete" in caplog.text, timeout=10)
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
