@@ -56,7 +56,7 @@ async def receive(request: Request, limit: int) -> Delivery:
                 chunk = await anext(chunks, None)
         except TimeoutError as err:
             raise RequestTimeout(
-                f"no part of the body arrived for {BODY_READ_TIMEOUT:.0f}s; send it whole"
+                f"no part of the body arrived for {BODY_READ_TIMEOUT:g}s; send it whole"
             ) from err
         except ClientDisconnect as err:
             raise ClientGone("the sender hung up before the body was complete") from err
