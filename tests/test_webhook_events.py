@@ -32,6 +32,7 @@ R2_SECRET = "r2-secret-events"
 SPACE_PLUS = "inbox/Alice Smith/voice memo+take 2 (1).wav"
 UNICODE = "inbox/café 日本/portrait-é.png"
 MULTIPART = "inbox/keynote/talk.mp3"
+PLUS_PERCENT = "inbox/C++ 100%/take+1 (final).wav"
 DELETED = "inbox/old/clip.png"
 
 
@@ -93,7 +94,9 @@ def _claimed_folders(s3_client, bucket: str) -> set[str]:
         ("sns_notification.json", SPACE_PLUS),
         ("minio_put.json", SPACE_PLUS),
         ("minio_complete_multipart.json", MULTIPART),
+        ("minio_put_plus_percent.json", PLUS_PERCENT),
         ("ceph_put.json", UNICODE),
+        ("ceph_put_plus_percent.json", PLUS_PERCENT),
         ("eventbridge_object_created.json", SPACE_PLUS),
         ("eventbridge_multipart.json", MULTIPART),
         ("r2_put_object.json", SPACE_PLUS),
@@ -180,3 +183,26 @@ def test_wrong_shapes_are_400_naming_the_field(client, payload, where) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"].startswith(f"not an S3 event notification: {where}: ")
+
+
+@pytest.mark.parametrize(
+    ("record_fields", "sent_key"),
+    [
+        ({"eventSource": "ceph:s3"}, PLUS_PERCENT),
+        ({"eventSource": "aws:s3", "opaqueData": ""}, PLUS_PERCENT),  # older RGW releases
+        ({"eventSource": "aws:s3"}, quote_plus(PLUS_PERCENT, safe="/")),
+        ({"eventSource": "minio:s3"}, quote_plus(PLUS_PERCENT)),
+    ],
+)
+def test_each_s3_family_sender_key_is_decoded_as_that_sender_encodes_it(
+    client, s3_storage, s3_client, bucket, record_fields, sent_key
+) -> None:
+    """RGW keys are raw (a `+` is a plus, `%` a percent); AWS and MinIO keys are form-encoded."""
+    _drop_job(s3_storage, PLUS_PERCENT)
+    record = {**s3_record(bucket, PLUS_PERCENT), **record_fields}
+    record["s3"]["object"]["key"] = sent_key
+    response = client.post(
+        "/events/s3", json={"Records": [record]}, headers={"authorization": f"Bearer {S3_TOKEN}"}
+    )
+    assert response.json()["claimed"] == 1, response.text
+    assert _claimed_folders(s3_client, bucket) == {"inbox/C++ 100%"}

@@ -85,8 +85,17 @@ class SnsSigner:
             raise AssertionError(f"unexpected certificate fetch: {url}")
         return self.pem()
 
-    def sign(self, envelope: dict, version: str = "2", cert_url: str | None = None) -> dict:
+    def sign(
+        self,
+        envelope: dict,
+        version: str = "2",
+        cert_url: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> dict:
+        """Sign like SNS does when it publishes: the Timestamp is now unless one is given."""
         signed = dict(envelope)
+        sent = timestamp or datetime.now(UTC)
+        signed["Timestamp"] = sent.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         signed["SignatureVersion"] = version
         signed["SigningCertURL"] = cert_url or self.cert_url
         names = NOTIFICATION_FIELDS if signed["Type"] == "Notification" else SUBSCRIPTION_FIELDS

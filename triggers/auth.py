@@ -4,7 +4,9 @@
 - MinIO and Ceph RGW send a token: `Authorization: Bearer <token>` (MinIO's auth_token), the
   bare token, or HTTP Basic with the token as password (credentials in the endpoint URL).
 - The R2 forwarding Worker signs `<timestamp>.<body>` with HMAC-SHA256 and sends
-  `X-Dropreel-Timestamp` and `X-Dropreel-Signature: v1=<hex>`; a timestamp more than
+  `X-Dropreel-Timestamp` (Unix seconds, at most 12 ASCII digits: no sign, space or `_` that
+  `int()` would let through, and no number too large to compare with the clock) and
+  `X-Dropreel-Signature: v1=<hex>`; a timestamp more than
   webhook_max_skew_seconds away from now is refused, which bounds how long a captured request
   could be replayed (and a replay is harmless anyway: the job is already claimed or done).
 
@@ -30,6 +32,7 @@ SECRET_HEADER = "x-dropreel-secret"
 TIMESTAMP_HEADER = "x-dropreel-timestamp"
 SIGNATURE_HEADER = "x-dropreel-signature"
 SIGNATURE_SCHEME = "v1="
+MAX_TIMESTAMP_DIGITS = 12  # Unix seconds until the year 33658; more digits is not a clock
 
 
 def _same(given: str, expected: SecretStr) -> bool:
@@ -76,11 +79,9 @@ def check_hmac(
         raise Unauthenticated(
             "the X-Dropreel-Timestamp and X-Dropreel-Signature headers are required"
         )
-    try:
-        sent = int(timestamp)
-    except ValueError as err:
-        raise Unauthenticated("X-Dropreel-Timestamp must be Unix seconds") from err
-    if abs(clock() - sent) > max_skew:
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
+        raise Unauthenticated("X-Dropreel-Timestamp must be Unix seconds (digits only)")
+    if abs(clock() - int(timestamp)) > max_skew:
         raise Unauthenticated(
             f"the request timestamp is more than {max_skew:.0f}s away from the server clock: "
             "it is stale or the sender's clock is wrong"

@@ -2,20 +2,25 @@
 
 Every route reads its request the same way, so the limits hold everywhere: a body over the limit
 is refused while it streams (413), and a body that is not JSON, not UTF-8 or nested too deeply
-to be an event is a 400, never a 500.
+to be an event is a 400, never a 500. A body that stops arriving for BODY_READ_TIMEOUT seconds is
+a 408 (a half-sent request never holds a worker), and a sender that hangs up mid-body is one
+warning line in the log, not a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from triggers.exceptions import BodyTooLarge, MalformedEvent
+from triggers.exceptions import BodyTooLarge, ClientGone, MalformedEvent, RequestTimeout
+
+BODY_READ_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,19 @@ async def receive(request: Request, limit: int) -> Delivery:
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"the body is over the {limit}-byte limit")
     body = bytearray()
-    async for chunk in request.stream():
+    chunks = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(BODY_READ_TIMEOUT):
+                chunk = await anext(chunks, None)
+        except TimeoutError as err:
+            raise RequestTimeout(
+                f"no part of the body arrived for {BODY_READ_TIMEOUT:g}s; send it whole"
+            ) from err
+        except ClientDisconnect as err:
+            raise ClientGone("the sender hung up before the body was complete") from err
+        if chunk is None:
+            return Delivery(request.headers, bytes(body))
         body += chunk
         if len(body) > limit:
             raise BodyTooLarge(f"the body is over the {limit}-byte limit")
-    return Delivery(request.headers, bytes(body))

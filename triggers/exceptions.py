@@ -26,6 +26,16 @@ class BodyTooLarge(WebhookError):
     http_status = 413
 
 
+class RequestTimeout(WebhookError):
+    """The sender stopped sending the body before it was complete."""
+
+    http_status = 408
+
+
+class ClientGone(WebhookError):
+    """The sender hung up before its body was complete; nobody is left to answer."""
+
+
 class Unauthenticated(WebhookError):
     """No credentials, or credentials that can no longer be checked (missing header, stale time)."""
 

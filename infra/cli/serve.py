@@ -1,4 +1,9 @@
-"""`dropreel serve` (the webhook under uvicorn) and `dropreel setup-notifications`."""
+"""`dropreel serve` (the webhook under uvicorn) and `dropreel setup-notifications`.
+
+uvicorn's limits for a server that faces the internet: an idle keep-alive connection is closed
+after KEEP_ALIVE_SECONDS, request headers are bounded (MAX_HEADER_BYTES), and the webhook itself
+times out a body that stops arriving (`triggers/delivery.py`, 408).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ import logging
 from config.settings import Settings
 
 log = logging.getLogger("dropreel")
+
+KEEP_ALIVE_SECONDS = 5
+MAX_HEADER_BYTES = 16 * 1024
 
 
 def add_webhook_commands(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +64,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"(sources enabled: {', '.join(enabled) or 'none: set DROPREEL_WEBHOOK_* first'})",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+    )
     return 0
 
 

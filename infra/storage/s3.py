@@ -1,11 +1,23 @@
 """S3 backend (AWS S3, Cloudflare R2, MinIO, Ceph RGW) on one boto3 client.
 
 One typed client that exposes only the calls dropreel needs and raises dropreel's own errors.
-Conditional writes use `IfNoneMatch='*'` and `IfMatch=etag`, which S3, R2, Ceph and moto honour.
+Conditional writes use `If-None-Match: *` and `If-Match: <etag>`. The stores differ in the
+details, so each choice below is the one every store accepts (docs/WEBHOOK.md, "S3 stores"):
+
+- If-Match carries the *bare* ETag (`abc123`, not `"abc123"`). AWS S3, MinIO, R2 and moto
+  compare with or without the quotes; Ceph RGW (16.2) and DigitalOcean Spaces only match the
+  bare form and answer 412 to the quoted one, which would fail every heartbeat and take-back.
+- A lost race is 412 `PreconditionFailed` everywhere. AWS also answers 409
+  `ConditionalRequestConflict` when another conditional write on the key is in flight; nothing
+  was written and AWS asks the client to retry, so it is retried a few times before it counts
+  as a lost race. Other 409s (`OperationAborted`, ...) are transient errors, not races.
+- Listing dates: ages are measured against the server's `Date` header, which some proxies drop
+  or mangle; the local clock stands in then, and naive dates are read as UTC.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -29,7 +41,8 @@ from infra.storage.keys import clean_key
 
 _PERMISSION_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
-_RACE_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+_CONFLICT_CODE = "ConditionalRequestConflict"
+CONFLICT_RETRIES = 3
 _MISSING_BUCKET = {"NoSuchBucket"}
 
 
@@ -44,6 +57,20 @@ def make_client(endpoint_url: str | None = None, region: str | None = None) -> A
         max_pool_connections=32,
     )
     return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+def _is_conflict(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") == _CONFLICT_CODE
+
+
+def _server_date(page: dict[str, Any]) -> datetime | None:
+    """The server's clock from a response's Date header; None when absent or unreadable."""
+    date = page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        parsed = parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed
 
 
 class S3Storage:
@@ -71,7 +98,7 @@ class S3Storage:
             status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code == "KeyTooLongError":
                 return KeyTooLong(f"{where} is longer than the store allows ({code})")
-            if code in _RACE_CODES or status in (409, 412):
+            if status == 412 or code == "PreconditionFailed" or _is_conflict(err):
                 return PreconditionFailed(f"{where} changed or already exists ({code})")
             if code in _MISSING_CODES or status == 404:
                 if code in _MISSING_BUCKET:
@@ -96,8 +123,7 @@ class S3Storage:
         strip = len(self.prefix)
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-                date = page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-                server_time = parsedate_to_datetime(date) if date else None
+                server_time = _server_date(page)
                 objects = [
                     ObjectInfo(
                         key=item["Key"][strip:],
@@ -142,10 +168,22 @@ class S3Storage:
                 with data.open("rb") as body:
                     response = self.client.put_object(Body=body, **args)
             else:
-                response = self.client.put_object(Body=data, **args)
+                response = self._put_bytes(data, args)
         except (ClientError, BotoCoreError) as err:
             raise self._translate(err, key) from err
         return response["ETag"].strip('"')
+
+    def _put_bytes(self, data: bytes, args: dict[str, Any]) -> dict[str, Any]:
+        """PutObject, sent again while AWS says another conditional write is in flight (409)."""
+        attempt = 0
+        while True:
+            try:
+                return self.client.put_object(Body=data, **args)
+            except ClientError as err:
+                attempt += 1
+                if not _is_conflict(err) or attempt >= CONFLICT_RETRIES:
+                    raise
+                time.sleep(0.05 * 2**attempt)
 
     def put(self, key: str, data: bytes | Path, content_type: str | None = None) -> str:
         return self._put(key, data, content_type)
@@ -157,7 +195,7 @@ class S3Storage:
         self, key: str, data: bytes, etag: str, content_type: str | None = None
     ) -> str:
         try:
-            return self._put(key, data, content_type, IfMatch=f'"{etag}"')
+            return self._put(key, data, content_type, IfMatch=etag.strip('"'))
         except ObjectNotFound as err:  # S3 answers 404 when the key vanished: same race lost
             raise PreconditionFailed(f"{self.describe(key)} no longer exists") from err
 

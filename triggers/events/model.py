@@ -1,9 +1,11 @@
 """The one event shape every source turns its payload into, and the parts the S3 family shares.
 
 Past the edge nothing sees a provider's dict: the intake only needs to know which object in which
-bucket changed, and whether it was created. Keys are decoded here (S3-family payloads carry
-URL-encoded keys, `red+flower.jpg` for `red flower.jpg`), so the rest of dropreel sees the real
-key. A payload of the wrong shape is a `MalformedEvent` (400) that names the first field wrong.
+bucket changed, and whether it was created. Keys are decoded here, as each sender encodes them:
+AWS S3 (direct, via SNS or EventBridge) and MinIO send form-encoded keys (`red+flower.jpg` for
+`red flower.jpg`, `%2B` for `+`); Ceph RGW and R2 send the key as it is, and decoding those would
+turn a real `+` into a space and `%41` into `A`. The rest of dropreel sees the real key. A payload
+of the wrong shape is a `MalformedEvent` (400) that names the first field wrong.
 """
 
 from __future__ import annotations
@@ -52,5 +54,7 @@ class BucketObject(BaseModel):
     bucket: BucketName
     object: ObjectKey
 
-    def event(self, created: bool) -> ObjectEvent:
-        return ObjectEvent(self.bucket.name, unquote_plus(self.object.key), created)
+    def event(self, created: bool, *, form_encoded: bool = True) -> ObjectEvent:
+        """The event; `form_encoded` says whether the sender form-encoded the key (AWS, MinIO)."""
+        key = unquote_plus(self.object.key) if form_encoded else self.object.key
+        return ObjectEvent(self.bucket.name, key, created)
