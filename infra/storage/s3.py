@@ -2,6 +2,11 @@
 
 One typed client that exposes only the calls dropreel needs and raises dropreel's own errors.
 Conditional writes use `IfNoneMatch='*'` and `IfMatch=etag`, which S3, R2, Ceph and moto honour.
+
+A conditional write whose reply was lost after the server applied it (a reset, a 500) is retried
+by botocore, and the retry meets 412 for our own write. So a 412 that follows a retry reads the
+object back: if it holds exactly the bytes we wrote, the write was ours and its ETag is returned.
+Callers make that test sound by putting a fresh write id in every conditional body.
 """
 
 from __future__ import annotations
@@ -43,6 +48,12 @@ def make_client(endpoint_url: str | None = None, region: str | None = None) -> A
         max_pool_connections=32,
     )
     return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+def _was_retried(err: ClientError | BotoCoreError) -> bool:
+    """True when botocore sent the request more than once (an earlier try may have applied)."""
+    meta = getattr(err, "response", {}).get("ResponseMetadata", {})
+    return meta.get("RetryAttempts", 0) > 0
 
 
 class S3Storage:
@@ -138,8 +149,22 @@ class S3Storage:
             else:
                 response = self.client.put_object(Body=data, **args)
         except (ClientError, BotoCoreError) as err:
-            raise self._translate(err, key) from err
+            error = self._translate(err, key)
+            if isinstance(error, PreconditionFailed) and extra and _was_retried(err):
+                etag = self._etag_if_holds(key, data)
+                if etag is not None:
+                    return etag
+            raise error from err
         return response["ETag"].strip('"')
+
+    def _etag_if_holds(self, key: str, data: bytes | Path) -> str | None:
+        """The object's ETag if it holds exactly `data` (our own applied write), else None."""
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+            body = got["Body"].read()
+        except (ClientError, BotoCoreError):
+            return None
+        return got["ETag"].strip('"') if body == data else None
 
     def put(self, key: str, data: bytes | Path, content_type: str | None = None) -> str:
         return self._put(key, data, content_type)
