@@ -85,7 +85,7 @@ class Lease:
             attempt=self.attempt,
             version=self.version,
             worker=self.worker,
-            final=final or self.final,
+            final=self.final if final is None else final,
         )
         return record.to_bytes()
 
@@ -98,7 +98,8 @@ class Lease:
                     return
                 body = self.body(final)
                 self.etag = self.storage.put_if_match(self.key, body, self.etag, JSON)
-                self.final = final or self.final
+                if final is not None:
+                    self.final = final
         except (PreconditionFailed, ObjectNotFound) as err:
             raise LeaseLost(f"lease {self.key} was taken over by another worker") from err
 
