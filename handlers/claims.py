@@ -6,8 +6,18 @@
   its job waits, and a run confirms its lease before its first write.
 - take back: a lease not renewed within lease_seconds is rewritten with If-Match on the listed
   ETag (compare-and-swap), attempt + 1; the old worker's next heartbeat then fails and it stops.
-- finish: create `<version>.done` / `<version>.failed` with If-None-Match: *: the single winner
-  is the only one who notifies, so every job version gets exactly one message.
+- finish: rewrite the lease with If-Match into a *final* record (the job's final status, done
+  or failed). The lease is the one key that decides a version's outcome: whoever turns it final
+  first wins, so done and failed exclude each other. Only then is `<version>.done` or
+  `<version>.failed` written (If-None-Match: *, a copy of what the final lease says), then the
+  notification is sent, then the lease is deleted.
+- outbox: a final lease still in the bucket is a notification not yet recorded as sent. The
+  finisher keeps it alive while it notifies; if it dies, the lease expires and the next tick
+  takes it back (compare-and-swap on the listed ETag) and finishes the job: writes the marker if
+  missing, notifies, deletes the lease.
+
+Every conditional write carries a fresh write id in its body, so a retried write that meets 412
+can tell its own applied write from someone else's (see `infra/storage/s3.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from pydantic import BaseModel, Field, ValidationError
 from handlers.errors import LeaseLost, ObjectNotFound, PreconditionFailed, StorageError
 from handlers.jobs import Job
 from handlers.layout import Marker
+from handlers.status import JobState, JobStatus
 from handlers.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -41,6 +52,8 @@ class LeaseRecord(BaseModel):
     version: str
     worker: str
     at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    write: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])  # unique per write
+    final: JobStatus | None = None  # set once the version is done or failed (the outbox entry)
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.model_dump()).encode()
@@ -61,21 +74,45 @@ class Lease:
     attempt: int
     version: str
     worker: str = WORKER_ID
+    final: JobStatus | None = None
     # the heartbeat thread and the run both renew: one at a time, each with the latest ETag
     _renewing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _released: bool = field(default=False, repr=False, compare=False)
 
-    def body(self) -> bytes:
-        """The lease file as of now (a fresh `at` on every write)."""
-        record = LeaseRecord(attempt=self.attempt, version=self.version, worker=self.worker)
+    def body(self, final: JobStatus | None = None) -> bytes:
+        """The lease file as of now (a fresh `at` and write id on every write)."""
+        record = LeaseRecord(
+            attempt=self.attempt,
+            version=self.version,
+            worker=self.worker,
+            final=self.final if final is None else final,
+        )
         return record.to_bytes()
 
-    def renew(self) -> None:
-        """Heartbeat. Raises LeaseLost if someone took the job back."""
+    def renew(self, final: JobStatus | None = None) -> None:
+        """Heartbeat (or, with `final`, turn the lease final). Raises LeaseLost if someone took
+        the job back; a released lease is not renewed."""
         try:
             with self._renewing:
-                self.etag = self.storage.put_if_match(self.key, self.body(), self.etag, JSON)
+                if self._released:
+                    return
+                body = self.body(final)
+                self.etag = self.storage.put_if_match(self.key, body, self.etag, JSON)
+                if final is not None:
+                    self.final = final
         except (PreconditionFailed, ObjectNotFound) as err:
             raise LeaseLost(f"lease {self.key} was taken over by another worker") from err
+
+    def finish(self, status: JobStatus) -> None:
+        """Decide the version's outcome: the lease becomes final with `status` (done or failed).
+        Raises LeaseLost if the lease is no longer ours (then someone else decides)."""
+        self.renew(status.model_copy(deep=True))
+
+    def release(self) -> None:
+        """The notification is out: delete the lease (the outbox entry); no more heartbeats."""
+        with self._renewing:
+            self._released = True
+        self.storage.delete(self.key)
 
 
 def claim(storage: Storage, job: Job) -> Lease | None:
@@ -88,21 +125,30 @@ def claim(storage: Storage, job: Job) -> Lease | None:
     return lease
 
 
-def read_attempt(storage: Storage, job: Job) -> int:
-    """The attempt recorded in an expired lease (one GET, only for expired leases); a lease
-    that is gone or unreadable counts as attempt 1."""
+def read_lease(storage: Storage, job: Job) -> LeaseRecord | None:
+    """The record in an expired lease (one GET, only for expired leases); None for a lease that
+    is gone or unreadable."""
     try:
-        return LeaseRecord.from_bytes(storage.get(job.marker_key(Marker.LEASE))).attempt
+        return LeaseRecord.from_bytes(storage.get(job.marker_key(Marker.LEASE)))
     except (ObjectNotFound, ValidationError):
-        return 1
+        return None
 
 
-def take_back(storage: Storage, job: Job, attempt: int) -> Lease | None:
-    """Compare-and-swap an expired lease to ourselves as `attempt`; None if we lost the race."""
+def read_attempt(storage: Storage, job: Job) -> int:
+    """The attempt recorded in an expired lease; a lease gone or unreadable counts as 1."""
+    record = read_lease(storage, job)
+    return record.attempt if record else 1
+
+
+def take_back(
+    storage: Storage, job: Job, attempt: int, final: JobStatus | None = None
+) -> Lease | None:
+    """Compare-and-swap the lease *as listed* (its ETag) to ourselves as `attempt`, keeping a
+    final record final; None if we lost the race (it changed since the listing)."""
     listed = job.marker(Marker.LEASE)
     if listed is None:
         return None
-    lease = Lease(storage, job.marker_key(Marker.LEASE), "", attempt, job.version)
+    lease = Lease(storage, job.marker_key(Marker.LEASE), "", attempt, job.version, final=final)
     try:
         lease.etag = storage.put_if_match(lease.key, lease.body(), listed.etag, JSON)
     except (PreconditionFailed, ObjectNotFound):
@@ -110,13 +156,14 @@ def take_back(storage: Storage, job: Job, attempt: int) -> Lease | None:
     return lease
 
 
-def mark_once(storage: Storage, job: Job, marker: Marker, body: bytes = b"{}") -> bool:
-    """Create the done/failed marker for this version; True only for the single winner."""
+def write_marker(storage: Storage, job: Job, final: JobStatus) -> None:
+    """Write the done or failed marker a final lease decided. Idempotent: the lease already
+    decided the outcome, so a marker that exists is this same fact, written before a crash."""
+    marker = Marker.DONE if final.state is JobState.DONE else Marker.FAILED
     try:
-        storage.put_if_absent(job.marker_key(marker), body, JSON)
+        storage.put_if_absent(job.marker_key(marker), final.model_dump_json().encode(), JSON)
     except PreconditionFailed:
-        return False
-    return True
+        log.info("%s already exists", job.marker_key(marker))
 
 
 class LeaseKeeper:

@@ -7,7 +7,8 @@ names there, so a poller decides from the listing alone:
     <folder>/<stem>.mp4                         the video
     <folder>/.dropreel/<stem>/status.json       human-readable status (queued/running/done/failed)
     <folder>/.dropreel/<stem>/poster.jpg        poster frame
-    <folder>/.dropreel/<stem>/<version>.lease   claim; its LastModified is the last heartbeat
+    <folder>/.dropreel/<stem>/<version>.lease   claim; its LastModified is the last heartbeat;
+                                                once final, the unsent notification (outbox)
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
 
@@ -33,7 +34,7 @@ SHORT_STEM_CHARS = 32
 class Marker(StrEnum):
     """The per-version marker files; their key names carry a job's state."""
 
-    LEASE = "lease"  # claimed; LastModified is the last heartbeat
+    LEASE = "lease"  # claimed; LastModified is the last heartbeat; final: outcome decided
     DONE = "done"  # finished, exactly once
     FAILED = "failed"  # failed for good, exactly once
 

@@ -2,7 +2,11 @@
 
     prepare: route (prompt.json, engine) -> download -> validate -> the engine's request
     render:  load engine -> check_inputs -> render + encode (streamed) to a local MP4
-    publish: upload the MP4 and poster -> status done -> `<version>.done` -> notify
+    publish: upload the MP4 and poster -> the lease turns final (done) -> complete
+
+`complete` carries out a final lease: status.json, `<version>.done` or `.failed`, the
+notification, then the lease is deleted. It is idempotent, so the outbox (`resend`, run by the
+next tick for a final lease whose holder died) finishes whatever a crash interrupted.
 
 status.json is rewritten at each stage (`StatusWriter`). Nothing is written next to the inputs
 until the MP4 is complete on local disk, and the MP4 lands with one atomic PUT, so no partial
@@ -25,10 +29,9 @@ from gpu.encode import EncodeResult, encode_mp4, poster_jpeg
 from gpu.engine import RenderRequest
 from gpu.registry import get_spec
 from handlers import validate
-from handlers.claims import Lease, LeaseKeeper, mark_once
+from handlers.claims import Lease, LeaseKeeper, write_marker
 from handlers.errors import LeaseLost, StorageError, first_line, plain_words
 from handlers.jobs import Job
-from handlers.layout import Marker
 from handlers.notify import JobEvent
 from handlers.prompt import PromptFile
 from handlers.routing import Route, file_name, route
@@ -86,20 +89,46 @@ def run_job(
             work = prepare(rt, job, routed, writer, Path(tmp))
             result = render(rt, job, work, writer, keeper)
             poster = publish(rt, job, work, writer, keeper, result)
-            if not mark_once(rt.storage, job, Marker.DONE):
-                return RunOutcome.DONE
+            lease.finish(status)  # the outcome is decided here, once: done
     except LeaseLost as err:
         log.warning("%s: %s; stopping without writing outputs", job.name, err)
         return RunOutcome.LOST
     except Exception as err:
         writer.meter(rt.gpu, rt.usd_per_hour)
         return _handle_failure(rt, job, keeper, status, err)
+    return complete(rt, job, lease, poster)
 
-    # The done marker now carries the state; the lease and older versions' markers are clutter.
-    for key in [lease.key, *job.stale_marker_keys()]:
-        _quietly(rt.storage.delete, key)
+
+def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -> RunOutcome:
+    """Carry out a final lease: status.json, the done or failed marker, the notification, then
+    delete the lease (the notification is recorded as sent). Safe to run again after a crash
+    at any step; a step that fails for storage reasons leaves the lease for the outbox."""
+    final = lease.final
+    assert final is not None, "complete() needs a final lease"
+    outcome = RunOutcome.DONE if final.state is JobState.DONE else RunOutcome.FAILED
+    status = final.model_copy(deep=True)
+    try:
+        write_status(rt.storage, job.status_key, status)
+        write_marker(rt.storage, job, final)
+    except StorageError as err:
+        log.warning("%s: could not record %s, the next tick will: %s", job.name, outcome, err)
+        return outcome
+    if outcome is RunOutcome.DONE:  # older versions' markers are clutter now
+        for key in job.stale_marker_keys():
+            _quietly(rt.storage.delete, key)
     _notify(rt, job, status, poster)
-    return RunOutcome.DONE
+    _quietly(lease.release)
+    return outcome
+
+
+def resend(rt: Runtime, job: Job, lease: Lease) -> RunOutcome:
+    """The outbox: finish a final lease whose holder died before the notification was recorded
+    as sent (`lease` was just taken back from it)."""
+    poster = None
+    if lease.final is not None and lease.final.state is JobState.DONE:
+        poster = _quietly(rt.storage.get, job.poster_key)
+    with LeaseKeeper(lease, rt.settings.heartbeat_interval):
+        return complete(rt, job, lease, poster)
 
 
 @dataclass(frozen=True)
@@ -177,8 +206,6 @@ def publish(
     writer.stage("notify")
     status.state, status.progress = JobState.DONE, None
     writer.meter(rt.gpu, rt.usd_per_hour)
-    keeper.confirm()
-    writer.write()
     return poster
 
 
@@ -201,7 +228,7 @@ def _handle_failure(
         if not permanent:
             status.error = f"gave up after {lease.attempt} attempts; last error: {message}"
         log.info("%s failed: %s", job.name, status.error)
-        return fail_job(rt, job, status)
+        return fail_job(rt, job, lease, status)
     log.warning("%s attempt %d failed (will retry): %s", job.name, lease.attempt, message)
     status.state = JobState.QUEUED
     status.error = f"attempt {lease.attempt} failed, will retry: {message}"
@@ -209,23 +236,29 @@ def _handle_failure(
     return RunOutcome.RETRY
 
 
-def fail_unstarted(rt: Runtime, job: Job, attempt: int, error: str, **fields) -> RunOutcome:
-    """Fail a claimed version no worker is running (attempts used up, engine not deployed)."""
+def fail_unstarted(rt: Runtime, job: Job, lease: Lease, error: str, **fields) -> RunOutcome:
+    """Fail a version no worker is running, on the lease the caller holds (attempts used up,
+    engine not deployed)."""
     status = JobStatus.fresh(
-        job, JobState.FAILED, attempt, rt.settings.max_attempts, error=error, **fields
+        job, JobState.FAILED, lease.attempt, rt.settings.max_attempts, error=error, **fields
     )
-    return fail_job(rt, job, status)
+    with LeaseKeeper(lease, rt.settings.heartbeat_interval):
+        return fail_job(rt, job, lease, status)
 
 
-def fail_job(rt: Runtime, job: Job, status: JobStatus) -> RunOutcome:
-    """Mark the version failed; the single winner writes status and notifies once."""
+def fail_job(rt: Runtime, job: Job, lease: Lease, status: JobStatus) -> RunOutcome:
+    """Turn the lease final (failed), then record and announce it. A lease lost meanwhile means
+    someone else decides the outcome (it may be done): nothing is written."""
     status.state, status.progress = JobState.FAILED, None
-    if not mark_once(rt.storage, job, Marker.FAILED):
-        return RunOutcome.FAILED
-    _quietly(write_status, rt.storage, job.status_key, status)
-    _quietly(rt.storage.delete, job.marker_key(Marker.LEASE))
-    _notify(rt, job, status, None)
-    return RunOutcome.FAILED
+    try:
+        lease.finish(status)
+    except LeaseLost as err:
+        log.warning("%s: %s; not recording its failure", job.name, err)
+        return RunOutcome.LOST
+    except StorageError as err:  # the lease expires; the next tick decides again
+        log.warning("%s: could not record its failure: %s", job.name, first_line(err))
+        return RunOutcome.RETRY
+    return complete(rt, job, lease)
 
 
 def _notify(rt: Runtime, job: Job, status: JobStatus, poster: bytes | None) -> None:

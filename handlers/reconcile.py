@@ -1,7 +1,10 @@
-"""Decide and act on a set of jobs: claim the ready, take back the expired, fail the exhausted.
+"""Decide and act on a set of jobs: claim the ready, take back the expired, fail the exhausted,
+and send the notifications a dead worker left unsent (the outbox).
 
 The poller calls this with the whole watch root's listing; the webhook with one folder's. Each
-claimed job goes to a dispatcher (in-process, a worker pool, or a Modal GPU class).
+claimed job goes to a dispatcher (in-process, a worker pool, or a Modal GPU class). Whatever it
+takes over, it takes by compare-and-swap on the lease's ETag as listed, so it never acts on a
+lease that changed since.
 
 Every job is acted on alone: an error in one job's claim, status or markers is logged in one
 line and skips that job for this tick, never the jobs after it. A job whose metadata keys would
@@ -14,13 +17,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
-from handlers.claims import Lease, claim, read_attempt, take_back
+from handlers.claims import Lease, LeaseRecord, claim, read_lease, take_back
 from handlers.errors import KeyTooLong, first_line
 from handlers.jobs import Job, Phase, discover
-from handlers.layout import MAX_KEY_BYTES, short_meta_stem
-from handlers.lifecycle import RunOutcome, fail_unstarted
+from handlers.layout import MAX_KEY_BYTES, Marker, short_meta_stem
+from handlers.lifecycle import RunOutcome, fail_unstarted, resend
 from handlers.runtime import Runtime
 from handlers.storage import Listing
 
@@ -41,6 +45,7 @@ class TickReport:
     taken_back: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # jobs skipped this tick (logged)
+    resent: list[str] = field(default_factory=list)  # notifications the outbox sent
     requests: int = 0
     next_ready_in: float | None = None
 
@@ -64,7 +69,7 @@ def reconcile(rt: Runtime, listing: Listing, dispatcher: Dispatcher) -> TickRepo
 def _act(
     rt: Runtime, job: Job, listing: Listing, dispatcher: Dispatcher, report: TickReport
 ) -> None:
-    """Claim, take back or give up on one job, as its phase says."""
+    """Claim, take back, give up on or finish announcing one job, as its phase says."""
     settings = rt.settings
     if job.phase is Phase.READY:
         report.requests += 1
@@ -76,20 +81,27 @@ def _act(
             dispatcher.dispatch(job, lease)
     elif job.phase is Phase.EXPIRED:
         report.requests += 2
-        attempt = read_attempt(rt.storage, job)
+        record = read_lease(rt.storage, job)
+        if record is not None and record.final is not None:
+            _resend(rt, job, record, report)  # decided, then its holder died
+            return
+        attempt = record.attempt if record else 1
         if attempt >= settings.max_attempts:
-            error = (
-                f"the worker stopped responding on each of {attempt} attempts (crashed, "
-                "out of memory, or timed out); check the worker logs, then re-upload an "
-                "input to try again"
-            )
-            if fail_unstarted(rt, job, attempt, error) is RunOutcome.FAILED:
-                report.failed.append(job.name)
+            _give_up(rt, job, attempt, report)
             return
         lease = take_back(rt.storage, job, attempt + 1)
         if lease:
             report.taken_back.append(job.name)
             dispatcher.dispatch(job, lease)
+    elif job.phase in (Phase.DONE, Phase.FAILED) and _expired_lease(
+        job, listing.server_time, settings.lease_seconds
+    ):
+        report.requests += 2
+        record = read_lease(rt.storage, job)
+        if record is not None and record.final is not None:
+            _resend(rt, job, record, report)  # its marker is written, its message is not
+        else:  # left by a version of dropreel without the outbox: clutter
+            rt.storage.delete(job.marker_key(Marker.LEASE))
     elif job.phase is Phase.SETTLING and job.ready_at is not None:
         wait = (job.ready_at - listing.server_time).total_seconds()
         report.next_ready_in = min(wait, report.next_ready_in or wait)
@@ -109,7 +121,34 @@ def _keys_fit(rt: Runtime, job: Job, report: TickReport) -> bool:
             f"them would pass the store's limit of {MAX_KEY_BYTES:,} bytes per key ({err}). "
             "Rename the files (or their folders) to something shorter and upload them again."
         )
-        if fail_unstarted(rt, job, 1, error) is RunOutcome.FAILED:
+        lease = claim(rt.storage, job)  # under the short name: one winner fails it
+        if lease and fail_unstarted(rt, job, lease, error) is RunOutcome.FAILED:
             report.failed.append(job.name)
         return False
     return True
+
+
+def _give_up(rt: Runtime, job: Job, attempt: int, report: TickReport) -> None:
+    """Fail a version whose attempts are used up, on the lease as listed (by its ETag): a
+    worker that renewed or finished since keeps the job."""
+    lease = take_back(rt.storage, job, attempt)
+    if lease is None:
+        return
+    error = (
+        f"the worker stopped responding on each of {attempt} attempts (crashed, out of memory, "
+        "or timed out); check the worker logs, then re-upload an input to try again"
+    )
+    if fail_unstarted(rt, job, lease, error) is RunOutcome.FAILED:
+        report.failed.append(job.name)
+
+
+def _resend(rt: Runtime, job: Job, record: LeaseRecord, report: TickReport) -> None:
+    lease = take_back(rt.storage, job, record.attempt, final=record.final)
+    if lease is not None:
+        resend(rt, job, lease)
+        report.resent.append(job.name)
+
+
+def _expired_lease(job: Job, now: datetime, lease_seconds: float) -> bool:
+    lease = job.marker(Marker.LEASE)
+    return lease is not None and (now - lease.last_modified).total_seconds() >= lease_seconds

@@ -55,7 +55,7 @@ class ModalDispatcher:
             return
         except (DropreelError, EngineError) as err:
             if err.permanent:
-                fail_unstarted(self.rt, job, lease.attempt, plain_words(err))
+                fail_unstarted(self.rt, job, lease, plain_words(err))
             else:  # the lease expires and the next tick takes the job back
                 log.error("could not route %s, the next tick retries it: %s", job.name, err)
             return
@@ -79,7 +79,7 @@ class ModalDispatcher:
             f"engine {engine!r} is not deployed on Modal (deployed: {deployed}); name a deployed "
             "engine in prompt.json or DROPREEL_ENGINE_*, or register it and run `dropreel deploy`"
         )
-        fail_unstarted(self.rt, job, lease.attempt, error, engine=engine)
+        fail_unstarted(self.rt, job, lease, error, engine=engine)
 
     def wait(self) -> None:
         """Nothing to wait for: the engine classes run on their own containers."""

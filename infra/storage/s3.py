@@ -13,6 +13,11 @@ details, so each choice below is the one every store accepts (docs/WEBHOOK.md, "
   as a lost race. Other 409s (`OperationAborted`, ...) are transient errors, not races.
 - Listing dates: ages are measured against the server's `Date` header, which some proxies drop
   or mangle; the local clock stands in then, and naive dates are read as UTC.
+
+A conditional write whose reply was lost after the server applied it (a reset, a 500) is retried
+by botocore, and the retry meets 412 for our own write. So a 412 that follows a retry reads the
+object back: if it holds exactly the bytes we wrote, the write was ours and its ETag is returned.
+Callers make that test sound by putting a fresh write id in every conditional body.
 """
 
 from __future__ import annotations
@@ -71,6 +76,12 @@ def _server_date(page: dict[str, Any]) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed
+
+
+def _was_retried(err: ClientError | BotoCoreError) -> bool:
+    """True when botocore sent the request more than once (an earlier try may have applied)."""
+    meta = getattr(err, "response", {}).get("ResponseMetadata", {})
+    return meta.get("RetryAttempts", 0) > 0
 
 
 class S3Storage:
@@ -170,7 +181,12 @@ class S3Storage:
             else:
                 response = self._put_bytes(data, args)
         except (ClientError, BotoCoreError) as err:
-            raise self._translate(err, key) from err
+            error = self._translate(err, key)
+            if isinstance(error, PreconditionFailed) and extra and _was_retried(err):
+                etag = self._etag_if_holds(key, data)
+                if etag is not None:
+                    return etag
+            raise error from err
         return response["ETag"].strip('"')
 
     def _put_bytes(self, data: bytes, args: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +200,15 @@ class S3Storage:
                 if not _is_conflict(err) or attempt >= CONFLICT_RETRIES:
                     raise
                 time.sleep(0.05 * 2**attempt)
+
+    def _etag_if_holds(self, key: str, data: bytes | Path) -> str | None:
+        """The object's ETag if it holds exactly `data` (our own applied write), else None."""
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+            body = got["Body"].read()
+        except (ClientError, BotoCoreError):
+            return None
+        return got["ETag"].strip('"') if body == data else None
 
     def put(self, key: str, data: bytes | Path, content_type: str | None = None) -> str:
         return self._put(key, data, content_type)
