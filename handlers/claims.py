@@ -116,13 +116,33 @@ class Lease:
 
 
 def claim(storage: Storage, job: Job) -> Lease | None:
-    """Claim a ready job; None if another worker got there first."""
+    """Claim a ready job; None if another worker got there first, or finished it already.
+
+    A listing can be older than the last finish: a worker that completed the version deleted its
+    lease after writing the done or failed marker, so creating the lease again succeeds. The
+    marker is always written before the lease is deleted, so once our lease exists a marker
+    that is not there now never was; two reads (only for a won claim) close that window."""
     lease = Lease(storage, job.marker_key(Marker.LEASE), "", 1, job.version)
     try:
         lease.etag = storage.put_if_absent(lease.key, lease.body(), JSON)
     except PreconditionFailed:
         return None
+    if _decided(storage, job):
+        log.info("%s was finished since it was listed; not rendering it again", job.name)
+        storage.delete(lease.key)
+        return None
     return lease
+
+
+def _decided(storage: Storage, job: Job) -> bool:
+    """True when the version's done or failed marker exists."""
+    for marker in (Marker.DONE, Marker.FAILED):
+        try:
+            storage.get(job.marker_key(marker))
+        except ObjectNotFound:
+            continue
+        return True
+    return False
 
 
 def read_lease(storage: Storage, job: Job) -> LeaseRecord | None:
