@@ -9,8 +9,7 @@ header: the container is recognised from its first bytes and opened with that on
 (ffmpeg's probing would otherwise follow a playlist disguised as an .mp3), sizes are checked
 before pixels are decoded, and audio decoding stops at the duration limit whatever the header
 says. What an image costs follows its pixel count, not its file size (a 155 KB PNG can hold 40 M
-pixels): a JPEG is decoded straight to a smaller scale, and any image is reduced to the working
-size before its colours are converted, so no full-size copy is made besides the decoded pixels. Everything raises `InputError` naming the file and saying what to do, never a raw decoder
+pixels), so decoding makes one full-size copy at most besides the decoded pixels: the RGB result. Everything raises `InputError` naming the file and saying what to do, never a raw decoder
 error.
 """
 
@@ -40,14 +39,8 @@ MIN_IMAGE_SIDE = 64
 _PNG_METADATA_LIMITS = ("Decompressed data too large", "Too much memory used in text chunks")
 """How Pillow's PNG reader words its refusal of oversized metadata chunks."""
 MAX_ASPECT_RATIO = 8.0
-WORKING_SIDE = 2048
-"""No engine renders a side longer than this (InfiniteTalk's widest 720p bucket is 2048x448;
-tests/test_media.py checks the engines against it), so an image whose shorter side is a whole
-multiple of it is reduced by that factor as it is decoded: no render ever upsamples it."""
 STRIP_PIXELS = 1 << 20
 """Colour conversion works on strips of about this many pixels (see `to_rgb`)."""
-_REDUCIBLE = ("L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "F")
-"""Modes whose pixels Pillow's `reduce` averages correctly (LA and RGBA premultiplied)."""
 SILENCE_DBFS = -60.0
 """Audio whose loudest sample is quieter than this is refused as silent."""
 MIN_AUDIO_RATE = 4_000
@@ -57,13 +50,11 @@ AUDIO_HINT = "upload a WAV, MP3, M4A, FLAC, OGG or Opus file"
 # ----------------------------------------------------------------------------------- images
 
 
-def load_image(
-    path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE, longest: int = WORKING_SIDE
-) -> Image.Image:
+def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> Image.Image:
     """Decode an image to RGB with EXIF orientation applied, refusing bombs and odd shapes.
 
-    An image whose shorter side is at least twice `longest` comes back reduced by a whole
-    factor, to a shorter side from `longest` to 2 x `longest` (see WORKING_SIDE)."""
+    Peak memory is the decoded pixels plus one RGB copy: the orientation is applied in place
+    and colours are converted a strip at a time (`to_rgb`)."""
     name = path.name
     if path.stat().st_size == 0:
         raise InputError(f"{name} is empty (0 bytes): upload the image again")
@@ -100,12 +91,9 @@ def load_image(
                 f"strip; at most {MAX_ASPECT_RATIO:.0f}:1 is accepted: crop it"
             )
         try:
-            if img.format in ("JPEG", "MPO"):  # the decoder scales by 1/2, 1/4 or 1/8 for free
-                img.draft(None, _working_size(width, height, longest))
             img.load()
-            small = _reduce(img, longest)
-            ImageOps.exif_transpose(small, in_place=True)
-            return to_rgb(small)
+            ImageOps.exif_transpose(img, in_place=True)
+            return to_rgb(img)
         except Exception as err:
             _refuse_metadata_bomb(name, err)
             raise InputError(
@@ -163,32 +151,6 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img if img.mode == "RGB" else img.convert("RGB")
-
-
-def _working_size(width: int, height: int, longest: int) -> tuple[int, int]:
-    """The smallest size, in proportion, whose shorter side is `longest` (or the size itself)."""
-    scale = min(1.0, longest / min(width, height))
-    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
-
-
-def _reduce(img: Image.Image, longest: int) -> Image.Image:
-    """Shrink a decoded image by a whole factor while its shorter side stays >= `longest`.
-
-    Box averaging in a mode where it is correct: palettes and 1-bit images are expanded first
-    and 16-bit samples scaled to 8 bits; Pillow premultiplies transparency itself, so the hidden
-    colours of transparent pixels never bleed into the edges."""
-    factor = min(img.size) // longest
-    if factor < 2:
-        return img
-    if img.mode.startswith("I;16"):
-        img = _sixteen_to_eight(img)
-    elif img.mode == "1":
-        img = img.convert("L")
-    elif img.mode in ("P", "PA"):
-        img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
-    if img.mode not in _REDUCIBLE:
-        img = to_rgb(img)
-    return img.reduce(factor)
 
 
 def _sixteen_to_eight(img: Image.Image) -> Image.Image:
