@@ -8,7 +8,8 @@ Inputs come from anyone who can write to the bucket, so nothing here trusts a fi
 header: the container is recognised from its first bytes and opened with that one demuxer only
 (ffmpeg's probing would otherwise follow a playlist disguised as an .mp3), sizes are checked
 before pixels are decoded, and audio decoding stops at the duration limit whatever the header
-says. Everything raises `InputError` naming the file and saying what to do, never a raw decoder
+says. What an image costs follows its pixel count, not its file size (a 155 KB PNG can hold 40 M
+pixels), so decoding makes one full-size copy at most besides the decoded pixels: the RGB result. Everything raises `InputError` naming the file and saying what to do, never a raw decoder
 error.
 """
 
@@ -38,6 +39,8 @@ MIN_IMAGE_SIDE = 64
 _PNG_METADATA_LIMITS = ("Decompressed data too large", "Too much memory used in text chunks")
 """How Pillow's PNG reader words its refusal of oversized metadata chunks."""
 MAX_ASPECT_RATIO = 8.0
+STRIP_PIXELS = 1 << 20
+"""Colour conversion works on strips of about this many pixels (see `to_rgb`)."""
 SILENCE_DBFS = -60.0
 """Audio whose loudest sample is quieter than this is refused as silent."""
 MIN_AUDIO_RATE = 4_000
@@ -48,7 +51,10 @@ AUDIO_HINT = "upload a WAV, MP3, M4A, FLAC, OGG or Opus file"
 
 
 def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> Image.Image:
-    """Decode an image to RGB with EXIF orientation applied, refusing bombs and odd shapes."""
+    """Decode an image to RGB with EXIF orientation applied, refusing bombs and odd shapes.
+
+    Peak memory is the decoded pixels plus one RGB copy: the orientation is applied in place
+    and colours are converted a strip at a time (`to_rgb`)."""
     name = path.name
     if path.stat().st_size == 0:
         raise InputError(f"{name} is empty (0 bytes): upload the image again")
@@ -86,8 +92,8 @@ def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> I
             )
         try:
             img.load()
-            upright = ImageOps.exif_transpose(img)
-            return to_rgb(upright)
+            ImageOps.exif_transpose(img, in_place=True)
+            return to_rgb(img)
         except Exception as err:
             _refuse_metadata_bomb(name, err)
             raise InputError(
@@ -109,9 +115,27 @@ def _refuse_metadata_bomb(name: str, err: Exception) -> None:
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode to 8-bit RGB; transparency is laid over white, 16-bit is scaled down."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        peak = 65535.0 if img.mode.startswith("I;16") else max(1.0, float(img.getextrema()[1]))
+    """Any Pillow mode to 8-bit RGB; transparency is laid over white, 16-bit is scaled down.
+
+    A big image is converted a strip of rows at a time, so it costs one RGB copy beside its
+    decoded pixels, not one copy per conversion step."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "F") or img.width * img.height <= STRIP_PIXELS:
+        return _to_rgb(img)  # I and F scale by the whole image's range: one piece
+    out = Image.new("RGB", img.size)
+    rows = max(1, STRIP_PIXELS // img.width)
+    for top in range(0, img.height, rows):
+        strip = img.crop((0, top, img.width, min(img.height, top + rows)))
+        out.paste(_to_rgb(strip), (0, top))
+    return out
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode.startswith("I;16"):
+        img = _sixteen_to_eight(img)
+    elif img.mode == "I":
+        peak = max(1.0, float(img.getextrema()[1]))
         data = np.asarray(img, dtype=np.float64) * (255.0 / peak)
         img = Image.fromarray(np.clip(data, 0, 255).astype(np.uint8), "L")
     elif img.mode == "F":
@@ -127,6 +151,14 @@ def to_rgb(img: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _sixteen_to_eight(img: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image as 8-bit ("L"), scaled (65535 -> 255) without a wider copy."""
+    data = np.asarray(img)
+    out = np.empty(data.shape, np.uint8)
+    np.floor_divide(data, 257, out=out, casting="unsafe")
+    return Image.fromarray(out, "L")
 
 
 def fit_cover(img: Image.Image, width: int, height: int) -> Image.Image:

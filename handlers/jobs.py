@@ -56,6 +56,7 @@ class Job:
     image: ObjectInfo | None = None
     audio: ObjectInfo | None = None
     prompt: ObjectInfo | None = None
+    unpaired: list[ObjectInfo] = field(default_factory=list)  # audios this image cannot pair
     markers: dict[str, dict[Marker, ObjectInfo]] = field(default_factory=dict)
     phase: Phase = Phase.INCOMPLETE
     ready_at: datetime | None = None
@@ -72,7 +73,7 @@ class Job:
 
     @property
     def kind(self) -> JobKind | None:
-        if self.image and self.audio:
+        if self.image and (self.audio or self.unpaired):  # unpaired: refused when routed
             return JobKind.TALKING_HEAD
         if self.prompt and self.image:
             return JobKind.IMAGE_TO_VIDEO
@@ -82,7 +83,9 @@ class Job:
 
     @property
     def inputs(self) -> list[ObjectInfo]:
-        return [obj for obj in (self.image, self.audio, self.prompt) if obj is not None]
+        return [
+            obj for obj in (self.image, self.audio, self.prompt, *self.unpaired) if obj is not None
+        ]
 
     @property
     def version(self) -> str:
@@ -191,13 +194,28 @@ def _pair(folder: str, items: list[tuple[str, str, ObjectInfo]]) -> list[Job]:
         if kind == "prompt" and stem:
             job_for(stem).prompt = obj
     if folder_prompt is not None:
-        if by_stem:
+        if images or audios:
             for job in by_stem.values():
                 if job.prompt is None:
                     job.prompt = folder_prompt
-        else:
+        elif layout.FOLDER_PROMPT_STEM not in by_stem:  # beside other prompts: a job of its own
             job_for(layout.FOLDER_PROMPT_STEM).prompt = folder_prompt
+    _hold_unpaired(by_stem, images)
     return list(by_stem.values())
+
+
+def _hold_unpaired(by_stem: dict[str, Job], images: list[tuple[str, ObjectInfo]]) -> None:
+    """One image that no audio or prompt pairs with, beside several lone audios: no way to
+    tell which audio the user meant, so the image's job holds them all and is refused in
+    words (validate.check_pairing) instead of every file waiting silently, incomplete."""
+    if len(images) != 1:
+        return
+    job = by_stem[images[0][0]]
+    lone = [j for j in by_stem.values() if j.audio and not j.image and not j.prompt]
+    if job.kind is None and len(lone) > 1:
+        for other in lone:
+            del by_stem[other.stem]
+        job.unpaired = sorted((j.audio for j in lone), key=lambda o: o.key)  # type: ignore[misc]
 
 
 def _keep_newest(job: Job, slot: str, obj: ObjectInfo) -> None:

@@ -34,6 +34,7 @@ def route(storage: Storage, job: Job, settings: Settings) -> Route:
     Raises InputRejected (the user's move) or EngineNotFound (the configured default engine
     does not exist: the operator's move); both are permanent.
     """
+    validate.check_pairing(job)
     validate.check_sizes(job.inputs, settings)
     name = file_name(job.prompt)
     prompt = (

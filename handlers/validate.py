@@ -11,6 +11,7 @@ whose message names the file and says what to do.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -23,11 +24,14 @@ from handlers.errors import InputRejected
 from handlers.prompt import PromptFile
 from handlers.storage import ObjectInfo
 
+if TYPE_CHECKING:
+    from handlers.jobs import Job
+
 
 def check_sizes(objects: list[ObjectInfo], settings: Settings) -> None:
     """Refuse empty and oversized inputs from their listed sizes (nothing downloaded yet)."""
     for obj in objects:
-        name = obj.key.rpartition("/")[2]
+        name = _file(obj)
         typed = layout.input_type(name)
         if obj.size == 0:
             raise InputRejected(f"{name} is empty (0 bytes): upload it again")
@@ -57,6 +61,25 @@ def audio(path: Path, settings: Settings, name: str | None = None) -> AudioInfo:
         return probe_audio(path, settings.max_audio_seconds, settings.min_audio_seconds)
     except InputError as err:
         raise InputRejected(_renamed(str(err), path, name)) from err
+
+
+def check_pairing(job: Job) -> None:
+    """An image beside several audio files, none named like it, cannot be paired: say how."""
+    if not job.unpaired or job.image is None:
+        return
+    image = _file(job.image)
+    names = [_file(obj) for obj in job.unpaired]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    raise InputRejected(
+        f"{image} has {len(names)} audio files beside it ({shown}) and none is named like it, "
+        f"so dropreel cannot tell which one to use: name the audio for this image "
+        f"{job.stem}.{names[0].rpartition('.')[2]} (the same name as the image), or put each "
+        "image and its audio in a folder of their own"
+    )
+
+
+def _file(obj: ObjectInfo) -> str:
+    return obj.key.rpartition("/")[2]
 
 
 def check_prompt(kind: str | None, prompt: PromptFile | None, name: str) -> None:

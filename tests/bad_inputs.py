@@ -76,20 +76,28 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 @functools.cache
-def png_bomb(side: int = 30_000) -> bytes:
-    """A genuine side x side 1-bit grayscale PNG: 900 M pixels in ~110 KB (zero rows compress)."""
-    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
+def flat_png(width: int, height: int, bit_depth: int = 8, colour: int = 6) -> bytes:
+    """A genuine width x height PNG of zero rows (colour 6: RGBA, 0: gray, 3: palette with a
+    transparent entry): millions of pixels in a file of kilobytes."""
+    bands = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
+    row = b"\x00" * (1 + (width * bands * bit_depth + 7) // 8)  # filter byte + samples
     packer = zlib.compressobj(9)
-    parts = [packer.compress(row * 1000) for _ in range(side // 1000)]
-    parts.append(packer.compress(row * (side % 1000)))
+    parts = [packer.compress(row * min(1000, height - top)) for top in range(0, height, 1000)]
     parts.append(packer.flush())
-    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
+    palette = _chunk(b"PLTE", b"\x00" * 768) + _chunk(b"tRNS", b"\x00") if colour == 3 else b""
     return (
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", ihdr)
+        + palette
         + _chunk(b"IDAT", b"".join(parts))
         + _chunk(b"IEND", b"")
     )
+
+
+def png_bomb(side: int = 30_000) -> bytes:
+    """A genuine side x side 1-bit grayscale PNG: 900 M pixels in ~110 KB (zero rows compress)."""
+    return flat_png(side, side, 1, 0)
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -440,6 +448,15 @@ def cases() -> list[Case]:
             "json-5001-digits",
             prompt(b'{"prompt": "a boat", "width": 1' + b"0" * 5000 + b"}"),
             ("prompt.json", "width = a 5,001-digit number", "whole number from 64 to 4096"),
+        ),
+        Case(
+            "pair-two-audios",
+            {
+                "face.png": good_png(),
+                "take 1.wav": good_wav(),
+                "take 2.mp3": encode_audio("mp3", "libmp3lame"),
+            },
+            ("face.png", "2 audio files", "take 1.wav, take 2.mp3", "face.wav"),
         ),
         Case(
             "json-named-unicode",

@@ -51,6 +51,43 @@ def test_stem_prompt_and_talking_head_prompt():
     assert jobs["f/b"].kind == "text_to_video"
 
 
+def test_folder_prompt_beside_stem_prompts_is_a_job_of_its_own():
+    """With no image or audio in the folder, prompt.json is its own text-to-video job, as the
+    README says, even beside x.prompt.json (it used to vanish)."""
+    jobs = jobs_of(obj("f/prompt.json"), obj("f/x.prompt.json"))
+    assert {n: j.kind for n, j in jobs.items()} == {
+        "f/prompt": "text_to_video",
+        "f/x": "text_to_video",
+    }
+    assert jobs["f/prompt"].prompt.key == "f/prompt.json"
+    assert jobs["f/x"].prompt.key == "f/x.prompt.json"
+    # beside media it stays what it was: the prompt of every job without its own
+    jobs = jobs_of(obj("g/prompt.json"), obj("g/x.prompt.json"), obj("g/cat.png"))
+    assert {n: j.prompt.key for n, j in jobs.items()} == {
+        "g/cat": "g/prompt.json",
+        "g/x": "g/x.prompt.json",
+    }
+
+
+def test_an_image_beside_several_unnamed_audios_is_one_job_holding_them():
+    jobs = jobs_of(obj("f/face.png"), obj("f/take 1.wav"), obj("f/take 2.mp3"))
+    assert list(jobs) == ["f/face"]
+    job = jobs["f/face"]
+    assert job.kind == "talking_head" and job.phase is Phase.READY  # claimed, then refused
+    assert [o.key for o in job.unpaired] == ["f/take 1.wav", "f/take 2.mp3"]
+    assert job.audio is None
+    renamed = jobs_of(obj("f/face.png"), obj("f/face.wav"), obj("f/take 2.mp3"))
+    assert renamed["f/face"].audio.key == "f/face.wav" and not renamed["f/face"].unpaired
+    assert renamed["f/take 2"].phase is Phase.INCOMPLETE
+    assert renamed["f/face"].version != job.version
+    # an image that a prompt.json makes a job of its own is left alone
+    with_prompt = jobs_of(obj("g/face.png"), obj("g/a.wav"), obj("g/b.wav"), obj("g/prompt.json"))
+    assert with_prompt["g/face"].kind == "image_to_video" and not with_prompt["g/face"].unpaired
+    # two images and two audios, none named alike: each waits for its partner
+    pairs = jobs_of(obj("h/a.png"), obj("h/b.png"), obj("h/c.wav"), obj("h/d.wav"))
+    assert {j.phase for j in pairs.values()} == {Phase.INCOMPLETE} and len(pairs) == 4
+
+
 def test_incomplete_and_ignored_files():
     jobs = jobs_of(obj("f/only.png"), obj("g/notes.txt"), obj("g/.hidden.png"), obj("h/movie.mp4"))
     assert list(jobs) == ["f/only"]
