@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -112,10 +112,11 @@ def prepare(rt: Runtime, job: Job, routed: Route | None, writer: StatusWriter, t
     writer.status.kind = job.kind
     local = _download(rt.storage, job, tmp)
     writer.stage("validate")
-    speech = speak(rt, job, local, routed.prompt, writer, tmp) if job.speaks else None
-    if speech is not None:
-        local["audio"] = speech.path
     request = _request(job, local, routed.prompt, rt.settings)
+    speech = speak(rt, job, local, routed.prompt, writer, tmp) if job.speaks else None
+    if speech is not None:  # the talking head's audio, checked like a dropped recording
+        local["audio"] = speech.path
+        request = replace(request, audio=validate.audio(speech.path, rt.settings))
     writer.status.engine = routed.engine
     writer.status.preview = get_spec(routed.engine).preview
     audio = local.get("audio") if job.kind is JobKind.TALKING_HEAD else None

@@ -83,8 +83,12 @@ def build(weights_dir: Path, seed: int = 0) -> Path:
         audio_latent_token_id=ids[2],
         audio_bos_token_id=ids[3],
         frame_rate=codec_config.frame_rate,
-        flow_head_config={"hidden_size": 16, "num_hidden_layers": 1, "latent_dim": 8,
-                          "condition_dim": 32},
+        flow_head_config={
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "latent_dim": 8,
+            "condition_dim": 32,
+        },
     )
     model = PocketTTSForConditionalGeneration(config).eval()
 

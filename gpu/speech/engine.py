@@ -92,7 +92,7 @@ def plan_speech(
         )
     if request.voice and request.voice_sample is not None:
         raise InputError(
-            f'prompt.json names the voice {request.voice!r} and a voice sample was dropped too: '
+            f"prompt.json names the voice {request.voice!r} and a voice sample was dropped too: "
             "keep one"
         )
     if request.voice and request.voice not in voices:

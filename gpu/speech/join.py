@@ -35,7 +35,7 @@ def finish(samples: np.ndarray, rate: int, pause: float) -> np.ndarray:
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
         out[:fade] *= ramp
         out[-fade:] *= ramp[::-1]
-    return np.concatenate([out, np.zeros(int(round(pause * rate)), dtype=np.float32)])
+    return np.concatenate([out, np.zeros(round(pause * rate), dtype=np.float32)])
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:

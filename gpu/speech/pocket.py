@@ -106,4 +106,3 @@ class PocketSpeechEngine:
             out = self.model.generate(**inputs.to(self.device), return_dict_in_generate=True)
         waves = self.processor.decode(out.audio_latents, out.audio_latents_mask)
         return waves[0].numpy()
-

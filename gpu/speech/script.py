@@ -26,7 +26,7 @@ PARAGRAPH_PAUSE = 0.6
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 _PARAGRAPH = re.compile(r"\n\s*\n")
-_TYPOGRAPHY = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": ", "})
+_TYPOGRAPHY = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": ","})
 
 ABBREVIATIONS_EN = {
     "Dr.": "Doctor",
@@ -42,11 +42,29 @@ ABBREVIATIONS_EN = {
     "%": " percent",
     "&": " and ",
 }
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred"))
 
 
@@ -80,6 +98,7 @@ def chunks(text: str, language: str, max_chars: int = MAX_CHUNK_CHARS) -> list[C
 def clean(text: str) -> str:
     """Unicode composed, typographic quotes and dashes made plain, control characters dropped."""
     text = unicodedata.normalize("NFC", text).translate(_TYPOGRAPHY).replace("\r\n", "\n")
+    text = re.sub(r"[ \t]+,", ",", text)  # "a — b" reads "a, b"
     return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
 
 

@@ -21,8 +21,14 @@ VOICE_FILES = {"alba": "alba-mackenna/casual.wav"}
 POCKET_MODEL = WeightSource(
     repo_id="eustlb/pocket-tts",
     revision=None,
-    patterns=("config.json", "generation_config.json", "*.safetensors", "tokenizer*", "*.jinja",
-              "preprocessor_config.json"),
+    patterns=(
+        "config.json",
+        "generation_config.json",
+        "*.safetensors",
+        "tokenizer*",
+        "*.jinja",
+        "preprocessor_config.json",
+    ),
     size_gb=0.5,
     folder="pocket-tts/model",
     name="pocket-tts model",
