@@ -56,6 +56,22 @@ def test_script_becomes_speech_then_a_talking_head(storage, make_settings, notes
     assert sorted(n["job"] for n in notes.read()) == ["talk/alice", "talk/bob"]
 
 
+def test_slack_shows_the_speech_stage_then_the_video(storage, make_settings, notes):
+    from handlers.notify import JobEvent
+    from handlers.status import JobStatus
+    from infra.notify.fake_slack import FakeSlack
+    from infra.notify.slack import build_message
+
+    storage.put("n/alice.png", png())
+    storage.put("n/alice.script.txt", b"Hi there.")
+    run_tick(runtime(storage, make_settings(storage), notes))
+    st = JobStatus.model_validate(status(storage, "n/.dropreel/alice/status.json"))
+    _, blocks = build_message(JobEvent(status=st, folder="n/"), 3600)
+    text = FakeSlack().render({"blocks": blocks})
+    assert "speech-preview (speech), then preview" in text
+    assert text.index("speech ") < text.index("render ")
+
+
 def test_speech_field_of_prompt_json_with_a_preset_voice(storage, make_settings, notes, tmp_path):
     storage.put("p/face.png", png())
     storage.put("p/face.prompt.json", prompt(None, speech="Good morning.", voice="high"))
