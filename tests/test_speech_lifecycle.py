@@ -188,3 +188,17 @@ def test_a_long_script_joins_without_clicks_gaps_or_level_jumps(pocket_weights, 
     # one level: every chunk's speech within 3 dB of the others
     levels = [20 * np.log10(np.sqrt(np.mean(p[np.abs(p) > 0] ** 2))) for p in pieces]
     assert max(levels) - min(levels) <= 3.0
+
+
+def test_pocket_pull_patterns_cover_exactly_the_published_layout(pocket_weights):
+    from fnmatch import fnmatch
+
+    from gpu.registry import get_spec
+    from gpu.weights import Places
+
+    places = Places(weights_dir=str(pocket_weights))
+    for source in get_spec("pocket-tts").weights:
+        root = places.folder(source)
+        files = [str(f.relative_to(root)) for f in root.rglob("*") if f.is_file()]
+        assert files and all(any(fnmatch(f, p) for p in source.patterns) for f in files), files
+        assert all((root / marker).exists() for marker in source.markers())
