@@ -90,6 +90,11 @@ def check_speech(job: Job, prompt: PromptFile | None) -> None:
             f"{_name(job.audio)} is a recording and {script} a script for the same portrait "
             f"{job.stem!r}: remove one of them"
         )
+    if job.speaks and job.image is None:
+        raise InputRejected(
+            f"{script} gives text to speak, but there is no portrait to speak it: add an image "
+            "(png, jpg, webp) to the folder, or remove the speech field"
+        )
     if job.script and job.speech_in_prompt:
         raise InputRejected(
             f'{_name(job.script)} and the "speech" field of prompt.json both give the text to '

@@ -106,6 +106,10 @@ def _run(storage, make_settings, notes, files: dict[str, bytes], **settings) -> 
             {"f/alice.png": png(), "f/alice.wav": wav(), "f/alice.voice.wav": wav()},
             "alice.voice.wav is a voice sample for a script, but 'alice' has no script",
         ),
+        (
+            {"f/alice.prompt.json": prompt(speech="Hi.")},
+            "gives text to speak, but there is no portrait to speak it",
+        ),
     ],
     ids=[
         "script+recording",
@@ -116,6 +120,7 @@ def _run(storage, make_settings, notes, files: dict[str, bytes], **settings) -> 
         "unknown-voice",
         "unknown-language",
         "voice-without-script",
+        "speech-without-portrait",
     ],
 )
 def test_refusals_say_what_to_fix(storage, make_settings, notes, files, says):
