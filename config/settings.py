@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     engine_talking_head: str = Field("preview", description="Engine for image + audio jobs.")
     engine_text_to_video: str = Field("preview", description="Engine for prompt.json jobs.")
     engine_image_to_video: str = Field("preview", description="Engine for prompt.json + image.")
+    engine_speech: str = Field(
+        "speech-preview", description="Speech engine for script jobs (text to speech)."
+    )
 
     notifier: str = Field("console", description="console, slack, or none.")
     notify_log: str | None = Field(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from gpu.diffusers_models import MODELS
 from gpu.infinitetalk.spec import INFINITETALK
 from gpu.registry import EngineSpec, register
+from gpu.speech.spec import SPEECH_ENGINES
 
 register(
     EngineSpec(
@@ -28,3 +29,5 @@ for model in MODELS.values():
     register(model)
 
 register(INFINITETALK)
+for speech in SPEECH_ENGINES:
+    register(speech)

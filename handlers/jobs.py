@@ -57,6 +57,9 @@ class Job:
     audio: ObjectInfo | None = None
     prompt: ObjectInfo | None = None
     unpaired: list[ObjectInfo] = field(default_factory=list)  # audios this image cannot pair
+    script: ObjectInfo | None = None  # script.txt / <stem>.script.txt: speech made from text
+    voice: ObjectInfo | None = None  # <stem>.voice.<ext>: the voice a script is spoken in
+    speech_in_prompt: bool = False  # prompt.json has a "speech" field (known once it is read)
     markers: dict[str, dict[Marker, ObjectInfo]] = field(default_factory=dict)
     phase: Phase = Phase.INCOMPLETE
     ready_at: datetime | None = None
@@ -73,7 +76,9 @@ class Job:
 
     @property
     def kind(self) -> JobKind | None:
-        if self.image and (self.audio or self.unpaired):  # unpaired: refused when routed
+        if self.image and (
+            self.audio or self.unpaired or self.speaks
+        ):  # unpaired: refused when routed
             return JobKind.TALKING_HEAD
         if self.prompt and self.image:
             return JobKind.IMAGE_TO_VIDEO
@@ -82,10 +87,14 @@ class Job:
         return None
 
     @property
+    def speaks(self) -> bool:
+        """True when dropreel makes the speech first: from a script file or prompt.json."""
+        return self.script is not None or self.speech_in_prompt
+
+    @property
     def inputs(self) -> list[ObjectInfo]:
-        return [
-            obj for obj in (self.image, self.audio, self.prompt, *self.unpaired) if obj is not None
-        ]
+        slots = (self.image, self.audio, self.prompt, self.script, self.voice, *self.unpaired)
+        return [obj for obj in slots if obj is not None]
 
     @property
     def version(self) -> str:
@@ -105,6 +114,10 @@ class Job:
     @property
     def output_key(self) -> str:
         return layout.output_key(self.folder, self.stem)
+
+    @property
+    def speech_key(self) -> str:
+        return layout.speech_key(self.folder, self.stem)
 
     @property
     def status_key(self) -> str:
@@ -179,6 +192,7 @@ def _pair(folder: str, items: list[tuple[str, str, ObjectInfo]]) -> list[Job]:
     images = [(stem, obj) for kind, stem, obj in items if kind == "image"]
     audios = [(stem, obj) for kind, stem, obj in items if kind == "audio"]
     folder_prompt = next((obj for kind, stem, obj in items if kind == "prompt" and not stem), None)
+    folder_script = next((obj for kind, stem, obj in items if kind == "script" and not stem), None)
     by_stem: dict[str, Job] = {}
 
     def job_for(stem: str) -> Job:
@@ -191,8 +205,13 @@ def _pair(folder: str, items: list[tuple[str, str, ObjectInfo]]) -> list[Job]:
         target = images[0][0] if lone_pair else stem
         _keep_newest(job_for(target), "audio", obj)
     for kind, stem, obj in items:
-        if kind == "prompt" and stem:
-            job_for(stem).prompt = obj
+        if kind in ("prompt", "script", "voice") and stem:
+            setattr(job_for(stem), kind, obj)
+    if folder_script is not None:  # speaks for every portrait without its own recording
+        for stem, _ in images:
+            job = job_for(stem)
+            if job.script is None and job.audio is None:
+                job.script = folder_script
     if folder_prompt is not None:
         if images or audios:
             for job in by_stem.values():

@@ -5,6 +5,7 @@ can never be taken for an input (no input type has that shape). Job state is car
 names there, so a poller decides from the listing alone:
 
     <folder>/<stem>.mp4                         the video
+    <folder>/<stem>.speech.wav                  the speech made from a script (script jobs)
     <folder>/.dropreel/<stem>/status.json       human-readable status (queued/running/done/failed)
     <folder>/.dropreel/<stem>/poster.jpg        poster frame
     <folder>/.dropreel/<stem>/<version>.lease   claim; its LastModified is the last heartbeat;
@@ -29,6 +30,10 @@ PROMPT_SUFFIX = ".prompt.json"
 FOLDER_PROMPT_STEM = "prompt"
 MAX_KEY_BYTES = 1024  # S3's limit on a key's length, in UTF-8 bytes; both backends enforce it
 SHORT_STEM_CHARS = 32
+SCRIPT_NAME = "script.txt"
+SCRIPT_SUFFIX = ".script.txt"
+VOICE_TAG = "voice"  # <stem>.voice.<audio ext>: a voice sample to speak in, never lip-synced
+SPEECH_TAG = "speech"  # <stem>.speech.wav: the speech dropreel made, never an input
 
 
 class Marker(StrEnum):
@@ -49,17 +54,22 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def input_type(name: str) -> tuple[str, str] | None:
-    """('image'|'audio'|'prompt', stem) for an input file name, else None.
+    """('image'|'audio'|'voice'|'prompt'|'script', stem) for an input file name, else None.
 
-    A folder-level prompt.json has stem ''. Hidden files (leading '.') are never inputs.
+    A folder-level prompt.json or script.txt has stem ''. Hidden files (leading '.') are never
+    inputs, and neither is `<stem>.speech.<audio ext>`: that is the speech dropreel writes.
     """
     if name.startswith("."):
         return None
     lower = name.lower()
-    if lower == PROMPT_NAME:
-        return "prompt", ""
-    if lower.endswith(PROMPT_SUFFIX) and len(name) > len(PROMPT_SUFFIX):
-        return "prompt", name[: -len(PROMPT_SUFFIX)]
+    for kind, whole, suffix in (
+        ("prompt", PROMPT_NAME, PROMPT_SUFFIX),
+        ("script", SCRIPT_NAME, SCRIPT_SUFFIX),
+    ):
+        if lower == whole:
+            return kind, ""
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return kind, name[: -len(suffix)]
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem:
         return None
@@ -67,7 +77,11 @@ def input_type(name: str) -> tuple[str, str] | None:
     if ext in IMAGE_EXTS:
         return "image", stem
     if ext in AUDIO_EXTS:
-        return "audio", stem
+        base, dot, tag = stem.rpartition(".")
+        tag = tag.lower() if dot and base else ""
+        if tag == SPEECH_TAG:
+            return None
+        return ("voice", base) if tag == VOICE_TAG else ("audio", stem)
     return None
 
 
@@ -95,6 +109,10 @@ def short_meta_stem(stem: str) -> str:
 
 def output_key(folder: str, stem: str) -> str:
     return f"{folder}{stem}.mp4"
+
+
+def speech_key(folder: str, stem: str) -> str:
+    return f"{folder}{stem}.{SPEECH_TAG}.wav"
 
 
 def status_key(folder: str, stem: str) -> str:

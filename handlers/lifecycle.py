@@ -1,8 +1,10 @@
 """One job version from claim to notification, in three steps.
 
-    prepare: route (prompt.json, engine) -> download -> validate -> the engine's request
+    prepare: route (prompt.json, engine) -> download -> validate -> [speech] -> the request
     render:  load engine -> check_inputs -> render + encode (streamed) to a local MP4
-    publish: upload the MP4 and poster -> the lease turns final (done) -> complete
+    publish: upload [the speech,] the MP4 and poster -> the lease turns final (done) -> complete
+
+A script job speaks first (handlers/speech.py): its speech becomes the talking head's audio.
 
 `complete` carries out a final lease: status.json, `<version>.done` or `.failed`, the
 notification, then the lease is deleted. It is idempotent, so the outbox (`resend`, run by the
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -34,8 +36,9 @@ from handlers.errors import LeaseLost, StorageError, first_line, plain_words
 from handlers.jobs import Job
 from handlers.notify import JobEvent
 from handlers.prompt import PromptFile
-from handlers.routing import Route, file_name, route
+from handlers.routing import Route, file_name, mark_speech, route
 from handlers.runtime import Runtime
+from handlers.speech import SPEECH_FIELDS, Speech, speak
 from handlers.status import JobState, JobStatus, StatusWriter, write_status
 from handlers.storage import Storage
 
@@ -139,18 +142,26 @@ class Work:
     request: RenderRequest
     audio: Path | None  # the track muxed into the MP4 (talking-head jobs)
     video: Path
+    speech: Speech | None = None  # made from a script, published next to the video
 
 
 def prepare(rt: Runtime, job: Job, routed: Route | None, writer: StatusWriter, tmp: Path) -> Work:
-    """Route the job (unless the trigger did), download its image and audio, check them."""
+    """Route the job (unless the trigger did), download its inputs, check them; a script job
+    then speaks its script, and the speech is the talking head's audio."""
     routed = routed or route(rt.storage, job, rt.settings)
+    mark_speech(job, routed.prompt)
+    writer.status.kind = job.kind
     local = _download(rt.storage, job, tmp)
     writer.stage("validate")
     request = _request(job, local, routed.prompt, rt.settings)
+    speech = speak(rt, job, local, routed.prompt, writer, tmp) if job.speaks else None
+    if speech is not None:  # the talking head's audio, checked like a dropped recording
+        local["audio"] = speech.path
+        request = replace(request, audio=validate.audio(speech.path, rt.settings))
     writer.status.engine = routed.engine
     writer.status.preview = get_spec(routed.engine).preview
     audio = local.get("audio") if job.kind is JobKind.TALKING_HEAD else None
-    return Work(routed.engine, request, audio, tmp / "out.mp4")
+    return Work(routed.engine, request, audio, tmp / "out.mp4", speech)
 
 
 def render(
@@ -189,6 +200,8 @@ def publish(
     status = writer.status
     writer.stage("upload")
     keeper.confirm()
+    if work.speech is not None:
+        rt.storage.put(work.speech.key, work.speech.path, "audio/wav")
     rt.storage.put(job.output_key, work.video, "video/mp4")
     poster = poster_jpeg(result.first_frame) if result.first_frame is not None else None
     if poster:
@@ -293,7 +306,7 @@ def _event(rt: Runtime, job: Job, status: JobStatus, poster: bytes | None) -> Jo
 
 def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
     local: dict[str, Path] = {}
-    for slot in ("image", "audio"):
+    for slot in ("image", "audio", "script", "voice"):
         obj = getattr(job, slot)
         if obj is None:
             continue
@@ -312,7 +325,7 @@ def _request(
     job: Job, local: dict[str, Path], prompt: PromptFile | None, settings: Settings
 ) -> RenderRequest:
     """The engine's request: inputs decoded and checked once, here, under the settings' limits."""
-    values = prompt.model_dump(exclude={"task", "engine"}) if prompt else {}
+    values = prompt.model_dump(exclude={"task", "engine", *SPEECH_FIELDS}) if prompt else {}
     return RenderRequest(
         kind=job.kind,
         image=validate.image(local["image"], settings) if "image" in local else None,

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gpu.speech.script import MAX_SCRIPT_CHARS
 from handlers.errors import InputRejected
 
 Task = Literal["text_to_video", "image_to_video", "talking_head"]
@@ -51,8 +52,28 @@ class PromptFile(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Random seed, for reproducing.")
     steps: int | None = Field(None, ge=1, le=200, description="Denoising steps.")
     guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale.")
+    speech: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_SCRIPT_CHARS,
+        description="Text to speak (with an image: a talking head saying it; like script.txt).",
+    )
+    voice: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="A preset voice of the speech engine (script jobs).",
+    )
+    language: str | None = Field(
+        None,
+        min_length=2,
+        max_length=16,
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)?$",
+        description="Language of the script, as a code such as en or fr (script jobs).",
+    )
 
-    @field_validator("prompt", "negative_prompt")
+    @field_validator("prompt", "negative_prompt", "speech")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
         if value is not None:

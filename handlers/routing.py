@@ -42,16 +42,24 @@ def route(storage: Storage, job: Job, settings: Settings) -> Route:
         if job.prompt
         else None
     )
+    mark_speech(job, prompt)
     validate.check_prompt(job.kind, prompt, name)
+    validate.check_speech(job, prompt)
     return Route(resolve_engine(job, prompt, settings), prompt)
+
+
+def mark_speech(job: Job, prompt: PromptFile | None) -> None:
+    """A "speech" field in prompt.json makes a portrait a talking head spoken from that text;
+    only prompt.json says so, so the kind the listing gave is settled here."""
+    job.speech_in_prompt = bool(prompt and prompt.speech)
 
 
 def resolve_engine(job: Job, prompt: PromptFile | None, settings: Settings) -> str:
     if prompt and prompt.task and prompt.task != job.kind:
         raise InputRejected(
             f"prompt.json says task={prompt.task!r} but the files make a {job.kind} job "
-            "(image + audio = talking_head, prompt + image = image_to_video, prompt alone = "
-            "text_to_video): fix the task field or the files"
+            "(image + audio or script = talking_head, prompt + image = image_to_video, prompt "
+            "alone = text_to_video): fix the task field or the files"
         )
     name = (prompt.engine if prompt and prompt.engine else None) or settings.engine_for(job.kind)
     try:

@@ -54,6 +54,9 @@ class JobStatus(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     adjustments: list[str] = Field(default_factory=list)
     video: dict[str, Any] | None = None
+    speech: dict[str, Any] | None = Field(
+        None, description="Script jobs: the speech made (key, length, settings, time, cost)."
+    )
     error: str | None = None
     notification: str | None = None
     worker: str | None = None

@@ -19,6 +19,7 @@ from config.kinds import JobKind
 from config.settings import Settings
 from gpu.errors import InputError
 from gpu.media import AudioInfo, load_image, probe_audio
+from gpu.speech.script import MAX_SCRIPT_CHARS
 from handlers import layout
 from handlers.errors import InputRejected
 from handlers.prompt import PromptFile
@@ -26,6 +27,8 @@ from handlers.storage import ObjectInfo
 
 if TYPE_CHECKING:
     from handlers.jobs import Job
+
+MAX_SCRIPT_BYTES = 4 * MAX_SCRIPT_CHARS  # UTF-8 takes at most four bytes a character
 
 
 def check_sizes(objects: list[ObjectInfo], settings: Settings) -> None:
@@ -39,6 +42,11 @@ def check_sizes(objects: list[ObjectInfo], settings: Settings) -> None:
             raise InputRejected(
                 f"{name} is {obj.size:,} bytes; a prompt file may be at most "
                 f"{settings.max_prompt_bytes:,} bytes: keep only the fields it needs"
+            )
+        if typed and typed[0] == "script" and obj.size > MAX_SCRIPT_BYTES:
+            raise InputRejected(
+                f"{name} is {obj.size:,} bytes; a script may be at most {MAX_SCRIPT_CHARS:,} "
+                "characters: split it into several scripts"
             )
         if obj.size > settings.max_input_bytes:
             raise InputRejected(
@@ -91,6 +99,57 @@ def check_prompt(kind: str | None, prompt: PromptFile | None, name: str) -> None
             f'{name} has no "prompt": a {kind} job needs one, e.g. '
             '{"prompt": "a paper boat drifting down a rainy street"}'
         )
+
+
+def check_speech(job: Job, prompt: PromptFile | None) -> None:
+    """A portrait speaks a recording or a script, never both; voice fields need a script."""
+    script = _name(job.script) if job.script else ('the "speech" field of prompt.json')
+    if job.speaks and job.audio:
+        raise InputRejected(
+            f"{_name(job.audio)} is a recording and {script} a script for the same portrait "
+            f"{job.stem!r}: remove one of them"
+        )
+    if job.speaks and job.image is None:
+        raise InputRejected(
+            f"{script} gives text to speak, but there is no portrait to speak it: add an image "
+            "(png, jpg, webp) to the folder, or remove the speech field"
+        )
+    if job.script and job.speech_in_prompt:
+        raise InputRejected(
+            f'{_name(job.script)} and the "speech" field of prompt.json both give the text to '
+            "speak: keep one"
+        )
+    if job.voice and not job.speaks:
+        raise InputRejected(
+            f"{_name(job.voice)} is a voice sample for a script, but {job.stem!r} has no script: "
+            f"add {job.stem}.script.txt, or rename the file if it is the recording to lip-sync"
+        )
+    for field in ("voice", "language"):
+        if prompt and getattr(prompt, field) and not job.speaks:
+            raise InputRejected(
+                f'prompt.json sets "{field}", which only a script job uses: add a script '
+                '(script.txt or a "speech" field) or remove the field'
+            )
+
+
+def script(path: Path, name: str) -> str:
+    """The script's text: UTF-8, not binary, not empty."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputRejected(
+            f"{name} is not UTF-8 text (byte {err.start}): save it as plain UTF-8 text"
+        ) from err
+    if "\x00" in text:
+        raise InputRejected(f"{name} holds binary data, not text: save the script as plain text")
+    if not text.strip():
+        raise InputRejected(f"{name} is empty: write the words to speak in it")
+    return text
+
+
+def _name(obj: ObjectInfo) -> str:
+    return obj.key.rpartition("/")[2]
 
 
 def _renamed(message: str, path: Path, name: str | None) -> str:

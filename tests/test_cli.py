@@ -65,7 +65,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every video rendered" in result.stdout
     videos = sorted((tmp_path / "out").glob("*.mp4"))
-    assert len(videos) == 2
+    assert len(videos) == 3  # portrait + voice, prompt card, portrait + script
+    assert len(list((tmp_path / "out").glob("*.speech.wav"))) == 1
     infos = [decode_mp4(v.read_bytes(), tmp_path) for v in videos]
     assert any(i.audio_seconds for i in infos)
 

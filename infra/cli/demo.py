@@ -1,7 +1,9 @@
 """`dropreel demo`: the whole product on one machine, no account, no network, no GPU.
 
-Starts moto's S3 server on 127.0.0.1, makes a bucket, drops a portrait + voice pair and a
-prompt.json into inbox/, runs the watcher until both MP4s exist, and says where they are.
+Starts moto's S3 server on 127.0.0.1, makes a bucket, drops a portrait + voice pair, a portrait
++ script and a prompt.json into inbox/, runs the watcher until every MP4 exists, and says where
+they are. The script job speaks with the configured speech engine (the CPU preview unless
+DROPREEL_ENGINE_SPEECH names another whose weights are on disk).
 Notifications go to a fake Slack server on 127.0.0.1 (printed at the end, as a person would read
 them), or to real Slack when SLACK_BOT_TOKEN and DROPREEL_SLACK_CHANNEL are set.
 """
@@ -32,8 +34,11 @@ DEMO_INPUTS = {
     "inbox/alice/alice.png": samples.portrait_png(),
     "inbox/alice/alice.wav": samples.voice_wav(seconds=4.0),
     "inbox/boat/prompt.json": samples.prompt_json(duration_seconds=3),
+    "inbox/bob/bob.png": samples.portrait_png(seed=1),
+    "inbox/bob/bob.script.txt": samples.SCRIPT.encode(),
 }
-OUTPUTS = ("inbox/alice/alice.mp4", "inbox/boat/prompt.mp4")
+OUTPUTS = ("inbox/alice/alice.mp4", "inbox/boat/prompt.mp4", "inbox/bob/bob.mp4")
+SPEECH = ("inbox/bob/bob.speech.wav",)
 
 
 class RecordingConsole(ConsoleNotifier):
@@ -121,7 +126,7 @@ def run_demo(out_dir: str = "dropreel-demo", timeout: float = 300) -> int:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         print("\nresults:")
-        for key in OUTPUTS:
+        for key in (*OUTPUTS, *SPEECH):
             local = out / key.replace("/", "_")
             client.download_file(BUCKET, key, str(local))
             print(f"  s3://{BUCKET}/{key}  (copied to {local})")

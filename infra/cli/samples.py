@@ -66,3 +66,10 @@ def prompt_json(
     prompt: str = "A paper boat drifting down a rain-soaked street at dusk", **extra
 ) -> bytes:
     return json.dumps({"prompt": prompt, **extra}, indent=2).encode()
+
+
+SCRIPT = (
+    "Hello! I am Bob, and I never recorded a word of this.\n\n"
+    "dropreel read my script, spoke it, then made this video."
+)
+"""What the demo's script job says."""

@@ -41,7 +41,7 @@ KIND_NAMES = {
     JobKind.TEXT_TO_VIDEO: "Text to video",
     JobKind.IMAGE_TO_VIDEO: "Image to video",
 }
-STAGE_ORDER = ("download", "validate", "load", "check", "render", "upload")
+STAGE_ORDER = ("download", "validate", "speech", "load", "check", "render", "upload")
 HEADER_LIMIT = 150
 TEXT_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -131,6 +131,8 @@ def _fields(event: JobEvent) -> list[dict[str, str]]:
     status = event.status
     profile = status.settings.get("profile") or "default"
     engine = f"{status.engine or '?'} · profile {profile}"
+    if status.speech:  # a script job: the speech engine spoke first
+        engine = f"{status.speech['engine']} (speech), then {engine}"
     return [
         {"type": "mrkdwn", "text": f"*Job*\n{escape(_stem(event))}"},
         {"type": "mrkdwn", "text": f"*Folder*\n`{escape(_folder_location(event))}`"},
