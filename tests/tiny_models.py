@@ -1,6 +1,7 @@
 """Tiny random-weight checkpoints of the real diffusers/transformers classes, built in code.
 
-Each builder makes the published pipeline's components at toy sizes (same classes, same VAE
+Each builder makes the published pipeline's components at toy sizes, two transformer blocks
+each so caches and per-block hooks run, (same classes, same VAE
 compression as the real checkpoint, so the frame rule and size grid hold), tokenizer included
 (a Unigram T5 tokenizer built from a word list, no hub), and `save_pretrained`s the pipeline into
 a folder laid out like the Hugging Face cache: `models--org--name/snapshots/<commit>/` with
@@ -89,7 +90,7 @@ def build_ltx():
     from diffusers import (
         AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
-        LTXPipeline,
+        LTXConditionPipeline,
         LTXVideoTransformer3DModel,
     )
 
@@ -100,7 +101,7 @@ def build_ltx():
         num_attention_heads=2,
         attention_head_dim=8,
         cross_attention_dim=16,
-        num_layers=1,
+        num_layers=2,
         caption_channels=TEXT_DIM,
     )
     # Same compression as the published VAE: patch 4 x three 2x scalings = 32 in space, 8 in time.
@@ -119,7 +120,7 @@ def build_ltx():
         patch_size=4,
         patch_size_t=1,
     )
-    return LTXPipeline(
+    return LTXConditionPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
         text_encoder=tiny_t5_encoder(len(tokenizer)),
@@ -163,7 +164,7 @@ def build_wan():
         text_dim=TEXT_DIM,
         freq_dim=16,
         ffn_dim=16,
-        num_layers=1,
+        num_layers=2,
         rope_max_seq_len=32,
     )
     return WanPipeline(
@@ -189,7 +190,7 @@ def build_mochi():
         patch_size=2,
         num_attention_heads=2,
         attention_head_dim=8,
-        num_layers=1,
+        num_layers=2,
         pooled_projection_dim=16,
         in_channels=12,
         text_embed_dim=TEXT_DIM,
@@ -217,12 +218,19 @@ def fake_commit(repo: WeightSource) -> str:
     return hashlib.sha1(f"tiny:{repo.repo_id}".encode()).hexdigest()
 
 
-def save_in_hf_cache(pipe, repo: WeightSource, cache_dir: Path) -> Path:
-    """Save `pipe` where huggingface_hub would have put `repo` at its revision."""
+def save_in_hf_cache(pipe, repo: WeightSource, cache_dir: Path, variant: str | None = None) -> Path:
+    """Save `pipe` where huggingface_hub would have put `repo` at its revision.
+
+    With `variant` the diffusers models' weights carry it in their names (as mochi-1-preview's
+    bf16 copies do) and the transformers text encoder keeps its one plain file.
+    """
     root = cache_dir / ("models--" + repo.repo_id.replace("/", "--"))
     commit = repo.revision if repo.revision and len(repo.revision) == 40 else fake_commit(repo)
     snapshot = root / "snapshots" / commit
     pipe.save_pretrained(snapshot)
+    for weights in snapshot.glob("*/diffusion_pytorch_model.safetensors"):
+        if variant:
+            weights.rename(weights.with_name(f"diffusion_pytorch_model.{variant}.safetensors"))
     if commit != repo.revision:
         (root / "refs").mkdir(parents=True, exist_ok=True)
         (root / "refs" / repo.ref).write_text(commit)
@@ -239,7 +247,7 @@ def populate_cache(cache_dir: Path, engines: list[str] | None = None, seed: int 
         pipe = build()
         for variant in MODELS[name].variants.values():
             if set(variant.pipelines) & set(kinds):
-                save_in_hf_cache(pipe, variant.repo, cache_dir)
+                save_in_hf_cache(pipe, variant.repo, cache_dir, variant.load.get("variant"))
     return cache_dir
 
 
@@ -302,7 +310,7 @@ def build_hunyuan15():
         out_channels=latent,
         num_attention_heads=2,
         attention_head_dim=16,
-        num_layers=1,
+        num_layers=2,
         num_refiner_layers=1,
         text_embed_dim=TEXT_DIM,
         text_embed_2_dim=TEXT_DIM,
