@@ -12,6 +12,7 @@ a folder laid out like the Hugging Face cache: `models--org--name/snapshots/<com
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -221,16 +222,18 @@ def fake_commit(repo: WeightSource) -> str:
 def save_in_hf_cache(pipe, repo: WeightSource, cache_dir: Path, variant: str | None = None) -> Path:
     """Save `pipe` where huggingface_hub would have put `repo` at its revision.
 
-    With `variant` the diffusers models' weights carry it in their names (as mochi-1-preview's
-    bf16 copies do) and the transformers text encoder keeps its one plain file.
+    With `variant` the diffusers models' weights are saved twice, plain and with the variant in
+    their names (as mochi-1-preview holds fp32 and bf16 copies); the text encoder has one file.
     """
     root = cache_dir / ("models--" + repo.repo_id.replace("/", "--"))
     commit = repo.revision if repo.revision and len(repo.revision) == 40 else fake_commit(repo)
     snapshot = root / "snapshots" / commit
     pipe.save_pretrained(snapshot)
     for weights in snapshot.glob("*/diffusion_pytorch_model.safetensors"):
-        if variant:
-            weights.rename(weights.with_name(f"diffusion_pytorch_model.{variant}.safetensors"))
+        if variant:  # both precisions on disk, as the real repo holds them
+            shutil.copy(
+                weights, weights.with_name(f"diffusion_pytorch_model.{variant}.safetensors")
+            )
     if commit != repo.revision:
         (root / "refs").mkdir(parents=True, exist_ok=True)
         (root / "refs" / repo.ref).write_text(commit)
