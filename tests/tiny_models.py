@@ -166,7 +166,7 @@ def build_wan():
         freq_dim=16,
         ffn_dim=16,
         num_layers=2,
-        rope_max_seq_len=32,
+        rope_max_seq_len=64,
     )
     return WanPipeline(
         tokenizer=tokenizer,
