@@ -159,7 +159,7 @@ class DiffusersVideoEngine:
             if request.image is None:
                 raise InputError(f"{spec.name} needs an image for an image-to-video job")
             image = request.image
-        width, height = self._size(request, profile, image, adjustments)
+        width, height = self._size(request, profile, image, adjustments, snapshot)
         steps = request.steps or profile.steps
         timesteps = (
             profile.timesteps if profile.timesteps and steps == len(profile.timesteps) else None
@@ -230,7 +230,10 @@ class DiffusersVideoEngine:
         profile: Profile,
         image: Image.Image | None,
         adjustments: list[str],
+        snapshot: Snapshot,
     ) -> tuple[int, int]:
+        """The planned size: the profile's, the photo fitted into the profile's pixels, or what
+        the job asked for on the grid. `snapshot` is for families whose checkpoint decides."""
         spec = self.spec
         aspect = image.size[0] / image.size[1] if image else profile.width / profile.height
         if not (request.width or request.height):

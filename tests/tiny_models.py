@@ -248,11 +248,17 @@ def populate_cache(cache_dir: Path, engines: list[str] | None = None, seed: int 
         torch.manual_seed(seed)
         build, kinds = BUILDERS[name]
         pipe = build()
+        separate = {"image_to_video": build(image_to_video=True)} if name in SEPARATE_I2V else {}
         for variant in MODELS[name].variants.values():
             if set(variant.pipelines) & set(kinds):
-                save_in_hf_cache(pipe, variant.repo, cache_dir, variant.load.get("variant"))
+                kind = next(iter(variant.pipelines))
+                made = separate.get(kind, pipe)
+                save_in_hf_cache(made, variant.repo, cache_dir, variant.load.get("variant"))
     return cache_dir
 
+
+SEPARATE_I2V = {"hunyuanvideo-1.5"}
+"""Engines whose image-to-video checkpoints are other repos with other components."""
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
@@ -274,15 +280,27 @@ def tiny_qwen_tokenizer():
     return tokenizer
 
 
-def build_hunyuan15():
+HY15_TARGET_SIZE = 96
+"""The tiny HunyuanVideo 1.5 size buckets' side (the published 480p checkpoints say 640)."""
+
+
+def build_hunyuan15(image_to_video: bool = False):
     from diffusers import (
         AutoencoderKLHunyuanVideo15,
         ClassifierFreeGuidance,
         FlowMatchEulerDiscreteScheduler,
+        HunyuanVideo15ImageToVideoPipeline,
         HunyuanVideo15Pipeline,
         HunyuanVideo15Transformer3DModel,
     )
-    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel
+    from transformers import (
+        ByT5Tokenizer,
+        Qwen2_5_VLTextConfig,
+        Qwen2_5_VLTextModel,
+        SiglipImageProcessor,
+        SiglipVisionConfig,
+        SiglipVisionModel,
+    )
 
     tokenizer = tiny_qwen_tokenizer()
     text_encoder = Qwen2_5_VLTextModel(
@@ -308,6 +326,7 @@ def build_hunyuan15():
         spatial_compression_ratio=16,
         temporal_compression_ratio=4,
     )
+    image_dim = 16
     transformer = HunyuanVideo15Transformer3DModel(
         in_channels=latent * 2 + 1,
         out_channels=latent,
@@ -317,11 +336,12 @@ def build_hunyuan15():
         num_refiner_layers=1,
         text_embed_dim=TEXT_DIM,
         text_embed_2_dim=TEXT_DIM,
-        image_embed_dim=16,
+        image_embed_dim=image_dim,
         rope_axes_dim=(4, 6, 6),
-        task_type="t2v",
+        target_size=HY15_TARGET_SIZE,
+        task_type="i2v" if image_to_video else "t2v",
     )
-    return HunyuanVideo15Pipeline(
+    parts = dict(
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         transformer=transformer,
@@ -331,12 +351,26 @@ def build_hunyuan15():
         tokenizer_2=tokenizer_2,
         guider=ClassifierFreeGuidance(guidance_scale=6.0),
     )
+    if not image_to_video:
+        return HunyuanVideo15Pipeline(**parts)
+    vision = SiglipVisionConfig(
+        hidden_size=image_dim,
+        intermediate_size=24,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=16,
+    )
+    return HunyuanVideo15ImageToVideoPipeline(
+        **parts,
+        image_encoder=SiglipVisionModel(vision),
+        feature_extractor=SiglipImageProcessor(size={"height": 32, "width": 32}),
+    )
 
 
 BUILDERS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "ltx-video": (build_ltx, ("text_to_video", "image_to_video")),
     "wan2.2-ti2v-5b": (build_wan, ("text_to_video", "image_to_video")),
     "mochi": (build_mochi, ("text_to_video",)),
-    # HunyuanVideo 1.5 image-to-video (SigLIP image encoder) has no tiny build yet.
-    "hunyuanvideo-1.5": (build_hunyuan15, ("text_to_video",)),
+    "hunyuanvideo-1.5": (build_hunyuan15, ("text_to_video", "image_to_video")),
 }

@@ -74,6 +74,6 @@ def test_each_job_gets_its_own_profile(tiny_cache, engine_cls):
 def test_speed_on_cpu_is_off_by_default(tiny_cache):
     engine = LTXVideoEngine()
     engine.load()
-    frames, dtypes, hook_names, speed = job(engine, "low_vram")
+    _, dtypes, hook_names, speed = job(engine, "low_vram")
     assert FP8 not in dtypes and not hook_names
     assert all(v.startswith("skipped on cpu") for v in speed.values())
