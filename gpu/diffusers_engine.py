@@ -68,6 +68,12 @@ class DiffusersPlan(RenderPlan):
     def pipeline(self) -> str:
         return self.variant.pipelines[self.request.kind]
 
+    @property
+    def schedule(self) -> str:
+        if self.timesteps:
+            return f"timesteps {list(self.timesteps)}"
+        return "checkpoint scheduler"
+
     def _negative_source(self) -> str:
         if self.negative_prompt is None:
             return "none" if self.guidance > 1 else "none (no guidance)"
@@ -82,7 +88,7 @@ class DiffusersPlan(RenderPlan):
             "variant": self.variant.name,
             "pipeline": self.pipeline,
             "steps": self.steps,
-            "schedule": f"timesteps {list(self.timesteps)}" if self.timesteps else "scheduler",
+            "schedule": self.schedule,
             "guidance": self.guidance,
             "guidance_rescale": self.profile.guidance_rescale,
             "negative_prompt": self._negative_source(),
