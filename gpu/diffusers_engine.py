@@ -155,7 +155,7 @@ class DiffusersVideoEngine:
             )
         profile = spec.profiles[profile_name]
         variant = spec.variant_for(profile_name, request.kind)
-        snapshot = local_snapshot(variant.repo, self.cache_dir, spec.name, profile_name)
+        snapshot = self._snapshot(variant, profile_name)
 
         adjustments: list[str] = []
         fps = self._fps(request, adjustments)
@@ -200,6 +200,10 @@ class DiffusersVideoEngine:
             speed=self._speed_plan(profile.speed),
             image=image,
         )
+
+    def _snapshot(self, variant: Variant, profile: str) -> Snapshot:
+        """The checkpoint on disk, offline (WeightsMissing with the fixing command if absent)."""
+        return local_snapshot(variant.repo, self.cache_dir, self.spec.name, profile)
 
     def _fps(self, request: RenderRequest, adjustments: list[str]) -> int:
         spec = self.spec
@@ -383,19 +387,10 @@ class DiffusersVideoEngine:
         return pipe
 
     def _load(self, cls: Any, plan: DiffusersPlan) -> Any:
+        """Load the checkpoint, then apply what changes its modules (fp8 storage, compile)."""
         import torch
 
-        variant = plan.variant
-        log.info("loading %s from %s", variant.repo.repo_id, plan.snapshot.path)
-        dtype: Any = self.dtype
-        if self.spec.float32_modules:
-            dtype = {
-                "default": self.dtype,
-                **dict.fromkeys(self.spec.float32_modules, torch.float32),
-            }
-        pipe = cls.from_pretrained(
-            str(plan.snapshot.path), dtype=dtype, local_files_only=True, **variant.load
-        )
+        pipe = self._from_cache(cls, plan)
         pipe.to(self.device)
         self.check_pipeline(pipe)
         transformer = pipe.transformer
@@ -414,6 +409,21 @@ class DiffusersVideoEngine:
             )
         self._load_outcomes = outcomes
         return pipe
+
+    def _from_cache(self, cls: Any, plan: DiffusersPlan) -> Any:
+        import torch
+
+        variant = plan.variant
+        log.info("loading %s from %s", variant.repo.repo_id, plan.snapshot.path)
+        dtype: Any = self.dtype
+        if self.spec.float32_modules:
+            dtype = {
+                "default": self.dtype,
+                **dict.fromkeys(self.spec.float32_modules, torch.float32),
+            }
+        return cls.from_pretrained(
+            str(plan.snapshot.path), dtype=dtype, local_files_only=True, **variant.load
+        )
 
     def check_pipeline(self, pipe: Any) -> None:
         """Refuse a checkpoint whose VAE disagrees with the frame rule or grid in the table."""
