@@ -245,17 +245,17 @@ class DiffusersVideoEngine:
         """The planned size: the profile's, the photo fitted into the profile's pixels, or what
         the job asked for on the grid. `snapshot` is for families whose checkpoint decides."""
         spec = self.spec
-        aspect = image.size[0] / image.size[1] if image else profile.width / profile.height
-        if not (request.width or request.height):
-            if image is None:
-                return profile.width, profile.height
-            fitted = spec.fit(aspect, profile.width * profile.height)
+        asked = bool(request.width or request.height)
+        if image is not None and (self.photo_decides_size or not asked):
+            width, height, why = self._fit_photo(image, profile, snapshot)
+            unused = " (width/height are not used for image-to-video)" if asked else ""
             adjustments.append(
-                f"image {image.size[0]}x{image.size[1]} fitted to {fitted[0]}x{fitted[1]}: the "
-                f"largest size on {spec.name}'s {spec.grid}-pixel grid at the image's aspect "
-                f"within the {profile.width}x{profile.height} pixel budget"
+                f"image {image.size[0]}x{image.size[1]} fitted to {width}x{height}: {why}{unused}"
             )
-            return fitted
+            return width, height
+        if not asked:
+            return profile.width, profile.height
+        aspect = image.size[0] / image.size[1] if image else profile.width / profile.height
         if request.width and request.height:
             width, height = request.width, request.height
         elif request.width:
@@ -281,6 +281,21 @@ class DiffusersVideoEngine:
                 f"sides that are multiples of {spec.grid}"
             )
         return snapped
+
+    photo_decides_size = False
+    """True where the image-to-video pipeline sizes the video from the photo itself."""
+
+    def _fit_photo(
+        self, image: Image.Image, profile: Profile, snapshot: Snapshot
+    ) -> tuple[int, int, str]:
+        """The size a photo renders at without a requested size, and why (for adjustments)."""
+        spec = self.spec
+        width, height = spec.fit(image.size[0] / image.size[1], profile.width * profile.height)
+        why = (
+            f"the largest size on {spec.name}'s {spec.grid}-pixel grid at the image's aspect "
+            f"within the {profile.width}x{profile.height} pixel budget"
+        )
+        return width, height, why
 
     def _speed_plan(self, speed: Speed) -> dict[str, str]:
         """What each asked-for feature will do on this device and model, before it runs."""

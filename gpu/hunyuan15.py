@@ -20,7 +20,6 @@ from PIL import Image
 
 from gpu.diffusers_engine import DiffusersPlan, DiffusersVideoEngine
 from gpu.diffusers_models import HUNYUANVIDEO_15, Profile
-from gpu.engine import RenderRequest
 from gpu.weights import Snapshot
 
 
@@ -43,16 +42,11 @@ class HunyuanVideo15Engine(DiffusersVideoEngine):
             kwargs["image"] = plan.request.image
         return kwargs
 
-    def _size(
-        self,
-        request: RenderRequest,
-        profile: Profile,
-        image: Image.Image | None,
-        adjustments: list[str],
-        snapshot: Snapshot,
-    ) -> tuple[int, int]:
-        if image is None:
-            return super()._size(request, profile, image, adjustments, snapshot)
+    photo_decides_size = True
+
+    def _fit_photo(
+        self, image: Image.Image, profile: Profile, snapshot: Snapshot
+    ) -> tuple[int, int, str]:
         from diffusers.pipelines.hunyuan_video1_5.image_processor import (
             HunyuanVideo15ImageProcessor,
         )
@@ -63,13 +57,5 @@ class HunyuanVideo15Engine(DiffusersVideoEngine):
         height, width = processor.calculate_default_height_width(
             height=image.size[1], width=image.size[0], target_size=target
         )
-        ignored = (
-            " (width/height are not used for image-to-video)"
-            if request.width or request.height
-            else ""
-        )
-        adjustments.append(
-            f"image {image.size[0]}x{image.size[1]} fitted to {width}x{height}: HunyuanVideo "
-            f"1.5's size bucket for the photo's aspect at target size {target}{ignored}"
-        )
-        return width, height
+        why = f"HunyuanVideo 1.5's size bucket for the photo's aspect at target size {target}"
+        return width, height, why
