@@ -72,7 +72,7 @@ class DiffusersPlan(RenderPlan):
     def schedule(self) -> str:
         if self.timesteps:
             return f"timesteps {list(self.timesteps)}"
-        return "checkpoint scheduler"
+        return "pipeline default"
 
     def _negative_source(self) -> str:
         if self.negative_prompt is None:
@@ -124,7 +124,7 @@ class DiffusersVideoEngine:
         self._load_outcomes: dict[str, str] = {}
         """What loading applied (fp8 storage, compile), recorded again on each job it serves."""
         self._applied: set[str] = set()
-        """The undoable features the last job left on (cache, attention)."""
+        """The undoable features the last job left on (the cache)."""
 
     # ---- load -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -474,20 +474,19 @@ class DiffusersVideoEngine:
         transformer, record, speed = pipe.transformer, plan.speed, plan.profile.speed
         if "cache" in self._applied:
             transformer.disable_cache()
-        if "attention" in self._applied:
-            transformer.set_attention_backend("native")  # also resets diffusers' global choice
         self._applied.clear()
         if hasattr(pipe.vae, "disable_tiling"):
             pipe.vae.disable_tiling()
         for name, outcome in self._load_outcomes.items():
             record[name] = outcome  # applied when this pipeline was loaded, for these settings
         pending = {k for k, v in record.items() if v.startswith("pending")}
-        if "attention" in pending:
-            backend = str(self.spec.attention)
-            record["attention"] = _attempt(
-                lambda: transformer.set_attention_backend(backend), backend
-            )
-            self._applied.add("attention")
+        if self.spec.attention and self.device.startswith("cuda"):
+            # Always set: diffusers keeps the last backend set by any model as a process-wide
+            # default, so a job that asks for none still gets "native", not a leftover.
+            backend = str(self.spec.attention) if "attention" in pending else "native"
+            outcome = _attempt(lambda: transformer.set_attention_backend(backend), backend)
+            if "attention" in pending:
+                record["attention"] = outcome
         if "cache" in pending:
             config = FirstBlockCacheConfig(threshold=float(speed.cache_threshold or 0))
             record["cache"] = _attempt(

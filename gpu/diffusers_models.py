@@ -381,7 +381,7 @@ MOCHI = ModelSpec(
                 repo_id="genmo/mochi-1-preview",
                 revision="14be5fcea23095ed330cb214647916a451e38b6e",
                 patterns=MOCHI_FILES,
-                size_gb=30,
+                size_gb=40,
             ),
             pipelines={"text_to_video": "MochiPipeline"},
             load={"variant": "bf16"},
