@@ -159,7 +159,7 @@ class DiffusersVideoEngine:
 
         adjustments: list[str] = []
         fps = self._fps(request, adjustments)
-        num_frames = self._frames(request, fps, adjustments)
+        num_frames = self._frames(request, fps, variant.max_frames or spec.max_frames, adjustments)
         image = None
         if request.kind == "image_to_video":
             if request.image is None:
@@ -215,15 +215,15 @@ class DiffusersVideoEngine:
         )
         return spec.fps
 
-    def _frames(self, request: RenderRequest, fps: int, adjustments: list[str]) -> int:
+    def _frames(self, request: RenderRequest, fps: int, limit: int, adjustments: list[str]) -> int:
         spec = self.spec
         seconds = request.duration_seconds or spec.default_seconds
         num_frames = spec.frames_for(seconds, fps)
-        if num_frames > spec.max_frames:
-            longest = spec.max_frames / fps
+        if num_frames > limit:
+            longest = limit / fps
             raise InputError(
                 f"duration_seconds={seconds:g} is {seconds * fps:.0f} frames at {fps} fps, past "
-                f"{spec.name}'s limit of {spec.max_frames} frames ({longest:.2f}s): ask for "
+                f"{spec.name}'s limit of {limit} frames ({longest:.2f}s): ask for "
                 f"{longest:.2f} seconds or less"
             )
         if abs(num_frames - seconds * fps) > 1e-6:

@@ -68,6 +68,8 @@ class Variant:
     """Extra pipeline-call keyword arguments this checkpoint wants (e.g. decode_timestep)."""
     load: dict[str, Any] = field(default_factory=dict)
     """Extra `from_pretrained` arguments (e.g. `variant="bf16"`: one precision on disk)."""
+    max_frames: int | None = None
+    """A longer limit this checkpoint documents than the model's `max_frames` (None: that)."""
 
 
 @dataclass(frozen=True)
@@ -217,10 +219,15 @@ LTX_PIPELINES = {"text_to_video": "LTXConditionPipeline", "image_to_video": "LTX
 LTX_DISTILLED_TIMESTEPS = (1000, 993, 987, 981, 975, 909, 725, 0.03)
 """The distilled models' own 8-step schedule (diffusers' LTX-Video docs, 0.9.7/0.9.8 distilled)."""
 LTX_NEGATIVE = "worst quality, inconsistent motion, blurry, jittery, distorted"
+LTX_098_LONGEST = 361
+"""0.9.8 "supports generating very long videos": diffusers' LTX-Video docs render 361 frames
+(12 s at 30 fps) in one `LTXConditionPipeline` call; 0.9.7 stays at the card's 257."""
 
 
-def ltx_variant(name: str, repo: WeightSource) -> Variant:
-    return Variant(name=name, repo=repo, pipelines=LTX_PIPELINES, call=LTX_CALL)
+def ltx_variant(name: str, repo: WeightSource, max_frames: int | None = None) -> Variant:
+    return Variant(
+        name=name, repo=repo, pipelines=LTX_PIPELINES, call=LTX_CALL, max_frames=max_frames
+    )
 
 
 def ltx_distilled(width: int, height: int, speed: Speed) -> Profile:
@@ -254,6 +261,7 @@ LTX_VIDEO = ModelSpec(
                 "7c64400e1861cc0d7b98d570a1926d5408ec60cd",
                 36,
             ),
+            max_frames=LTX_098_LONGEST,
         ),
         "13b-dev": ltx_variant(
             "13b-dev",

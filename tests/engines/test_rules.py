@@ -104,6 +104,13 @@ def test_profile_resolution(tiny_cache, engine, profile, variant, steps, guidanc
     assert (plan.width, plan.height) == size
 
 
+def test_ltx_098_renders_long_clips_in_one_call(tiny_cache):
+    plan = load_engine("ltx-video").check_inputs(
+        RenderRequest(kind="text_to_video", prompt="sky", duration_seconds=12)
+    )
+    assert (plan.num_frames, plan.fps, plan.describe()["variant"]) == (361, 30, "13b-distilled")
+
+
 def test_prompt_values_override_the_profile(tiny_cache):
     plan = load_engine("ltx-video").check_inputs(
         RenderRequest(kind="text_to_video", prompt="sky", profile="quality", steps=12, guidance=0)
@@ -126,7 +133,8 @@ def test_image_sets_the_aspect_when_no_size_is_given(tiny_cache, tmp_path: Path)
 @pytest.mark.parametrize(
     ("engine", "request_args", "message"),
     [
-        ("ltx-video", {"duration_seconds": 20}, "limit of 257 frames (8.57s)"),
+        ("ltx-video", {"duration_seconds": 20}, "limit of 361 frames (12.03s)"),
+        ("ltx-video", {"duration_seconds": 9, "profile": "quality"}, "257 frames (8.57s)"),
         ("wan2.2-ti2v-5b", {"duration_seconds": 6}, "limit of 121 frames (5.04s)"),
         ("mochi", {"width": 1920, "height": 1080}, "past mochi's limit"),
         ("ltx-video", {"width": 4096, "height": 64}, "longest side 1280"),
@@ -155,7 +163,7 @@ def test_refusal_fails_the_job_once_with_the_reason(s3_storage, make_settings, t
     keys = [o.key for o in s3_storage.list().objects]
     status = json.loads(s3_storage.get(next(k for k in keys if k.endswith("status.json"))))
     assert status["attempt"] == 1 and status["state"] == "failed"
-    assert "ask for 8.57 seconds or less" in status["error"]
+    assert "ask for 12.03 seconds or less" in status["error"]
     tick(rt, dispatcher)  # a failed version is never retried
     assert started(rt) == ["inbox/long/prompt"]
 
