@@ -1,18 +1,21 @@
-"""Seconds of GPU compute per second of video, per engine and profile, at full size.
+"""Seconds of GPU compute per clip and per second of video, per engine and profile, full size.
 
 Each engine's transformer and VAE are built at their published sizes with random weights (no
-download: random weights cost the same FLOPs as trained ones) in bfloat16 on CUDA, the profile's
-speed features are applied by the engine's own code, and one 5 s clip per profile runs through
-the real diffusers pipeline. Text encoders are skipped (random prompt embeddings of the right
-shape): their cost is one forward pass per job, small next to the denoising loop.
+download: random weights cost the same FLOPs as trained ones) in bfloat16 on CUDA (the VAE in
+float32 where the recipe says so), and one 5 s clip per profile runs through the engine's own
+code: its plan (size, frames, steps, the distilled timesteps), its pipeline-call arguments
+(guidance, rescale, decode timestep, frame rate), its speed features and its progress reports.
+Only the text encoders are skipped (random prompt embeddings of the right shape): their cost is
+one forward pass per job, small next to the denoising loop.
 
-Reported per profile: `denoise_s` (start to last step), `decode_s` (last step to frames in host
-memory: VAE decode + post-processing), `compute_per_video_s` = total / video seconds (< 1.0 is
-faster than real time). The anchor: LTX-Video's published claim of 5 s of 768x512 video in about
-2 s on an H100 with the distilled model (0.4 s per video second).
+Reported per profile, one JSON line: `denoise_s` (start to last step), `decode_s` (last step to
+frames in host memory), `clip_s` (both), `compute_per_video_s` = clip_s / video seconds (< 1.0
+is faster than real time), `peak_gpu_gb`, and `speed` (what each feature did). Anchors, on one
+H100/H200: LTX-Video distilled, 121 frames at 768x512 in about 2 s (Lightricks' claim);
+FastWan2.2-TI2V-5B, 5 s of 720p in 16 s on an H200 (its authors').
 
     python bench/gpu_engines.py [--engine ltx-video] [--profile fast] [--warmup 1]
-    python bench/gpu_engines.py --tiny     # the tiny test checkpoints, any device: checks the code
+    python bench/gpu_engines.py --tiny     # the tiny test checkpoints on CPU: checks the code
 
 Exits with code 2 and says so when no CUDA device is present (unless --tiny).
 """
@@ -20,6 +23,7 @@ Exits with code 2 and says so when no CUDA device is present (unless --tiny).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -35,11 +39,7 @@ CLIP_SECONDS = 5.0
 # Published architecture sizes (transformer and VAE constructor arguments; class defaults where
 # the published config equals them). Sequence lengths are the pipelines' max_sequence_length.
 FULL: dict[str, dict[str, Any]] = {
-    "ltx-video:2b-distilled": {
-        "transformer": ("LTXVideoTransformer3DModel", {}),
-        "vae": ("AutoencoderKLLTXVideo", {"timestep_conditioning": True}),
-    },
-    "ltx-video:13b": {
+    "ltx-video": {
         "transformer": (
             "LTXVideoTransformer3DModel",
             {"num_layers": 48, "attention_head_dim": 128, "cross_attention_dim": 4096},
@@ -87,20 +87,18 @@ FULL: dict[str, dict[str, Any]] = {
 SEQ = {"ltx": 128, "wan": 512, "mochi": 256, "hunyuanvideo15": 1000}
 
 
-def build_full(engine: str, variant: str, dtype: Any) -> Any:
+def build_full(engine: str, pipe_name: str, dtype: Any, float32: tuple[str, ...]) -> Any:
+    """The engine's pipeline at published sizes, random weights, without text encoders."""
     import diffusers
     import torch
 
-    key = engine if engine in FULL else f"{engine}:{'13b' if '13b' in variant else variant}"
-    parts = FULL[key]
     torch.set_default_dtype(dtype)
     with torch.device("cuda"):
-        modules = {name: getattr(diffusers, cls)(**kwargs) for name, (cls, kwargs) in parts.items()}
+        modules = {name: getattr(diffusers, c)(**kw) for name, (c, kw) in FULL[engine].items()}
     torch.set_default_dtype(torch.float32)
+    for name in float32:
+        modules[name].to(torch.float32)
     spec = MODELS[engine]
-    pipe_cls = getattr(
-        diffusers, spec.variants[_variant_key(spec, variant)].pipelines["text_to_video"]
-    )
     extra: dict[str, Any] = {}
     if spec.family == "wan":
         extra["expand_timesteps"] = True
@@ -110,17 +108,13 @@ def build_full(engine: str, variant: str, dtype: Any) -> Any:
             tokenizer_2=None,
             guider=diffusers.ClassifierFreeGuidance(guidance_scale=6.0),
         )
-    return pipe_cls(
+    return getattr(diffusers, pipe_name)(
         scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
         text_encoder=None,
         tokenizer=None,
         **modules,
         **extra,
     )
-
-
-def _variant_key(spec: Any, variant: str) -> str:
-    return next(k for k, v in spec.variants.items() if v.name == variant)
 
 
 def embeddings(pipe: Any, family: str, guidance: float, device: str, dtype: Any) -> dict:
@@ -161,90 +155,104 @@ def embeddings(pipe: Any, family: str, guidance: float, device: str, dtype: Any)
     return out
 
 
-def run_profile(engine_name: str, profile_name: str, args: argparse.Namespace) -> dict:
-    import importlib
-
+def bench_engine(engine_name: str, args: argparse.Namespace) -> Any:
+    """The engine itself, with random-weight (or tiny) checkpoints and prompt embeddings."""
     import torch
 
-    from gpu.diffusers_engine import _counting_steps
     from gpu.registry import get_spec
+    from gpu.weights import Snapshot
 
+    module, _, attr = get_spec(engine_name).target.partition(":")
+    base = getattr(importlib.import_module(module), attr)
     spec = MODELS[engine_name]
-    profile = spec.profiles[profile_name]
-    variant = spec.variant_for(profile_name, "text_to_video")
-    target = get_spec(engine_name).target
-    module, _, attr = target.partition(":")
-    engine = getattr(importlib.import_module(module), attr)(device=args.device)
-    engine.load()
-    if args.tiny:
-        from tests.tiny_models import BUILDERS
 
-        torch.manual_seed(0)
-        pipe = BUILDERS[engine_name][0]().to(args.device)
-        width, height, fps, frames = 96, 64, spec.fps, spec.frames_for(0.4, spec.fps)
-        steps = 2
-    else:
-        pipe = build_full(engine_name, variant.name, engine.dtype)
-        width, height, fps = profile.width, profile.height, spec.fps
-        frames, steps = spec.frames_for(CLIP_SECONDS, fps), profile.steps
-    pipe.set_progress_bar_config(disable=True)
-    speed: dict[str, str] = engine._speed_plan(profile.speed)
-    if args.device == "cuda":
-        engine._apply_speed(pipe, profile.speed, speed)
-    kwargs = embeddings(pipe, spec.family, profile.guidance, args.device, engine.dtype)
-    kwargs.update(
-        width=width,
-        height=height,
-        num_frames=frames,
-        num_inference_steps=steps,
-        output_type="np",
-        **variant.call,
+    class Bench(base):
+        def _snapshot(self, variant: Any, profile: str) -> Snapshot:
+            return Snapshot(variant.repo, Path("random-weights"))
+
+        def _from_cache(self, cls: Any, plan: Any) -> Any:
+            if args.tiny:
+                from tests.tiny_models import BUILDERS
+
+                torch.manual_seed(0)
+                return BUILDERS[engine_name][0]()
+            return build_full(engine_name, cls.__name__, self.dtype, spec.float32_modules)
+
+        def call_kwargs(self, plan: Any, pipe: Any) -> dict[str, Any]:
+            kwargs = super().call_kwargs(plan, pipe)
+            kwargs.pop("prompt")
+            kwargs.pop("negative_prompt", None)
+            kwargs.update(embeddings(pipe, spec.family, plan.guidance, self.device, self.dtype))
+            return kwargs
+
+    engine = Bench(device=args.device)
+    engine.load()
+    return engine
+
+
+def run_profile(engine: Any, profile_name: str, args: argparse.Namespace) -> dict:
+    import torch
+
+    from gpu.engine import RenderRequest
+
+    spec = engine.spec
+    extra = dict(width=96, height=64, duration_seconds=0.4, steps=2) if args.tiny else {}
+    seconds = extra.pop("duration_seconds", CLIP_SECONDS)
+    request = RenderRequest(
+        kind="text_to_video",
+        prompt="bench",
+        profile=profile_name,
+        duration_seconds=seconds,
+        seed=0,
+        **extra,
     )
-    if spec.family == "ltx":
-        kwargs["frame_rate"] = fps
-    if spec.family != "hunyuanvideo15":
-        kwargs["guidance_scale"] = profile.guidance
 
     def sync() -> None:
         if args.device == "cuda":
             torch.cuda.synchronize()
 
-    marks: list[float] = []
+    def once() -> tuple[Any, float, float]:
+        plan = engine.check_inputs(request)
+        marks: dict[int, float] = {}
 
-    def on_step(done: int, total: int) -> None:
-        sync()
-        marks.append(time.perf_counter())
+        def progress(done: int, total: int) -> None:
+            sync()
+            marks[done] = time.perf_counter()
 
-    def once() -> tuple[float, float]:
-        marks.clear()
         sync()
         started = time.perf_counter()
-        with torch.inference_mode(), _counting_steps(pipe.scheduler, on_step, steps + 1):
-            pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(0))
-        sync()
-        ended = time.perf_counter()
-        return marks[-1] - started, ended - marks[-1]
+        frames = sum(1 for _ in engine.render(plan, progress))
+        assert frames == plan.num_frames
+        return plan, marks[plan.steps] - started, marks[plan.steps + 1] - marks[plan.steps]
 
     for _ in range(args.warmup):
         once()
-    denoise, decode = once()
-    video_seconds = frames / fps
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    plan, denoise, decode = once()
+    clip = denoise + decode
     return {
         "bench": "gpu_engines",
         "device": torch.cuda.get_device_name() if args.device == "cuda" else args.device,
-        "engine": engine_name,
+        "engine": spec.name,
         "profile": profile_name,
-        "variant": variant.name,
+        "variant": plan.variant.name,
+        "pipeline": plan.pipeline,
         "tiny": args.tiny,
-        "width": width,
-        "height": height,
-        "frames": frames,
-        "fps": fps,
-        "steps": steps,
+        "width": plan.width,
+        "height": plan.height,
+        "frames": plan.num_frames,
+        "fps": plan.fps,
+        "steps": plan.steps,
+        "schedule": plan.schedule,
         "denoise_s": round(denoise, 3),
         "decode_s": round(decode, 3),
-        "compute_per_video_s": round((denoise + decode) / video_seconds, 3),
-        "speed": speed,
+        "clip_s": round(clip, 3),
+        "compute_per_video_s": round(clip / plan.duration_seconds, 3),
+        "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        if args.device == "cuda"
+        else None,
+        "speed": plan.speed,
     }
 
 
@@ -269,10 +277,11 @@ def main() -> int:
         )
         return 2
     for engine_name in args.engine or list(MODELS):
-        for profile_name in args.profile or [p for p in MODELS[engine_name].profiles]:
+        engine = bench_engine(engine_name, args)
+        for profile_name in args.profile or list(MODELS[engine_name].profiles):
             if profile_name not in MODELS[engine_name].profiles:
                 continue
-            print(json.dumps(run_profile(engine_name, profile_name, args)), flush=True)
+            print(json.dumps(run_profile(engine, profile_name, args)), flush=True)
             if args.device == "cuda":
                 torch.cuda.empty_cache()
     return 0

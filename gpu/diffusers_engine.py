@@ -10,8 +10,13 @@ its pipelines (`call_kwargs`); everything else is here, written once:
   The weights are resolved offline here too, so a missing model fails at once. The plan is a
   typed `DiffusersPlan`; status.json's `settings` is its `describe()`.
 - `render` loads the checkpoint from the cache (`local_files_only`), applies the profile's speed
-  features where the device supports them (CUDA; each outcome recorded in settings.speed),
-  reports denoising steps through `progress`, and yields the decoded frames one by one.
+  features where the device and the model support them (each outcome recorded in
+  settings.speed), reports denoising steps through `progress`, and yields the decoded frames.
+
+A job's profile never changes the next job: what cannot be undone on a loaded transformer (fp8
+weight storage rounds the weights; compiled blocks) is part of the key of the loaded pipeline,
+so another setting loads the checkpoint afresh; what can be undone (cache hooks, attention
+backend, VAE tiling) is undone before each job applies its own.
 
 torch and diffusers are imported only inside this module and the family files.
 """
@@ -50,7 +55,9 @@ class DiffusersPlan(RenderPlan):
     variant: Variant
     snapshot: Snapshot
     steps: int
+    timesteps: tuple[float, ...] | None
     guidance: float
+    negative_prompt: str | None
     device: str
     speed: dict[str, str]
     """Each speed feature's outcome; `render` records it here, and status.json shows it live."""
@@ -61,6 +68,17 @@ class DiffusersPlan(RenderPlan):
     def pipeline(self) -> str:
         return self.variant.pipelines[self.request.kind]
 
+    @property
+    def schedule(self) -> str:
+        if self.timesteps:
+            return f"timesteps {list(self.timesteps)}"
+        return "pipeline default"
+
+    def _negative_source(self) -> str:
+        if self.negative_prompt is None:
+            return "none" if self.guidance > 1 else "none (no guidance)"
+        return "prompt.json" if self.request.negative_prompt else "model default"
+
     def describe(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
@@ -70,7 +88,10 @@ class DiffusersPlan(RenderPlan):
             "variant": self.variant.name,
             "pipeline": self.pipeline,
             "steps": self.steps,
+            "schedule": self.schedule,
             "guidance": self.guidance,
+            "guidance_rescale": self.profile.guidance_rescale,
+            "negative_prompt": self._negative_source(),
             "seed_from": "prompt.json" if self.request.seed is not None else "random",
             "device": self.device,
             "speed": self.speed,  # the same dict: outcomes recorded while rendering show too
@@ -88,15 +109,22 @@ class DiffusersVideoEngine:
         self,
         cache_dir: str | Path | None = None,
         device: str | None = None,
+        speed_on_cpu: bool = False,
     ) -> None:
         self.name = self.spec.name
         self._cache_dir = cache_dir
         self._device_override = device
+        self._speed_on_cpu = speed_on_cpu
+        """Also apply the features that run on CPU (cache, fp8 storage, VAE tiling): tests."""
         self.device = "cpu"
         self.dtype: Any = None
-        self._pipes: dict[tuple[str, str], Any] = {}
-        self._loaded_variant: str | None = None
-        self._applied: dict[str, Any] = {}
+        self._pipes: dict[str, Any] = {}
+        self._loaded: tuple[str, tuple[bool, bool]] | None = None
+        """(variant, Speed.changes_modules) of the pipelines in `_pipes`."""
+        self._load_outcomes: dict[str, str] = {}
+        """What loading applied (fp8 storage, compile), recorded again on each job it serves."""
+        self._applied: set[str] = set()
+        """The undoable features the last job left on (the cache)."""
 
     # ---- load -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -127,17 +155,23 @@ class DiffusersVideoEngine:
             )
         profile = spec.profiles[profile_name]
         variant = spec.variant_for(profile_name, request.kind)
-        snapshot = local_snapshot(variant.repo, self.cache_dir, spec.name, profile_name)
+        snapshot = self._snapshot(variant, profile_name)
 
         adjustments: list[str] = []
         fps = self._fps(request, adjustments)
-        num_frames = self._frames(request, fps, adjustments)
+        num_frames = self._frames(request, fps, variant.max_frames or spec.max_frames, adjustments)
         image = None
         if request.kind == "image_to_video":
             if request.image is None:
                 raise InputError(f"{spec.name} needs an image for an image-to-video job")
             image = request.image
-        width, height = self._size(request, profile, image, adjustments)
+        width, height = self._size(request, profile, image, adjustments, snapshot)
+        steps = request.steps or profile.steps
+        timesteps = (
+            profile.timesteps if profile.timesteps and steps == len(profile.timesteps) else None
+        )
+        guidance = request.guidance if request.guidance is not None else profile.guidance
+        negative = request.negative_prompt or spec.negative_prompt if guidance > 1 else None
         if image is not None and image.size != (width, height):
             adjustments.append(
                 f"image {image.size[0]}x{image.size[1]} scaled and centre-cropped to "
@@ -158,12 +192,18 @@ class DiffusersVideoEngine:
             profile=profile,
             variant=variant,
             snapshot=snapshot,
-            steps=request.steps or profile.steps,
-            guidance=request.guidance if request.guidance is not None else profile.guidance,
+            steps=steps,
+            timesteps=timesteps,
+            guidance=guidance,
+            negative_prompt=negative,
             device=self.device,
             speed=self._speed_plan(profile.speed),
             image=image,
         )
+
+    def _snapshot(self, variant: Variant, profile: str) -> Snapshot:
+        """The checkpoint on disk, offline (WeightsMissing with the fixing command if absent)."""
+        return local_snapshot(variant.repo, self.cache_dir, self.spec.name, profile)
 
     def _fps(self, request: RenderRequest, adjustments: list[str]) -> int:
         spec = self.spec
@@ -175,15 +215,15 @@ class DiffusersVideoEngine:
         )
         return spec.fps
 
-    def _frames(self, request: RenderRequest, fps: int, adjustments: list[str]) -> int:
+    def _frames(self, request: RenderRequest, fps: int, limit: int, adjustments: list[str]) -> int:
         spec = self.spec
         seconds = request.duration_seconds or spec.default_seconds
         num_frames = spec.frames_for(seconds, fps)
-        if num_frames > spec.max_frames:
-            longest = spec.max_frames / fps
+        if num_frames > limit:
+            longest = limit / fps
             raise InputError(
                 f"duration_seconds={seconds:g} is {seconds * fps:.0f} frames at {fps} fps, past "
-                f"{spec.name}'s limit of {spec.max_frames} frames ({longest:.2f}s): ask for "
+                f"{spec.name}'s limit of {limit} frames ({longest:.2f}s): ask for "
                 f"{longest:.2f} seconds or less"
             )
         if abs(num_frames - seconds * fps) > 1e-6:
@@ -200,24 +240,28 @@ class DiffusersVideoEngine:
         profile: Profile,
         image: Image.Image | None,
         adjustments: list[str],
+        snapshot: Snapshot,
     ) -> tuple[int, int]:
+        """The planned size: the profile's, the photo fitted into the profile's pixels, or what
+        the job asked for on the grid. `snapshot` is for families whose checkpoint decides."""
         spec = self.spec
-        asked = request.width is not None or request.height is not None
+        asked = bool(request.width or request.height)
+        if image is not None and (self.photo_decides_size or not asked):
+            width, height, why = self._fit_photo(image, profile, snapshot)
+            unused = " (width/height are not used for image-to-video)" if asked else ""
+            adjustments.append(
+                f"image {image.size[0]}x{image.size[1]} fitted to {width}x{height}: {why}{unused}"
+            )
+            return width, height
+        if not asked:
+            return profile.width, profile.height
+        aspect = image.size[0] / image.size[1] if image else profile.width / profile.height
         if request.width and request.height:
             width, height = request.width, request.height
+        elif request.width:
+            width, height = request.width, round(request.width / aspect)
         else:
-            if image is not None:
-                aspect = image.size[0] / image.size[1]
-            else:
-                aspect = profile.width / profile.height
-            area = profile.width * profile.height
-            if request.width:
-                width, height = request.width, round(request.width / aspect)
-            elif request.height:
-                width, height = round(request.height * aspect), request.height
-            else:
-                height = round((area / aspect) ** 0.5)
-                width = round(height * aspect)
+            width, height = round(request.height * aspect), request.height
         if max(width, height) > spec.max_side or width * height > spec.max_pixels:
             raise InputError(
                 f"size {width}x{height} is past {spec.name}'s limit (longest side "
@@ -229,35 +273,64 @@ class DiffusersVideoEngine:
                 f"size {width}x{height} is below {spec.name}'s smallest side of {spec.min_side}"
             )
         snapped = spec.snap(width), spec.snap(height)
-        if snapped != (width, height) and asked:
+        if snapped[0] * snapped[1] > spec.max_pixels or max(snapped) > spec.max_side:
+            snapped = width // spec.grid * spec.grid, height // spec.grid * spec.grid
+        if snapped != (width, height):
             adjustments.append(
                 f"size {width}x{height} snapped to {snapped[0]}x{snapped[1]}: {spec.name} needs "
                 f"sides that are multiples of {spec.grid}"
             )
         return snapped
 
+    photo_decides_size = False
+    """True where the image-to-video pipeline sizes the video from the photo itself."""
+
+    def _fit_photo(
+        self, image: Image.Image, profile: Profile, snapshot: Snapshot
+    ) -> tuple[int, int, str]:
+        """The size a photo renders at without a requested size, and why (for adjustments)."""
+        spec = self.spec
+        width, height = spec.fit(image.size[0] / image.size[1], profile.width * profile.height)
+        why = (
+            f"the largest size on {spec.name}'s {spec.grid}-pixel grid at the image's aspect "
+            f"within the {profile.width}x{profile.height} pixel budget"
+        )
+        return width, height, why
+
     def _speed_plan(self, speed: Speed) -> dict[str, str]:
+        """What each asked-for feature will do on this device and model, before it runs."""
+        spec = self.spec
         wanted = {
-            "attention": speed.attention,
-            "cache": speed.cache and f"{speed.cache} (threshold {speed.cache_threshold})",
-            "compile": "compile_repeated_blocks" if speed.compile else None,
-            "fp8_storage": "layerwise casting float8_e4m3fn -> bfloat16"
-            if speed.fp8_storage
-            else None,
-            "vae_tiling": "on" if speed.vae_tiling else None,
+            "attention": speed.attention and (spec.attention or "native"),
+            "cache": speed.cache_threshold and f"first_block (threshold {speed.cache_threshold})",
+            "compile": speed.compile and "compile_repeated_blocks",
+            "fp8_storage": speed.fp8_storage and "layerwise casting float8_e4m3fn",
+            "vae_tiling": speed.vae_tiling and "on",
         }
-        wanted = {k: v for k, v in wanted.items() if v}
-        if not self.device.startswith("cuda"):
-            return {k: f"skipped on {self.device} (needs CUDA): {v}" for k, v in wanted.items()}
-        return {k: f"pending: {v}" for k, v in wanted.items()}
+        cpu_ok = {"cache", "fp8_storage", "vae_tiling"} if self._speed_on_cpu else set()
+        plan: dict[str, str] = {}
+        for name, what in wanted.items():
+            if not what:
+                continue
+            if not self.device.startswith("cuda") and name not in cpu_ok:
+                plan[name] = f"skipped on {self.device} (needs CUDA): {what}"
+            elif name == "attention" and spec.attention is None:
+                plan[name] = (
+                    f"not applied: {spec.name}'s attention calls PyTorch SDPA directly, "
+                    "not diffusers' backend dispatch"
+                )
+            elif name == "cache" and not spec.first_block_cache:
+                plan[name] = f"not applied: diffusers has no First-Block Cache for {spec.name}"
+            else:
+                plan[name] = f"pending: {what}"
+        return plan
 
     # ---- render ---------------------------------------------------------------------------
     def render(self, plan: DiffusersPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
         import torch
 
-        pipe = self.pipeline(plan.variant, plan.snapshot, plan.request.kind)
-        if self.device.startswith("cuda"):
-            self._apply_speed(pipe, plan.profile.speed, plan.speed)
+        pipe = self.pipeline(plan)
+        self._apply_speed(pipe, plan)
         steps = plan.steps
         total = steps + 1  # the denoising steps, then the VAE decode
 
@@ -292,38 +365,80 @@ class DiffusersVideoEngine:
         """The pipeline-call arguments beyond frames/steps/seed; families add their own."""
         kwargs: dict[str, Any] = {
             "prompt": plan.request.prompt,
-            "negative_prompt": plan.request.negative_prompt,
+            "negative_prompt": plan.negative_prompt,
             "width": plan.width,
             "height": plan.height,
             "guidance_scale": plan.guidance,
             **plan.variant.call,
         }
+        if plan.profile.guidance_rescale is not None:
+            kwargs["guidance_rescale"] = plan.profile.guidance_rescale
+        if plan.timesteps:
+            kwargs["timesteps"] = list(plan.timesteps)
         if plan.image is not None:
             kwargs["image"] = plan.image
         return kwargs
 
-    def pipeline(self, variant: Variant, snapshot: Snapshot, kind: str) -> Any:
-        """The pipeline for `variant` and `kind`, loaded offline once; one checkpoint in memory."""
+    def pipeline(self, plan: DiffusersPlan) -> Any:
+        """The pipeline for the plan's checkpoint, kind and module-changing speed settings.
+
+        One checkpoint in memory: a different variant, or a different fp8/compile setting,
+        unloads what is there and loads afresh from the cache (offline).
+        """
         import diffusers
 
-        key = (variant.name, kind)
-        if key in self._pipes:
-            return self._pipes[key]
-        if self._loaded_variant != variant.name:
+        variant, kind, speed = plan.variant, plan.request.kind, plan.profile.speed
+        key = (variant.name, speed.changes_modules)
+        if self._loaded != key:
             self._unload()
+        if kind in self._pipes:
+            return self._pipes[kind]
         cls = getattr(diffusers, variant.pipelines[kind])
-        sibling = next((p for (v, _), p in self._pipes.items() if v == variant.name), None)
-        if sibling is not None:
-            pipe = _share_components(cls, sibling)
-        else:
-            log.info("loading %s from %s", variant.repo.repo_id, snapshot.path)
-            pipe = cls.from_pretrained(str(snapshot.path), dtype=self.dtype, local_files_only=True)
-            pipe.to(self.device)
-            self.check_pipeline(pipe)
+        sibling = next(iter(self._pipes.values()), None)
+        pipe = _share_components(cls, sibling) if sibling is not None else self._load(cls, plan)
         pipe.set_progress_bar_config(disable=True)
-        self._pipes[key] = pipe
-        self._loaded_variant = variant.name
+        self._pipes[kind] = pipe
+        self._loaded = key
         return pipe
+
+    def _load(self, cls: Any, plan: DiffusersPlan) -> Any:
+        """Load the checkpoint, then apply what changes its modules (fp8 storage, compile)."""
+        import torch
+
+        pipe = self._from_cache(cls, plan)
+        pipe.to(self.device)
+        self.check_pipeline(pipe)
+        transformer = pipe.transformer
+        outcomes = {}
+        if plan.speed.get("fp8_storage", "").startswith("pending"):
+            outcomes["fp8_storage"] = _attempt(
+                lambda: transformer.enable_layerwise_casting(
+                    storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype
+                ),
+                f"float8_e4m3fn storage, {str(self.dtype).removeprefix('torch.')} compute",
+            )
+        if plan.speed.get("compile", "").startswith("pending"):
+            outcomes["compile"] = _attempt(
+                lambda: transformer.compile_repeated_blocks(fullgraph=True),
+                "compile_repeated_blocks",
+            )
+        self._load_outcomes = outcomes
+        return pipe
+
+    def _from_cache(self, cls: Any, plan: DiffusersPlan) -> Any:
+        import torch
+
+        variant = plan.variant
+        log.info("loading %s from %s", variant.repo.repo_id, plan.snapshot.path)
+        dtype: Any = self.dtype
+        if self.spec.float32_modules:
+            dtype = {
+                "default": self.dtype,
+                **dict.fromkeys(self.spec.float32_modules, torch.float32),
+            }
+        return cls.from_pretrained(
+            str(plan.snapshot.path), dtype=dtype, local_files_only=True, **variant.load
+        )
 
     def check_pipeline(self, pipe: Any) -> None:
         """Refuse a checkpoint whose VAE disagrees with the frame rule or grid in the table."""
@@ -341,7 +456,8 @@ class DiffusersVideoEngine:
             return
         self._pipes.clear()
         self._applied.clear()
-        self._loaded_variant = None
+        self._load_outcomes = {}
+        self._loaded = None
         gc.collect()
         try:
             import torch
@@ -351,42 +467,36 @@ class DiffusersVideoEngine:
         except ImportError:
             pass
 
-    def _apply_speed(self, pipe: Any, speed: Speed, record: dict[str, str]) -> None:
-        """Apply the profile's speed features to the loaded transformer; record each outcome."""
-        import torch
+    def _apply_speed(self, pipe: Any, plan: DiffusersPlan) -> None:
+        """Undo what the last job left on, apply this job's features, record each outcome."""
+        from diffusers import FirstBlockCacheConfig
 
-        transformer = pipe.transformer
-        if speed.attention and "attention" in record:
-            record["attention"] = _attempt(
-                lambda: transformer.set_attention_backend(speed.attention), speed.attention
-            )
-        if self._applied.get("cache") != (speed.cache, speed.cache_threshold):
-            if self._applied.get("cache"):
-                transformer.disable_cache()
-            if speed.cache:
-                record["cache"] = _attempt(
-                    lambda: transformer.enable_cache(_cache_config(speed)),
-                    f"{speed.cache} threshold {speed.cache_threshold}",
-                )
-            self._applied["cache"] = (speed.cache, speed.cache_threshold)
-        if speed.fp8_storage and not self._applied.get("fp8"):
-            record["fp8_storage"] = _attempt(
-                lambda: transformer.enable_layerwise_casting(
-                    storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16
-                ),
-                "float8_e4m3fn storage",
-            )
-            self._applied["fp8"] = True
-        if speed.compile and not self._applied.get("compile"):
-            record["compile"] = _attempt(
-                lambda: transformer.compile_repeated_blocks(fullgraph=True),
-                "compile_repeated_blocks",
-            )
-            self._applied["compile"] = True
-        if speed.vae_tiling:
-            record["vae_tiling"] = _attempt(pipe.vae.enable_tiling, "on")
-        elif hasattr(pipe.vae, "disable_tiling"):
+        transformer, record, speed = pipe.transformer, plan.speed, plan.profile.speed
+        if "cache" in self._applied:
+            transformer.disable_cache()
+        self._applied.clear()
+        if hasattr(pipe.vae, "disable_tiling"):
             pipe.vae.disable_tiling()
+        for name, outcome in self._load_outcomes.items():
+            record[name] = outcome  # applied when this pipeline was loaded, for these settings
+        pending = {k for k, v in record.items() if v.startswith("pending")}
+        if self.spec.attention and self.device.startswith("cuda"):
+            # Always set: diffusers keeps the last backend set by any model as a process-wide
+            # default, so a job that asks for none still gets "native", not a leftover.
+            backend = str(self.spec.attention) if "attention" in pending else "native"
+            outcome = _attempt(lambda: transformer.set_attention_backend(backend), backend)
+            if "attention" in pending:
+                record["attention"] = outcome
+        if "cache" in pending:
+            config = FirstBlockCacheConfig(threshold=float(speed.cache_threshold or 0))
+            record["cache"] = _attempt(
+                lambda: transformer.enable_cache(config),
+                f"first_block threshold {speed.cache_threshold}",
+            )
+            if record["cache"].startswith("on"):
+                self._applied.add("cache")
+        if "vae_tiling" in pending:
+            record["vae_tiling"] = _attempt(pipe.vae.enable_tiling, "on")
 
 
 def _share_components(cls: Any, sibling: Any) -> Any:
@@ -422,16 +532,6 @@ def _counting_steps(scheduler: Any, progress: Progress | None, total: int) -> It
         yield
     finally:
         del scheduler.step  # back to the class method
-
-
-def _cache_config(speed: Speed) -> Any:
-    from diffusers import FirstBlockCacheConfig, MagCacheConfig
-
-    if speed.cache == "first_block":
-        return FirstBlockCacheConfig(threshold=speed.cache_threshold or 0.05)
-    if speed.cache == "mag":
-        return MagCacheConfig(threshold=speed.cache_threshold or 0.06)
-    raise EngineError(f"unknown cache {speed.cache!r} in gpu/diffusers_models.py")
 
 
 def _attempt(apply: Any, what: str) -> str:

@@ -66,28 +66,41 @@ class Variant:
     pipelines: dict[str, str]
     call: dict[str, Any] = field(default_factory=dict)
     """Extra pipeline-call keyword arguments this checkpoint wants (e.g. decode_timestep)."""
+    load: dict[str, Any] = field(default_factory=dict)
+    """Extra `from_pretrained` arguments (e.g. `variant="bf16"`: one precision on disk)."""
+    max_frames: int | None = None
+    """A longer limit this checkpoint documents than the model's `max_frames` (None: that)."""
 
 
 @dataclass(frozen=True)
 class Speed:
-    """diffusers speed features for a profile; applied on CUDA only, each recorded."""
+    """diffusers speed features for a profile; applied on CUDA, each outcome recorded.
 
-    attention: str | None = None
-    """`transformer.set_attention_backend(...)`: 'flash', '_flash_3', 'sage', ... (tried in order
-    of preference by the engine: this one, then the default)."""
-    cache: str | None = None
-    """'first_block' (FirstBlockCacheConfig) or 'mag' (MagCacheConfig) via `enable_cache`."""
+    Which attention backend and whether a cache may run are facts of the model
+    (`ModelSpec.attention`, `ModelSpec.first_block_cache`), not of the profile: a profile only
+    asks for them.
+    """
+
+    attention: bool = False
+    """Use the model's attention backend (`transformer.set_attention_backend(spec.attention)`)."""
     cache_threshold: float | None = None
+    """First-Block Cache at this threshold (`enable_cache(FirstBlockCacheConfig(...))`)."""
     compile: bool = False
     """`transformer.compile_repeated_blocks(fullgraph=True)` (regional torch.compile)."""
     fp8_storage: bool = False
-    """`transformer.enable_layerwise_casting(float8_e4m3fn, bfloat16)`: weights stored in fp8."""
+    """`transformer.enable_layerwise_casting(float8_e4m3fn, compute dtype)`: fp8 weights."""
     vae_tiling: bool = False
+
+    @property
+    def changes_modules(self) -> tuple[bool, bool]:
+        """What cannot be undone on a loaded transformer (fp8 rounding, compiled blocks): a
+        pipeline loaded with one value is never reused for another."""
+        return (self.fp8_storage, self.compile)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Profile:
-    """A speed/quality trade-off: which checkpoint, steps, guidance, default size, features."""
+    """A speed/quality trade-off: which checkpoint, its schedule, guidance, size, features."""
 
     variant: str
     steps: int
@@ -95,14 +108,20 @@ class Profile:
     width: int
     height: int
     speed: Speed = Speed()
+    timesteps: tuple[float, ...] | None = None
+    """The checkpoint's own schedule (distilled models); None: the scheduler's default."""
+    guidance_rescale: float | None = None
+    """Passed as `guidance_rescale` where the recipe uses it."""
 
 
 def cached(threshold: float) -> Speed:
-    """Flash attention, first-block cache at `threshold`, VAE tiling: the fast/balanced preset."""
-    return Speed(attention="flash", cache="first_block", cache_threshold=threshold, vae_tiling=True)
+    """The model's attention backend, First-Block Cache at `threshold`, VAE tiling."""
+    return Speed(attention=True, cache_threshold=threshold, vae_tiling=True)
 
 
-COMPILED = Speed(attention="flash", compile=True, vae_tiling=True)
+FAST_ATTENTION = Speed(attention=True, vae_tiling=True)
+"""The model's attention backend and VAE tiling, nothing that changes the result's recipe."""
+COMPILED = Speed(attention=True, compile=True, vae_tiling=True)
 """The quality preset: no cache, regional torch.compile."""
 LOW_VRAM = Speed(fp8_storage=True, vae_tiling=True)
 """fp8 weight storage and VAE tiling, for smaller GPUs."""
@@ -125,6 +144,15 @@ class ModelSpec(EngineSpec):
     max_pixels: int
     default_seconds: float
     default_profile: str = "balanced"
+    negative_prompt: str | None = None
+    """The makers' negative prompt, used under classifier-free guidance when a job gives none."""
+    attention: str | None = None
+    """The diffusers attention backend that supports what this model passes (masks or not);
+    None: the model's attention does not go through diffusers' backend dispatch."""
+    first_block_cache: bool = False
+    """diffusers registers this model's transformer block for First-Block Cache."""
+    float32_modules: tuple[str, ...] = ()
+    """Pipeline components the recipe keeps in float32 (e.g. Wan's VAE)."""
 
     def __post_init__(self) -> None:
         # The weights are the variants' repos, each marked with the profiles that use it.
@@ -148,6 +176,29 @@ class ModelSpec(EngineSpec):
         """The nearest multiple of the size grid (never below one grid cell)."""
         return max(self.grid, round(value / self.grid) * self.grid)
 
+    def fit(self, aspect: float, area: int) -> tuple[int, int]:
+        """The grid size closest to `aspect` within `area` pixels and the longest side.
+
+        Wan2.2's own rule for image-to-video (`best_output_size`): floor one side to the grid,
+        floor the other within the budget, try both orders, keep the closer aspect. Flooring
+        never leaves the budget, so a photo is never refused for rounding.
+        """
+        area = min(area, self.max_pixels)
+        grid = self.grid
+        width = (area * aspect) ** 0.5
+        longest = self.max_side // grid * grid
+        candidates = []
+        for first_width in (True, False):
+            if first_width:
+                w = min(longest, max(grid, int(width // grid * grid)))
+                h = min(longest, max(grid, int(area / w // grid * grid)))
+            else:
+                h = min(longest, max(grid, int(area / width // grid * grid)))
+                w = min(longest, max(grid, int(area / h // grid * grid)))
+            candidates.append((max(w / h / aspect, aspect * h / w), w, h))
+        _, w, h = min(candidates)
+        return w, h
+
     @property
     def repos(self) -> list[WeightSource]:
         return list(dict.fromkeys(v.repo for v in self.variants.values()))
@@ -162,12 +213,34 @@ class ModelSpec(EngineSpec):
 # profile, at a pessimistic speed on the default GPU. A render that outlives it is stopped and
 # retried as a transient failure.
 
-LTX_DISTILLED_CALL = {"decode_timestep": 0.05, "decode_noise_scale": 0.025}
-LTX_PIPELINES = {"text_to_video": "LTXPipeline", "image_to_video": "LTXImageToVideoPipeline"}
+LTX_CALL = {"decode_timestep": 0.05, "decode_noise_scale": 0.025, "image_cond_noise_scale": 0.0}
+"""diffusers' LTX-Video docs, for the 0.9.7/0.9.8 checkpoints (dev and distilled alike)."""
+LTX_PIPELINES = {"text_to_video": "LTXConditionPipeline", "image_to_video": "LTXConditionPipeline"}
+LTX_DISTILLED_TIMESTEPS = (1000, 993, 987, 981, 975, 909, 725, 0.03)
+"""The distilled models' own 8-step schedule (diffusers' LTX-Video docs, 0.9.7/0.9.8 distilled)."""
+LTX_NEGATIVE = "worst quality, inconsistent motion, blurry, jittery, distorted"
+LTX_098_LONGEST = 361
+"""0.9.8 "supports generating very long videos": diffusers' LTX-Video docs render 361 frames
+(12 s at 30 fps) in one `LTXConditionPipeline` call; 0.9.7 stays at the card's 257."""
 
 
-def ltx_variant(name: str, repo: WeightSource) -> Variant:
-    return Variant(name=name, repo=repo, pipelines=LTX_PIPELINES, call=LTX_DISTILLED_CALL)
+def ltx_variant(name: str, repo: WeightSource, max_frames: int | None = None) -> Variant:
+    return Variant(
+        name=name, repo=repo, pipelines=LTX_PIPELINES, call=LTX_CALL, max_frames=max_frames
+    )
+
+
+def ltx_distilled(width: int, height: int, speed: Speed) -> Profile:
+    return Profile(
+        variant="13b-distilled",
+        steps=len(LTX_DISTILLED_TIMESTEPS),
+        timesteps=LTX_DISTILLED_TIMESTEPS,
+        guidance=1.0,
+        guidance_rescale=0.7,
+        width=width,
+        height=height,
+        speed=speed,
+    )
 
 
 LTX_VIDEO = ModelSpec(
@@ -175,15 +248,12 @@ LTX_VIDEO = ModelSpec(
     kinds=KINDS_BOTH,
     target="gpu.ltx_video:LTXVideoEngine",
     gpu="H100",
-    description="LTX-Video (Lightricks): 2B distilled (fast), 13B (balanced, quality).",
+    description="LTX-Video 0.9.8 13B distilled (fast, balanced, low_vram), 0.9.7 13B dev (quality).",
     license="LTX-Video Open Weights License (LTXV-OWL; commercial use allowed under its terms)",
     license_url="https://huggingface.co/Lightricks/LTX-Video/blob/main/LICENSE",
     max_render_seconds=1800,
     family="ltx",
     variants={
-        "2b-distilled": ltx_variant(
-            "2b-distilled", checkpoint("Lightricks/LTX-Video-0.9.8-2B-distilled", None, 15)
-        ),
         "13b-distilled": ltx_variant(
             "13b-distilled",
             checkpoint(
@@ -191,6 +261,7 @@ LTX_VIDEO = ModelSpec(
                 "7c64400e1861cc0d7b98d570a1926d5408ec60cd",
                 36,
             ),
+            max_frames=LTX_098_LONGEST,
         ),
         "13b-dev": ltx_variant(
             "13b-dev",
@@ -200,32 +271,22 @@ LTX_VIDEO = ModelSpec(
         ),
     },
     profiles={
-        "fast": Profile(
-            variant="2b-distilled",
-            steps=8,
-            guidance=1.0,
-            width=768,
-            height=512,
-            speed=Speed(attention="flash"),
-        ),
-        "balanced": Profile(
-            variant="13b-distilled",
-            steps=8,
-            guidance=1.0,
+        "fast": ltx_distilled(768, 512, FAST_ATTENTION),
+        "balanced": ltx_distilled(1216, 704, cached(0.05)),
+        "quality": Profile(
+            variant="13b-dev",
+            steps=30,
+            guidance=5.0,
+            guidance_rescale=0.7,
             width=1216,
             height=704,
-            speed=cached(0.05),
+            speed=COMPILED,
         ),
-        "quality": Profile(
-            variant="13b-dev", steps=30, guidance=3.0, width=1216, height=704, speed=COMPILED
-        ),
-        "low_vram": Profile(
-            variant="2b-distilled", steps=8, guidance=1.0, width=768, height=512, speed=LOW_VRAM
-        ),
+        "low_vram": ltx_distilled(768, 512, LOW_VRAM),
     },
     temporal=8,
     grid=32,
-    fps=24,
+    fps=30,
     allowed_fps=(24, 25, 30),
     max_frames=257,
     min_side=64,
@@ -233,9 +294,24 @@ LTX_VIDEO = ModelSpec(
     max_pixels=1280 * 720,
     default_seconds=5.0,
     default_profile="fast",
+    negative_prompt=LTX_NEGATIVE,
+    attention="_native_efficient",  # LTX passes a text attention mask: flash-attn 2 refuses it
+    first_block_cache=True,
 )
 
 WAN_PIPELINES = {"text_to_video": "WanPipeline", "image_to_video": "WanImageToVideoPipeline"}
+WAN_NEGATIVE = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
+    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，"
+    "毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+)
+"""Wan's default negative prompt (`sample_neg_prompt` in the Wan2.2 configs), used by the
+official code when a job gives none."""
+
+
+def wan_profile(speed: Speed) -> Profile:
+    return Profile(variant="ti2v-5b", steps=50, guidance=5.0, width=1280, height=704, speed=speed)
+
 
 WAN22_TI2V_5B = ModelSpec(
     name="wan2.2-ti2v-5b",
@@ -257,18 +333,10 @@ WAN22_TI2V_5B = ModelSpec(
         ),
     },
     profiles={
-        "fast": Profile(
-            variant="ti2v-5b", steps=20, guidance=5.0, width=832, height=480, speed=cached(0.08)
-        ),
-        "balanced": Profile(
-            variant="ti2v-5b", steps=30, guidance=5.0, width=1280, height=704, speed=cached(0.05)
-        ),
-        "quality": Profile(
-            variant="ti2v-5b", steps=50, guidance=5.0, width=1280, height=704, speed=COMPILED
-        ),
-        "low_vram": Profile(
-            variant="ti2v-5b", steps=30, guidance=5.0, width=832, height=480, speed=LOW_VRAM
-        ),
+        "fast": wan_profile(cached(0.08)),
+        "balanced": wan_profile(cached(0.05)),
+        "quality": wan_profile(COMPILED),
+        "low_vram": wan_profile(LOW_VRAM),
     },
     temporal=4,
     grid=32,
@@ -279,7 +347,30 @@ WAN22_TI2V_5B = ModelSpec(
     max_side=1280,
     max_pixels=1280 * 704,
     default_seconds=5.0,
+    negative_prompt=WAN_NEGATIVE,
+    attention="_native_cudnn",  # no attention mask in Wan: PyTorch's cuDNN attention, bf16
+    first_block_cache=True,
+    float32_modules=("vae",),
 )
+
+MOCHI_FILES = (
+    "model_index.json",
+    "*/config.json",
+    "*/*_config.json",
+    "text_encoder/*.safetensors",
+    "text_encoder/*.safetensors.index.json",
+    "transformer/*.bf16*.safetensors",
+    "transformer/*.safetensors.index.bf16.json",
+    "vae/*.bf16.safetensors",
+    "tokenizer/*",
+)
+"""genmo/mochi-1-preview holds every weight twice (fp32 and bf16): only the bf16 copies (and
+the text encoder, which has one) are pulled and loaded (`variant="bf16"`)."""
+
+
+def mochi_profile(steps: int, speed: Speed) -> Profile:
+    return Profile(variant="preview", steps=steps, guidance=4.5, width=848, height=480, speed=speed)
+
 
 MOCHI = ModelSpec(
     name="mochi",
@@ -294,30 +385,21 @@ MOCHI = ModelSpec(
     variants={
         "preview": Variant(
             name="preview",
-            repo=checkpoint(
-                "genmo/mochi-1-preview", "14be5fcea23095ed330cb214647916a451e38b6e", 60
+            repo=WeightSource(
+                repo_id="genmo/mochi-1-preview",
+                revision="14be5fcea23095ed330cb214647916a451e38b6e",
+                patterns=MOCHI_FILES,
+                size_gb=40,
             ),
             pipelines={"text_to_video": "MochiPipeline"},
+            load={"variant": "bf16"},
         ),
     },
     profiles={
-        "fast": Profile(
-            variant="preview", steps=32, guidance=4.5, width=848, height=480, speed=cached(0.08)
-        ),
-        "balanced": Profile(
-            variant="preview", steps=64, guidance=4.5, width=848, height=480, speed=cached(0.05)
-        ),
-        "quality": Profile(
-            variant="preview",
-            steps=64,
-            guidance=4.5,
-            width=848,
-            height=480,
-            speed=Speed(attention="flash", vae_tiling=True),
-        ),
-        "low_vram": Profile(
-            variant="preview", steps=64, guidance=4.5, width=848, height=480, speed=LOW_VRAM
-        ),
+        "fast": mochi_profile(64, Speed(cache_threshold=0.08, vae_tiling=True)),
+        "balanced": mochi_profile(64, Speed(cache_threshold=0.05, vae_tiling=True)),
+        "quality": mochi_profile(64, Speed(vae_tiling=True)),
+        "low_vram": mochi_profile(64, LOW_VRAM),
     },
     temporal=6,
     grid=16,
@@ -328,6 +410,8 @@ MOCHI = ModelSpec(
     max_side=848,
     max_pixels=848 * 480,
     default_seconds=5.0,
+    attention=None,  # Mochi's attention processor calls PyTorch SDPA itself, not the dispatcher
+    first_block_cache=True,
 )
 
 HY15_T2V = {"text_to_video": "HunyuanVideo15Pipeline"}
@@ -337,6 +421,12 @@ HY15_I2V = {"image_to_video": "HunyuanVideo15ImageToVideoPipeline"}
 def hy15_variant(task: str, revision: str | None, pipelines: dict[str, str]) -> Variant:
     repo = f"hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-{task}"
     return Variant(name=task, repo=checkpoint(repo, revision, 35), pipelines=pipelines)
+
+
+def hy15_profile(variant: str, steps: int, size: tuple[int, int], speed: Speed) -> Profile:
+    return Profile(
+        variant=variant, steps=steps, guidance=6.0, width=size[0], height=size[1], speed=speed
+    )
 
 
 HUNYUANVIDEO_15 = ModelSpec(
@@ -363,18 +453,10 @@ HUNYUANVIDEO_15 = ModelSpec(
         "720p:image_to_video": hy15_variant("720p_i2v", None, HY15_I2V),
     },
     profiles={
-        "fast": Profile(
-            variant="480p", steps=30, guidance=6.0, width=848, height=480, speed=cached(0.08)
-        ),
-        "balanced": Profile(
-            variant="480p", steps=50, guidance=6.0, width=848, height=480, speed=cached(0.05)
-        ),
-        "quality": Profile(
-            variant="720p", steps=50, guidance=6.0, width=1280, height=720, speed=COMPILED
-        ),
-        "low_vram": Profile(
-            variant="480p", steps=50, guidance=6.0, width=848, height=480, speed=LOW_VRAM
-        ),
+        "fast": hy15_profile("480p", 30, (848, 480), FAST_ATTENTION),
+        "balanced": hy15_profile("480p", 50, (848, 480), FAST_ATTENTION),
+        "quality": hy15_profile("720p", 50, (1280, 720), COMPILED),
+        "low_vram": hy15_profile("480p", 50, (848, 480), LOW_VRAM),
     },
     temporal=4,
     grid=16,
@@ -385,6 +467,7 @@ HUNYUANVIDEO_15 = ModelSpec(
     max_side=1280,
     max_pixels=1280 * 720,
     default_seconds=5.0,
+    attention="_native_efficient",  # HunyuanVideo 1.5 passes attention masks
 )
 
 MODELS: dict[str, ModelSpec] = {

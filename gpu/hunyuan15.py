@@ -2,24 +2,25 @@
 
 Checkpoints, profiles and limits are in `gpu/diffusers_models.py` (`HUNYUANVIDEO_15`): one
 diffusers repo per resolution and task (480p/720p x t2v/i2v); frames 4n+1, sides multiples of
-16, 24 fps. Two differences from the other families, handled here:
+16, 24 fps. Differences from the other families, handled here:
 
 - guidance lives in the pipeline's `guider` component, not in a `guidance_scale` argument;
 - the pipelines take no step callback, so progress counts scheduler steps instead;
-- image-to-video picks its own size bucket from the image (no width/height arguments); when the
-  frames come out at another size than planned, the change is recorded in the adjustments.
+- image-to-video renders at the size bucket the pipeline picks for the photo's aspect (from the
+  checkpoint's `target_size`) and takes no width/height: the plan uses that very bucket, by
+  diffusers' own function, so the frames come out at the planned size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
 from typing import Any
 
-import numpy as np
+from PIL import Image
 
 from gpu.diffusers_engine import DiffusersPlan, DiffusersVideoEngine
-from gpu.diffusers_models import HUNYUANVIDEO_15
-from gpu.engine import Progress
+from gpu.diffusers_models import HUNYUANVIDEO_15, Profile
+from gpu.weights import Snapshot
 
 
 class HunyuanVideo15Engine(DiffusersVideoEngine):
@@ -36,13 +37,25 @@ class HunyuanVideo15Engine(DiffusersVideoEngine):
         if plan.request.kind == "image_to_video":
             kwargs.pop("width")
             kwargs.pop("height")
+            # The photo itself: the pipeline picks the bucket from its aspect, as the plan did
+            # (a pre-cropped copy can land in the next bucket by float rounding) and crops it.
+            kwargs["image"] = plan.request.image
         return kwargs
 
-    def render(self, plan: DiffusersPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
-        for index, frame in enumerate(super().render(plan, progress)):
-            if index == 0 and frame.shape[:2] != (plan.height, plan.width):
-                plan.adjustments.append(
-                    f"HunyuanVideo 1.5 chose {frame.shape[1]}x{frame.shape[0]} for this image "
-                    f"(planned {plan.width}x{plan.height})"
-                )
-            yield frame
+    photo_decides_size = True
+
+    def _fit_photo(
+        self, image: Image.Image, profile: Profile, snapshot: Snapshot
+    ) -> tuple[int, int, str]:
+        from diffusers.pipelines.hunyuan_video1_5.image_processor import (
+            HunyuanVideo15ImageProcessor,
+        )
+
+        config = json.loads((snapshot.path / "transformer" / "config.json").read_text())
+        target = int(config.get("target_size", 640))
+        processor = HunyuanVideo15ImageProcessor(vae_scale_factor=self.spec.grid)
+        height, width = processor.calculate_default_height_width(
+            height=image.size[1], width=image.size[0], target_size=target
+        )
+        why = f"HunyuanVideo 1.5's size bucket for the photo's aspect at target size {target}"
+        return width, height, why

@@ -1,10 +1,11 @@
 """LTX-Video (Lightricks) on diffusers: the default engine for text- and image-to-video.
 
-Checkpoints, profiles and limits are in `gpu/diffusers_models.py` (`LTX_VIDEO`): the 2B
-distilled model for `fast`, 13B for `balanced`/`quality`. Text-to-video runs `LTXPipeline`;
-image-to-video runs `LTXImageToVideoPipeline` built from the same loaded components
-(`from_pipe`, no second copy in memory). Frames are 8n+1, sides multiples of 32. LTX conditions
-on the frame rate, so the plan's fps is passed to the model.
+Checkpoints, profiles and limits are in `gpu/diffusers_models.py` (`LTX_VIDEO`): the 0.9.8 13B
+distilled model (its own 8-step schedule, no guidance) for `fast`, `balanced` and `low_vram`,
+the 0.9.7 13B dev model for `quality`. Both kinds run `LTXConditionPipeline`, the pipeline
+diffusers documents for these checkpoints (the only LTX pipeline that takes their `timesteps`);
+image-to-video passes the photo as the condition of frame 0. Frames are 8n+1, sides multiples
+of 32, 30 fps native. LTX conditions on the frame rate, so the plan's fps is passed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,4 @@ class LTXVideoEngine(DiffusersVideoEngine):
     def call_kwargs(self, plan: DiffusersPlan, pipe: Any) -> dict[str, Any]:
         kwargs = super().call_kwargs(plan, pipe)
         kwargs["frame_rate"] = plan.fps
-        if plan.guidance <= 1.0:
-            kwargs["negative_prompt"] = None  # distilled checkpoints run without CFG
         return kwargs

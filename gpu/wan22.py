@@ -2,7 +2,7 @@
 
 Checkpoint, profiles and limits are in `gpu/diffusers_models.py` (`WAN22_TI2V_5B`): the
 diffusers-format repo, 1280x704 at 24 fps native, frames 4n+1, sides multiples of 32 (VAE 16 x
-patch 2). Text-to-video runs `WanPipeline`; image-to-video runs `WanImageToVideoPipeline`
+patch 2), the VAE in float32 and Wan's default negative prompt, as the makers' recipe has it. Text-to-video runs `WanPipeline`; image-to-video runs `WanImageToVideoPipeline`
 built from the same components (`from_pipe`): TI2V-5B conditions on the first frame's latents,
 so it needs no separate image encoder.
 """

@@ -1,6 +1,7 @@
 """Tiny random-weight checkpoints of the real diffusers/transformers classes, built in code.
 
-Each builder makes the published pipeline's components at toy sizes (same classes, same VAE
+Each builder makes the published pipeline's components at toy sizes, two transformer blocks
+each so caches and per-block hooks run, (same classes, same VAE
 compression as the real checkpoint, so the frame rule and size grid hold), tokenizer included
 (a Unigram T5 tokenizer built from a word list, no hub), and `save_pretrained`s the pipeline into
 a folder laid out like the Hugging Face cache: `models--org--name/snapshots/<commit>/` with
@@ -11,6 +12,7 @@ a folder laid out like the Hugging Face cache: `models--org--name/snapshots/<com
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,7 +91,7 @@ def build_ltx():
     from diffusers import (
         AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
-        LTXPipeline,
+        LTXConditionPipeline,
         LTXVideoTransformer3DModel,
     )
 
@@ -100,7 +102,7 @@ def build_ltx():
         num_attention_heads=2,
         attention_head_dim=8,
         cross_attention_dim=16,
-        num_layers=1,
+        num_layers=2,
         caption_channels=TEXT_DIM,
     )
     # Same compression as the published VAE: patch 4 x three 2x scalings = 32 in space, 8 in time.
@@ -119,7 +121,7 @@ def build_ltx():
         patch_size=4,
         patch_size_t=1,
     )
-    return LTXPipeline(
+    return LTXConditionPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
         text_encoder=tiny_t5_encoder(len(tokenizer)),
@@ -163,8 +165,8 @@ def build_wan():
         text_dim=TEXT_DIM,
         freq_dim=16,
         ffn_dim=16,
-        num_layers=1,
-        rope_max_seq_len=32,
+        num_layers=2,
+        rope_max_seq_len=64,
     )
     return WanPipeline(
         tokenizer=tokenizer,
@@ -189,7 +191,7 @@ def build_mochi():
         patch_size=2,
         num_attention_heads=2,
         attention_head_dim=8,
-        num_layers=1,
+        num_layers=2,
         pooled_projection_dim=16,
         in_channels=12,
         text_embed_dim=TEXT_DIM,
@@ -217,12 +219,21 @@ def fake_commit(repo: WeightSource) -> str:
     return hashlib.sha1(f"tiny:{repo.repo_id}".encode()).hexdigest()
 
 
-def save_in_hf_cache(pipe, repo: WeightSource, cache_dir: Path) -> Path:
-    """Save `pipe` where huggingface_hub would have put `repo` at its revision."""
+def save_in_hf_cache(pipe, repo: WeightSource, cache_dir: Path, variant: str | None = None) -> Path:
+    """Save `pipe` where huggingface_hub would have put `repo` at its revision.
+
+    With `variant` the diffusers models' weights are saved twice, plain and with the variant in
+    their names (as mochi-1-preview holds fp32 and bf16 copies); the text encoder has one file.
+    """
     root = cache_dir / ("models--" + repo.repo_id.replace("/", "--"))
     commit = repo.revision if repo.revision and len(repo.revision) == 40 else fake_commit(repo)
     snapshot = root / "snapshots" / commit
     pipe.save_pretrained(snapshot)
+    for weights in snapshot.glob("*/diffusion_pytorch_model.safetensors"):
+        if variant:  # both precisions on disk, as the real repo holds them
+            shutil.copy(
+                weights, weights.with_name(f"diffusion_pytorch_model.{variant}.safetensors")
+            )
     if commit != repo.revision:
         (root / "refs").mkdir(parents=True, exist_ok=True)
         (root / "refs" / repo.ref).write_text(commit)
@@ -237,11 +248,17 @@ def populate_cache(cache_dir: Path, engines: list[str] | None = None, seed: int 
         torch.manual_seed(seed)
         build, kinds = BUILDERS[name]
         pipe = build()
+        separate = {"image_to_video": build(image_to_video=True)} if name in SEPARATE_I2V else {}
         for variant in MODELS[name].variants.values():
             if set(variant.pipelines) & set(kinds):
-                save_in_hf_cache(pipe, variant.repo, cache_dir)
+                kind = next(iter(variant.pipelines))
+                made = separate.get(kind, pipe)
+                save_in_hf_cache(made, variant.repo, cache_dir, variant.load.get("variant"))
     return cache_dir
 
+
+SEPARATE_I2V = {"hunyuanvideo-1.5"}
+"""Engines whose image-to-video checkpoints are other repos with other components."""
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
@@ -263,15 +280,27 @@ def tiny_qwen_tokenizer():
     return tokenizer
 
 
-def build_hunyuan15():
+HY15_TARGET_SIZE = 96
+"""The tiny HunyuanVideo 1.5 size buckets' side (the published 480p checkpoints say 640)."""
+
+
+def build_hunyuan15(image_to_video: bool = False):
     from diffusers import (
         AutoencoderKLHunyuanVideo15,
         ClassifierFreeGuidance,
         FlowMatchEulerDiscreteScheduler,
+        HunyuanVideo15ImageToVideoPipeline,
         HunyuanVideo15Pipeline,
         HunyuanVideo15Transformer3DModel,
     )
-    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel
+    from transformers import (
+        ByT5Tokenizer,
+        Qwen2_5_VLTextConfig,
+        Qwen2_5_VLTextModel,
+        SiglipImageProcessor,
+        SiglipVisionConfig,
+        SiglipVisionModel,
+    )
 
     tokenizer = tiny_qwen_tokenizer()
     text_encoder = Qwen2_5_VLTextModel(
@@ -297,20 +326,22 @@ def build_hunyuan15():
         spatial_compression_ratio=16,
         temporal_compression_ratio=4,
     )
+    image_dim = 16
     transformer = HunyuanVideo15Transformer3DModel(
         in_channels=latent * 2 + 1,
         out_channels=latent,
         num_attention_heads=2,
         attention_head_dim=16,
-        num_layers=1,
+        num_layers=2,
         num_refiner_layers=1,
         text_embed_dim=TEXT_DIM,
         text_embed_2_dim=TEXT_DIM,
-        image_embed_dim=16,
+        image_embed_dim=image_dim,
         rope_axes_dim=(4, 6, 6),
-        task_type="t2v",
+        target_size=HY15_TARGET_SIZE,
+        task_type="i2v" if image_to_video else "t2v",
     )
-    return HunyuanVideo15Pipeline(
+    parts = dict(
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         transformer=transformer,
@@ -320,12 +351,26 @@ def build_hunyuan15():
         tokenizer_2=tokenizer_2,
         guider=ClassifierFreeGuidance(guidance_scale=6.0),
     )
+    if not image_to_video:
+        return HunyuanVideo15Pipeline(**parts)
+    vision = SiglipVisionConfig(
+        hidden_size=image_dim,
+        intermediate_size=24,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=16,
+    )
+    return HunyuanVideo15ImageToVideoPipeline(
+        **parts,
+        image_encoder=SiglipVisionModel(vision),
+        feature_extractor=SiglipImageProcessor(size={"height": 32, "width": 32}),
+    )
 
 
 BUILDERS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "ltx-video": (build_ltx, ("text_to_video", "image_to_video")),
     "wan2.2-ti2v-5b": (build_wan, ("text_to_video", "image_to_video")),
     "mochi": (build_mochi, ("text_to_video",)),
-    # HunyuanVideo 1.5 image-to-video (SigLIP image encoder) has no tiny build yet.
-    "hunyuanvideo-1.5": (build_hunyuan15, ("text_to_video",)),
+    "hunyuanvideo-1.5": (build_hunyuan15, ("text_to_video", "image_to_video")),
 }

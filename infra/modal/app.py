@@ -35,7 +35,8 @@ cpu_image = (
 )
 
 # The engines: the CUDA build of torch (PyPI's Linux wheels), diffusers, transformers,
-# accelerate, plus any attention kernels listed in pyproject's `gpu` extra.
+# accelerate. The attention backends the profiles use are PyTorch's own (cuDNN and
+# memory-efficient SDPA, docs/ENGINES.md), so no extra attention kernels are installed.
 
 gpu_image = (
     modal.Image.debian_slim(python_version=modal_plan.PYTHON_VERSION)

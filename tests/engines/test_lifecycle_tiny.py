@@ -74,9 +74,9 @@ CASES = [
         "ltx-video",
         "text_to_video",
         {"duration_seconds": 0.4, "width": 96, "height": 64},
-        (9, 96, 64, 24),
+        (9, 96, 64, 30),  # LTX-Video's native 30 fps
     ),
-    ("ltx-video", "image_to_video", {"duration_seconds": 0.7, "height": 64}, (17, 96, 64, 24)),
+    ("ltx-video", "image_to_video", {"duration_seconds": 0.7, "height": 64}, (17, 96, 64, 30)),
     (
         "wan2.2-ti2v-5b",
         "text_to_video",
@@ -128,7 +128,7 @@ def test_prompt_json_renders_through_the_lifecycle(
 
 
 def test_default_engine_from_settings(s3_storage, make_settings, tiny_cache):
-    prompt = {**PROMPT, "duration_seconds": 0.3, "width": 64, "height": 64}
+    prompt = {**PROMPT, "duration_seconds": 0.3, "width": 64, "height": 64, "fps": 24}
     status = run_bucket_job(
         s3_storage,
         make_settings,

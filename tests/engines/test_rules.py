@@ -56,7 +56,7 @@ def test_size_snaps_to_grid_and_is_recorded(tiny_cache):
     )
     assert (plan.width, plan.height) == (512, 288)
     assert any("500x300 snapped to 512x288" in a and "32" in a for a in plan.adjustments)
-    assert (plan.num_frames, plan.fps) == (121, 24)  # 5 s default: 120 frames -> 8n+1 = 121
+    assert (plan.num_frames, plan.fps) == (153, 30)  # 5 s at LTX's native 30 fps -> 8n+1 = 153
 
 
 def test_exact_requests_are_not_adjusted(tiny_cache):
@@ -84,12 +84,12 @@ def test_fps_the_model_cannot_make_is_changed_and_recorded(tiny_cache):
 @pytest.mark.parametrize(
     ("engine", "profile", "variant", "steps", "guidance", "size"),
     [
-        ("ltx-video", None, "2b-distilled", 8, 1.0, (768, 512)),
-        ("ltx-video", "fast", "2b-distilled", 8, 1.0, (768, 512)),
+        ("ltx-video", None, "13b-distilled", 8, 1.0, (768, 512)),
+        ("ltx-video", "fast", "13b-distilled", 8, 1.0, (768, 512)),
         ("ltx-video", "balanced", "13b-distilled", 8, 1.0, (1216, 704)),
-        ("ltx-video", "quality", "13b-dev", 30, 3.0, (1216, 704)),
-        ("wan2.2-ti2v-5b", None, "ti2v-5b", 30, 5.0, (1280, 704)),
-        ("wan2.2-ti2v-5b", "fast", "ti2v-5b", 20, 5.0, (832, 480)),
+        ("ltx-video", "quality", "13b-dev", 30, 5.0, (1216, 704)),
+        ("wan2.2-ti2v-5b", None, "ti2v-5b", 50, 5.0, (1280, 704)),
+        ("wan2.2-ti2v-5b", "fast", "ti2v-5b", 50, 5.0, (1280, 704)),
         ("mochi", "quality", "preview", 64, 4.5, (848, 480)),
     ],
 )
@@ -102,6 +102,13 @@ def test_profile_resolution(tiny_cache, engine, profile, variant, steps, guidanc
     assert settings["profile"] == (profile or MODELS[engine].default_profile)
     assert (settings["steps"], settings["guidance"]) == (steps, guidance)
     assert (plan.width, plan.height) == size
+
+
+def test_ltx_098_renders_long_clips_in_one_call(tiny_cache):
+    plan = load_engine("ltx-video").check_inputs(
+        RenderRequest(kind="text_to_video", prompt="sky", duration_seconds=12)
+    )
+    assert (plan.num_frames, plan.fps, plan.describe()["variant"]) == (361, 30, "13b-distilled")
 
 
 def test_prompt_values_override_the_profile(tiny_cache):
@@ -126,7 +133,8 @@ def test_image_sets_the_aspect_when_no_size_is_given(tiny_cache, tmp_path: Path)
 @pytest.mark.parametrize(
     ("engine", "request_args", "message"),
     [
-        ("ltx-video", {"duration_seconds": 20}, "limit of 257 frames (10.71s)"),
+        ("ltx-video", {"duration_seconds": 20}, "limit of 361 frames (12.03s)"),
+        ("ltx-video", {"duration_seconds": 9, "profile": "quality"}, "257 frames (8.57s)"),
         ("wan2.2-ti2v-5b", {"duration_seconds": 6}, "limit of 121 frames (5.04s)"),
         ("mochi", {"width": 1920, "height": 1080}, "past mochi's limit"),
         ("ltx-video", {"width": 4096, "height": 64}, "longest side 1280"),
@@ -155,7 +163,7 @@ def test_refusal_fails_the_job_once_with_the_reason(s3_storage, make_settings, t
     keys = [o.key for o in s3_storage.list().objects]
     status = json.loads(s3_storage.get(next(k for k in keys if k.endswith("status.json"))))
     assert status["attempt"] == 1 and status["state"] == "failed"
-    assert "ask for 10.71 seconds or less" in status["error"]
+    assert "ask for 12.03 seconds or less" in status["error"]
     tick(rt, dispatcher)  # a failed version is never retried
     assert started(rt) == ["inbox/long/prompt"]
 

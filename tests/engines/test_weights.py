@@ -15,9 +15,11 @@ import huggingface_hub
 import modal
 import pytest
 from huggingface_hub.utils import filter_repo_objects
+from PIL import Image
 
 from config.settings import get_settings
 from gpu.diffusers_models import MODELS
+from gpu.engine import RenderRequest
 from gpu.registry import ENGINES, get_spec
 from gpu.weights import local_snapshot, sources_for
 from infra.cli.main import main
@@ -79,7 +81,7 @@ def test_local_and_modal_pulls_ask_for_the_same_files(weights_env, capsys, engin
 @pytest.mark.filterwarnings("ignore:.*executing locally and will not have access")
 def test_a_profile_pulls_only_its_checkpoint_on_modal_too(weights_env, capsys):
     assert main(["weights", "pull", "ltx-video", "--profile", "fast", "--modal"]) == 0
-    assert [repo for repo, _, _ in weights_env] == ["Lightricks/LTX-Video-0.9.8-2B-distilled"]
+    assert [repo for repo, _, _ in weights_env] == ["Lightricks/LTX-Video-0.9.8-13B-distilled"]
     (_, _, patterns) = weights_env[0]
     assert "model_index.json" in patterns and "*" not in patterns
     weights_env.clear()
@@ -111,11 +113,10 @@ def pulled(files: set[str], patterns: tuple[str, ...]) -> set[str]:
 
 
 TINY_CHECKPOINTS = [
-    (name, variant.name, kind)
+    (name, variant.name, next(k for k in kinds if k in variant.pipelines))
     for name, (_, kinds) in BUILDERS.items()
     for variant in MODELS[name].variants.values()
-    for kind in kinds[:1]
-    if kind in variant.pipelines
+    if set(kinds) & set(variant.pipelines)
 ]
 
 
@@ -130,8 +131,11 @@ def test_diffusers_loaders_open_exactly_the_pulled_files(tiny_cache, engine, var
     module, _, cls = spec.target.partition(":")
     loader = getattr(importlib.import_module(module), cls)(cache_dir=tiny_cache, device="cpu")
     loader.load()
+    profile = next(p for p in spec.profiles if spec.variant_for(p, kind).name == variant)
+    image = Image.new("RGB", (64, 48)) if kind == "image_to_video" else None
+    plan = loader.check_inputs(RenderRequest(kind=kind, prompt="sky", profile=profile, image=image))
     with opened_files(snapshot.path) as opened:
-        loader.pipeline(chosen, snapshot, kind)
+        loader.pipeline(plan)
     matched = pulled(files_under(snapshot.path), source.patterns)
     assert matched and opened == matched
 
