@@ -14,9 +14,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from handlers.runtime import Runtime
+from infra.cli.serve import server_config
 from infra.notify.notifiers import NullNotifier
 from tests.webhook_support import (
     CERT_URL,
@@ -250,3 +252,57 @@ def test_a_sender_that_hangs_up_mid_body_is_one_line_not_a_traceback(served, cap
     wait_for(lambda: "hung up before the body was complete" in caplog.text, timeout=10)
     assert "Traceback" not in caplog.text
     assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.fixture
+def dropreel_serve(s3_storage, make_settings, monkeypatch):
+    """The webhook under `dropreel serve`'s own uvicorn configuration, header deadline 0.5 s."""
+    monkeypatch.setattr("infra.cli.header_deadline.HEADER_SECONDS", 0.5)
+    settings = make_settings(s3_storage, webhook_s3_token="serve-token")
+    rt = Runtime(storage=s3_storage, settings=settings, notifier=NullNotifier())
+    server = uvicorn.Server(server_config(create_app(settings, rt, Recorder()), "127.0.0.1", 0))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=20)
+    yield "127.0.0.1", server.servers[0].sockets[0].getsockname()[1]
+    server.should_exit = True
+    thread.join(timeout=20)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(4096):
+        answer += chunk
+    return answer
+
+
+def test_headers_that_never_finish_are_disconnected(dropreel_serve, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    with socket.create_connection(dropreel_serve, timeout=10) as sock:
+        sock.sendall(b"POST /events/s3 HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+        assert _read_all(sock) == b""  # closed by the server, no answer
+    assert "request headers not complete" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_a_silent_connection_is_disconnected(dropreel_serve) -> None:
+    with socket.create_connection(dropreel_serve, timeout=10) as sock:
+        assert _read_all(sock) == b""
+
+
+def test_a_keep_alive_request_after_a_pause_gets_the_deadline_too(dropreel_serve) -> None:
+    request = b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(dropreel_serve, timeout=10) as sock:
+        sock.sendall(request)
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(4096)
+        assert first.startswith(b"HTTP/1.1 404 ")
+        sock.sendall(b"GET /nowhere HTTP/1.1\r\n")  # the second request stalls
+        assert b"HTTP/1.1 404" not in _read_all(sock)
+
+
+def test_whole_requests_are_served_under_the_deadline(dropreel_serve) -> None:
+    with socket.create_connection(dropreel_serve, timeout=10) as sock:
+        sock.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _read_all(sock).startswith(b"HTTP/1.1 404 ")

@@ -1,8 +1,9 @@
 """`dropreel serve` (the webhook under uvicorn) and `dropreel setup-notifications`.
 
 uvicorn's limits for a server that faces the internet: an idle keep-alive connection is closed
-after KEEP_ALIVE_SECONDS, request headers are bounded (MAX_HEADER_BYTES), and the webhook itself
-times out a body that stops arriving (`triggers/delivery.py`, 408).
+after KEEP_ALIVE_SECONDS, request headers are bounded (MAX_HEADER_BYTES) and must be complete
+within a deadline (`infra/cli/header_deadline.py`), and the webhook itself times out a body that
+stops arriving (`triggers/delivery.py`, 408).
 """
 
 from __future__ import annotations
@@ -64,15 +65,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"(sources enabled: {', '.join(enabled) or 'none: set DROPREEL_WEBHOOK_* first'})",
         flush=True,
     )
-    uvicorn.run(
+    uvicorn.Server(server_config(app, args.host, args.port)).run()
+    return 0
+
+
+def server_config(app, host: str, port: int):
+    """uvicorn's configuration for `dropreel serve`, with the limits above."""
+    import uvicorn
+
+    from infra.cli.header_deadline import HeaderDeadlineProtocol
+
+    return uvicorn.Config(
         app,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         log_level="warning",
+        http=HeaderDeadlineProtocol,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
-    return 0
 
 
 def cmd_setup_notifications(args: argparse.Namespace) -> int:
