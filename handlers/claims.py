@@ -122,7 +122,23 @@ def claim(storage: Storage, job: Job) -> Lease | None:
         lease.etag = storage.put_if_absent(lease.key, lease.body(), JSON)
     except PreconditionFailed:
         return None
+    if _decided(storage, job):  # claimed on a listing made before the version finished
+        storage.delete(lease.key)
+        return None
     return lease
+
+
+def _decided(storage: Storage, job: Job) -> bool:
+    """Whether the version already has its done or failed marker (a GET each). A marker is
+    written before its lease is deleted, so a claim that wins after that delete, on a listing
+    made before it, finds the marker here and renders nothing."""
+    for marker in (Marker.DONE, Marker.FAILED):
+        try:
+            storage.get(job.marker_key(marker))
+        except ObjectNotFound:
+            continue
+        return True
+    return False
 
 
 def read_lease(storage: Storage, job: Job) -> LeaseRecord | None:

@@ -22,12 +22,14 @@ class FaultProxy:
     kind loses the same fraction whatever the order threads send in; 0 loses none.
     `lose_next(n)`: lose the next n replies whatever the rate (for targeted tests).
     Counts: `requests[method]`, `lost[method]` (every lost reply was applied by moto first).
+    `observe(method, path, body, status)`: called with each request after moto answered it.
     """
 
-    def __init__(self, upstream: str, every: int = 0) -> None:
+    def __init__(self, upstream: str, every: int = 0, observe=None) -> None:
         parsed = urlparse(upstream)
         self.upstream = (parsed.hostname, parsed.port)
         self.every = every
+        self.observe = observe
         self.requests: Counter = Counter()
         self.lost: Counter = Counter()
         self._forced = 0
@@ -82,6 +84,8 @@ class FaultProxy:
                     status, reply_headers = reply.status, reply.getheaders()
                 finally:
                     upstream.close()
+                if proxy.observe is not None:
+                    proxy.observe(self.command, self.path, body, status)
                 fault = proxy._decide(self.command)
                 if fault == "close":
                     self.close_connection = True
