@@ -158,6 +158,7 @@ def test_a_hundred_jobs_through_lost_replies_and_sigkills(moto_endpoint, bucket,
         "seconds": seconds,
     }
     print("fault run:", json.dumps(figures))
+    (tmp_path / "leases.json").write_text(json.dumps(decided.history, default=repr, indent=1))
     assert all(proxy.lost[m] for m in ("GET", "PUT", "DELETE")), figures  # every kind
     assert kills == plan, f"planned kills that never happened: {figures}"
     for name in names:
@@ -166,7 +167,7 @@ def test_a_hundred_jobs_through_lost_replies_and_sigkills(moto_endpoint, bucket,
         ends = [k.rpartition(".")[2] for k in listed if k.startswith(meta)]
         outcome = [e for e in ends if e in ("done", "failed")]
         assert outcome == ["done"], (name, ends)  # one marker; valid jobs end done
-        assert decided[f"{name} done"] == 1, (name, decided.history[name])  # one completed render
+        assert decided[f"{name} done"] == 1, (name, decided[f"{name} done"], f"see {tmp_path}")  # one completed render
         assert sent[name] == 1, (name, sent[name])  # one notification
         st = status(truth, meta + "status.json")
         assert st["state"] == "done" and st["notification"] == "sent", (name, st)
