@@ -21,7 +21,7 @@ from pathlib import Path
 
 from infra import wiring
 from infra.cli import progress
-from tests.crashes import STEPS, job_of
+from tests.crashes import STEPS, CrashingStorage, job_of
 
 PLAN: dict[str, str] = json.loads(Path(os.environ["KILL_PLAN"]).read_text())
 KILLS = Path(os.environ["KILL_DIR"])
@@ -40,35 +40,17 @@ def _die(job: str, step: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-class KillingStorage:
+class KillingStorage(CrashingStorage):
     """The real storage; after a write that matches a job's planned step, the process dies."""
 
     def __init__(self, inner) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
+        super().__init__(inner, PLAN)
 
     def _after(self, key: str, data) -> None:
         job = job_of(key)
         step = PLAN.get(job)
         if step in STEPS and STEPS[step](key, data if isinstance(data, bytes) else b""):
             _die(job, step)
-
-    def put(self, key, data, content_type=None):
-        etag = self.inner.put(key, data, content_type)
-        self._after(key, data)
-        return etag
-
-    def put_if_absent(self, key, data, content_type=None):
-        etag = self.inner.put_if_absent(key, data, content_type)
-        self._after(key, data)
-        return etag
-
-    def put_if_match(self, key, data, etag, content_type=None):
-        new = self.inner.put_if_match(key, data, etag, content_type)
-        self._after(key, data)
-        return new
 
 
 def _install() -> None:

@@ -28,8 +28,8 @@ from infra.notify.fake_slack import FakeSlack
 from infra.storage.s3 import S3Storage, make_client
 from tests.crashes import STEPS, job_of
 from tests.fault_proxy import FaultProxy
-from tests.helpers import Notifications, png, status, wav
-from tests.test_lost_replies import settled
+from tests.helpers import Notifications, status
+from tests.test_lost_replies import drop, settled
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = 100
@@ -62,16 +62,6 @@ class Decisions(Counter):
             if final and not self._final.get(key):
                 self[f"{job_of(key)} {json.loads(body)['final']['state']}"] += 1
             self._final[key] = final
-
-
-def drop(storage, count: int) -> list[str]:
-    names = []
-    for i in range(count):
-        name = f"run/{i % 5}/j{i}"
-        storage.put(f"{name}.png", png(64, 64, seed=i))
-        storage.put(f"{name}.wav", wav(0.6, seed=i))
-        names.append(name)
-    return names
 
 
 def test_a_hundred_jobs_through_lost_replies_and_sigkills(moto_endpoint, bucket, tmp_path):
