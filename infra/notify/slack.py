@@ -397,8 +397,10 @@ class SlackNotifier:
                         cursor=cursor,
                     ),
                 )
-                if any(m.get("metadata") == wanted for m in page.get("messages") or []):
-                    return True
+                for message in page.get("messages") or []:
+                    found = message.get("metadata") or {}
+                    if all(found.get(k) == v for k, v in wanted.items()):
+                        return True
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     return False
