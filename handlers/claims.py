@@ -1,6 +1,7 @@
 """Claims and leases on conditional writes: exactly one worker renders a job version.
 
-- claim: create `<version>.lease` with If-None-Match: * (one winner, however many pollers race).
+- claim: create `<version>.lease` with If-None-Match: * (one winner, however many pollers race),
+  then check the version has no done/failed marker (a listing older than its finish).
 - heartbeat: rewrite the lease with If-Match: <etag>; its new LastModified keeps it fresh.
   It runs from the claim until the run ends, queue time included: a claim never expires while
   its job waits, and a run confirms its lease before its first write.

@@ -34,7 +34,7 @@ from handlers import validate
 from handlers.claims import Lease, LeaseKeeper, write_marker
 from handlers.errors import LeaseLost, StorageError, first_line, plain_words
 from handlers.jobs import Job
-from handlers.notify import JobEvent
+from handlers.notify import JobEvent, Notifier
 from handlers.prompt import PromptFile
 from handlers.routing import Route, file_name, mark_speech, route
 from handlers.runtime import Runtime
@@ -130,8 +130,21 @@ def resend(rt: Runtime, job: Job, lease: Lease) -> RunOutcome:
     poster = None
     if lease.final is not None and lease.final.state is JobState.DONE:
         poster = _quietly(rt.storage.get, job.poster_key)
+    since = lease.final.updated_at if lease.final is not None else None
+    resending = replace(rt, notifier=_Resending(rt.notifier, since))
     with LeaseKeeper(lease, rt.settings.heartbeat_interval):
-        return complete(rt, job, lease, poster)
+        return complete(resending, job, lease, poster)
+
+
+@dataclass(frozen=True)
+class _Resending:
+    """The runtime's notifier, told that each event is a resend (`JobEvent.resend_since`)."""
+
+    notifier: Notifier
+    since: str | None
+
+    def notify(self, event: JobEvent) -> None:
+        self.notifier.notify(replace(event, resend_since=self.since or event.status.updated_at))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ class JobEvent:
     video_url: str | None = None
     poster_key: str | None = None
     poster_jpeg: bytes | None = field(default=None, repr=False)
+    # set when the outbox sends the event again (its first sender died while or after
+    # notifying): when the outcome was decided, so the message, if out, is no older than this.
+    # A notifier that can look (Slack's) checks for it before sending.
+    resend_since: str | None = None
 
     @property
     def state(self) -> JobState:

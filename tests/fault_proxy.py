@@ -7,12 +7,20 @@ users meet on real networks, and the one that makes a client's retry meet its ow
 from __future__ import annotations
 
 import http.client
+import sys
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "host"}
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that died (SIGKILLed workers do) is not news; anything else is."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FaultProxy:
@@ -22,17 +30,19 @@ class FaultProxy:
     kind loses the same fraction whatever the order threads send in; 0 loses none.
     `lose_next(n)`: lose the next n replies whatever the rate (for targeted tests).
     Counts: `requests[method]`, `lost[method]` (every lost reply was applied by moto first).
+    `observe(method, path, body, status)`: called with each request after moto answered it.
     """
 
-    def __init__(self, upstream: str, every: int = 0) -> None:
+    def __init__(self, upstream: str, every: int = 0, observe=None) -> None:
         parsed = urlparse(upstream)
         self.upstream = (parsed.hostname, parsed.port)
         self.every = every
+        self.observe = observe
         self.requests: Counter = Counter()
         self.lost: Counter = Counter()
         self._forced = 0
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -82,6 +92,8 @@ class FaultProxy:
                     status, reply_headers = reply.status, reply.getheaders()
                 finally:
                     upstream.close()
+                if proxy.observe is not None:
+                    proxy.observe(self.command, self.path, body, status)
                 fault = proxy._decide(self.command)
                 if fault == "close":
                     self.close_connection = True

@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from handlers.reconcile import reconcile
 from handlers.runtime import Runtime
-from infra.local_dispatch import InlineDispatcher, PoolDispatcher
+from infra.local_dispatch import PoolDispatcher
 from tests.helpers import Notifications, png, prompt, runtime, started, wav
 from triggers.poller import tick
 
@@ -73,19 +72,3 @@ def test_two_pollers_render_each_job_exactly_once(storage, make_settings, tmp_pa
     runtimes = race(storage, settings, notes)
     assert renders(runtimes) == Counter({"batch/1/face1": 1})
     assert Counter(n["job"] for n in notes.read())["batch/1/face1"] == 2
-
-
-def test_a_listing_older_than_the_finish_never_renders_again(storage, make_settings, tmp_path):
-    """A tick acting on a listing taken before another worker finished the job (its lease is
-    deleted by then, so the claim itself succeeds) neither renders nor announces it again."""
-    notes = Notifications(tmp_path / "notes.jsonl")
-    storage.put("late/face.png", png(64, 64))
-    storage.put("late/face.wav", wav(0.5))
-    rt = runtime(storage, make_settings(storage), notes)
-    stale = storage.list()  # the job is ready in this listing
-    tick(rt, InlineDispatcher(rt))  # another worker renders and finishes it
-    report = reconcile(rt, stale, InlineDispatcher(rt))
-    assert report.claimed == []
-    assert started(rt) == ["late/face"]
-    assert [n["job"] for n in notes.read()] == ["late/face"]
-    assert not [o.key for o in storage.list().objects if o.key.endswith(".lease")]

@@ -14,11 +14,13 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+METADATA_LIMIT = 8_000  # bytes of metadata JSON per message (an assumption; Slack's is larger)
 BLOCK_TYPES = {"header", "section", "context", "actions", "divider", "image", "rich_text"}
 
 
@@ -59,6 +61,7 @@ class FakeSlack:
         self.webhook_posts: list[dict[str, Any]] = []
         self._faults: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
         self._ids = itertools.count(1)
+        self._last_ts = 0.0  # message ts: Slack's form (seconds.micro), unique and increasing
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -176,6 +179,7 @@ class FakeSlack:
         handler = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
+            "conversations.history": self._history,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
         }.get(method)
@@ -216,13 +220,69 @@ class FakeSlack:
         thread_ts = body.get("thread_ts")
         if thread_ts and not any(m["ts"] == thread_ts for m in self.messages):
             return {"ok": False, "error": "thread_not_found"}
+        metadata, error = _metadata(body.get("metadata"))
+        if error:
+            return {"ok": False, "error": error}
         with self._lock:
-            ts = f"1700000000.{next(self._ids):06d}"
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            ts = f"{self._last_ts:.6f}"
             message = {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
             if thread_ts:
                 message["thread_ts"] = thread_ts
+            if metadata:
+                message["metadata"] = metadata
             self.messages.append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}
+
+    def _history(self, ctype: str, body: dict) -> dict:
+        """conversations.history: a channel *id* (a name is channel_not_found), newest first,
+        `oldest`/`latest` exclusive unless `inclusive`, `limit` 1-999 (default 100) paged by
+        `cursor`; message metadata only with `include_all_metadata`."""
+        channel = body.get("channel")
+        if not channel:
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        try:
+            oldest = float(body.get("oldest") or 0)
+            latest = float(body.get("latest") or time.time() + 1)
+            limit = int(body.get("limit") or 100)
+            start = int(body.get("cursor") or 0)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not 0 < limit <= 999:
+            return {"ok": False, "error": "invalid_limit"}
+        inclusive = _flag(body.get("inclusive"))
+        with_metadata = _flag(body.get("include_all_metadata"))
+
+        def within(ts: float) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        with self._lock:
+            found = [
+                m
+                for m in reversed(self.messages)
+                if m["channel"] == channel and "thread_ts" not in m and within(float(m["ts"]))
+            ]
+        page = found[start : start + limit]
+        messages = []
+        for m in page:
+            shown = {"type": "message", "user": "U0DROPREEL", "ts": m["ts"], "text": m["text"]}
+            if m.get("blocks"):
+                shown["blocks"] = m["blocks"]
+            if with_metadata and m.get("metadata"):
+                shown["metadata"] = m["metadata"]
+            messages.append(shown)
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _get_upload_url(self, ctype: str, body: dict) -> dict:
         if "form-urlencoded" not in ctype:
@@ -336,6 +396,31 @@ def check_blocks(blocks: Any) -> list[str]:
         ):
             errors.append(f"image needs alt_text and image_url or slack_file [{where}]")
     return errors
+
+
+def _metadata(value: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """chat.postMessage's `metadata`: an object (a JSON string in a form) with a string
+    `event_type` and an object `event_payload`. (metadata, None) or (None, Slack's error)."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None, "invalid_metadata_format"
+    if not isinstance(value, dict):
+        return None, "invalid_metadata_format"
+    if not isinstance(value.get("event_type"), str) or not value["event_type"]:
+        return None, "invalid_metadata_schema"
+    if not isinstance(value.get("event_payload"), dict):
+        return None, "invalid_metadata_schema"
+    if len(json.dumps(value)) > METADATA_LIMIT:
+        return None, "metadata_too_large"
+    return value, None
+
+
+def _flag(value: Any) -> bool:
+    return value in (True, 1) or str(value).lower() in ("true", "1")
 
 
 def _parse(ctype: str, raw: bytes) -> dict[str, Any] | None:

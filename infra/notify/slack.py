@@ -46,6 +46,10 @@ HEADER_LIMIT = 150
 TEXT_LIMIT = 3000
 FIELD_LIMIT = 2000
 BUTTON_URL_LIMIT = 3000
+METADATA_EVENT_TYPE = "dropreel_job"
+HISTORY_PAGE_SIZE = 200  # conversations.history allows up to 999
+HISTORY_PAGES = 5  # a resend looks at the newest 1,000 messages since the decision at most
+CLOCK_SKEW = timedelta(minutes=10)  # between the worker's clock and Slack's
 
 _ADVICE = {
     "not_authed": "no bot token was sent: set SLACK_BOT_TOKEN (or DROPREEL_SLACK_BOT_TOKEN)",
@@ -57,7 +61,8 @@ _ADVICE = {
     "DROPREEL_SLACK_CHANNEL (a channel id like C0123 is safest)",
     "not_in_channel": "the bot is not in the channel: /invite the app to it",
     "is_archived": "the channel is archived: unarchive it or pick another channel",
-    "missing_scope": "the app lacks a permission: add chat:write and files:write, then reinstall",
+    "missing_scope": "the app lacks a permission: add chat:write, files:write and "
+    "channels:history (groups:history for a private channel), then reinstall",
     "restricted_action": "the workspace does not let the bot post there: ask a Slack admin",
     "invalid_blocks": "Slack refused the message layout (a dropreel bug): please report it",
     "msg_too_long": "the message was too long for Slack (a dropreel bug): please report it",
@@ -339,6 +344,11 @@ class SlackNotifier:
         self.retrier = _Retrier(attempts, max_wait_seconds, sleep)
 
     def notify(self, event: JobEvent) -> None:
+        if event.resend_since is not None and self._posted_already(event):
+            log.info(
+                "%s: its message is in the channel already; not sending it again", _stem(event)
+            )
+            return
         text, blocks = build_message(event, self.link_expiry_seconds, self.public_base_url)
         posted = self.retrier.call(
             "chat.postMessage",
@@ -346,6 +356,7 @@ class SlackNotifier:
                 channel=self.channel,
                 text=text,
                 blocks=blocks,
+                metadata=job_metadata(event),
                 unfurl_links=False,
                 unfurl_media=False,
             ),
@@ -367,6 +378,51 @@ class SlackNotifier:
             )
         except SlackNotificationError as err:
             raise SlackNotificationError(f"the message was posted, but {err}") from None
+
+    def _posted_already(self, event: JobEvent) -> bool:
+        """Whether the channel holds this job version's message (its metadata says so), looking
+        only at messages posted since the outcome was decided, at most HISTORY_PAGES pages. If
+        Slack cannot tell (no channels:history scope, a channel given by name), the message is
+        sent: a duplicate beats a lost message."""
+        wanted = job_metadata(event)
+        oldest = datetime.fromisoformat(event.resend_since or "") - CLOCK_SKEW
+        cursor = None
+        try:
+            for _ in range(HISTORY_PAGES):
+                page = self.retrier.call(
+                    "conversations.history",
+                    lambda cursor=cursor: self.client.conversations_history(
+                        channel=self.channel,
+                        oldest=f"{oldest.timestamp():.6f}",
+                        limit=HISTORY_PAGE_SIZE,
+                        include_all_metadata=True,
+                        cursor=cursor,
+                    ),
+                )
+                for message in page.get("messages") or []:
+                    found = message.get("metadata") or {}
+                    if all(found.get(k) == v for k, v in wanted.items()):
+                        return True
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return False
+        except SlackNotificationError as err:
+            log.warning("%s: sending again, could not look for its message: %s", _stem(event), err)
+        return False
+
+
+def job_metadata(event: JobEvent) -> dict[str, Any]:
+    """The message metadata that names the job version a message is about (Slack keeps it with
+    the message; `conversations.history` returns it): what a resend looks for."""
+    status = event.status
+    return {
+        "event_type": METADATA_EVENT_TYPE,
+        "event_payload": {
+            "job": status.job,
+            "version": status.version,
+            "state": status.state.value,
+        },
+    }
 
 
 class SlackWebhookNotifier:
