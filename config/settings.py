@@ -3,15 +3,24 @@
 Precedence is explicit: an argument passed in code > `DROPREEL_*` environment / `.env` > the
 defaults below. Credentials come from the usual AWS variables (AWS_ACCESS_KEY_ID, ...) that boto3
 reads itself, so they never pass through this object or any log.
+
+`load_settings` is how commands read them: a `DROPREEL_*` name that is no setting (a typo such
+as DROPREEL_WATCHROOT) or a value that does not parse (`5s` for a number) stops the command
+with one line that names the variable and what to write instead, never a pydantic dump.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from config.kinds import JobKind
 
@@ -25,8 +34,8 @@ class Settings(BaseSettings):
 
     watch_root: str = Field(
         "file://./inbox",
-        description="Where jobs are dropped: file:///abs/path, s3://bucket/prefix (R2 is s3:// "
-        "with endpoint_url).",
+        description="Where jobs are dropped: a folder (/data/inbox, ./inbox, file:///abs/path) "
+        "or s3://bucket/prefix (R2 is s3:// with endpoint_url).",
     )
     endpoint_url: str | None = Field(
         None, description="S3 endpoint for R2, MinIO, Ceph (else AWS_ENDPOINT_URL or AWS)."
@@ -166,6 +175,8 @@ class Settings(BaseSettings):
     @field_validator("watch_root")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
+        if "://" not in value and value.strip():  # a plain path is a local folder
+            return Path(value).expanduser().absolute().as_uri()
         if not value.startswith(("file://", "s3://")):
             raise ValueError(
                 f"watch_root {value!r} must start with file:// or s3:// (R2: s3:// plus endpoint_url)"
@@ -218,3 +229,73 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+PREFIX = "DROPREEL_"
+
+
+class BadSettings(ValueError):
+    """The settings cannot be used: an unknown DROPREEL_* name or a value that does not parse."""
+
+
+def env_name(field: str) -> str:
+    return f"{PREFIX}{field.upper()}"
+
+
+def unknown_names(names: Iterable[str]) -> list[str]:
+    """One line per DROPREEL_* name that is no setting, with the nearest real name if any."""
+    known = [env_name(field) for field in Settings.model_fields]
+    lines = []
+    for name in sorted(set(names)):
+        if not name.upper().startswith(PREFIX) or name.upper() in known:
+            continue
+        near = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.75)
+        hint = f"did you mean {near[0]}?" if near else "the README lists every setting"
+        lines.append(f"{name} is not a dropreel setting: {hint}")
+    return lines
+
+
+def _dotenv_names(path: str = ".env") -> list[str]:
+    if not Path(path).is_file():
+        return []
+    from dotenv import dotenv_values
+
+    return list(dotenv_values(path))
+
+
+def _shown(field: str, value: Any) -> str:
+    annotation = (
+        str(Settings.model_fields[field].annotation) if field in Settings.model_fields else ""
+    )
+    return "(hidden)" if "SecretStr" in annotation else repr(value)
+
+
+def readable(err: ValidationError, overrides: Mapping[str, Any] = {}) -> str:
+    """A pydantic ValidationError as one line per setting: name, value, what is wrong."""
+    lines = []
+    for item in err.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        label = field if field in overrides else env_name(field)
+        message = str(item["msg"]).removeprefix("Value error, ")
+        message = message[:1].lower() + message[1:]
+        lines.append(f"{label}={_shown(field, item.get('input'))}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings for a command: `overrides` (command-line values; None means not given) over the
+    environment and .env. Raises BadSettings with one readable line on any mistake."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    mistakes = unknown_names([*(os.environ if environ is None else environ), *_dotenv_names()])
+    if mistakes:
+        raise BadSettings("; ".join(mistakes))
+    try:
+        return Settings(**given)
+    except ValidationError as err:
+        raise BadSettings(readable(err, given)) from None
+    except SourceError as err:  # a JSON setting (dict or list) that is not JSON
+        field = str(err).partition('field "')[2].partition('"')[0]
+        raise BadSettings(
+            f"{env_name(field) if field else 'a setting'} is not valid JSON: write it as JSON, "
+            'e.g. {"ltx-video": "L40S"} or ["A", "B"]'
+        ) from None

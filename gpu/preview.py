@@ -56,6 +56,15 @@ class PreviewEngine:
             width, height = even_size(*image.size, LONGEST_SIDE)
             fps = TALKING_FPS
             num_frames = max(1, math.ceil(request.audio.seconds * fps - 1e-6))
+            if request.width or request.height:
+                adjustments.append(
+                    f"size {_asked(request)} ignored: the talking-head preview keeps the "
+                    f"image's shape, {width}x{height}"
+                )
+            if request.fps and request.fps != fps:
+                adjustments.append(
+                    f"fps {request.fps} ignored: the talking-head preview runs at {fps} fps"
+                )
         else:
             if not request.prompt:
                 raise InputError('prompt.json needs a non-empty "prompt" for this job')
@@ -96,9 +105,13 @@ class PreviewEngine:
                 width, height = even_size(width, height, 1024)
                 adjustments.append(f"preview size reduced to {width}x{height}")
             return width, height
-        if image is not None:
-            return even_size(*image.size, LONGEST_SIDE)
-        return CARD_SIZE
+        width, height = even_size(*image.size, LONGEST_SIDE) if image is not None else CARD_SIZE
+        if request.width or request.height:
+            adjustments.append(
+                f"size {_asked(request)} ignored: give both width and height; the preview "
+                f"made {width}x{height}"
+            )
+        return width, height
 
     def render(self, plan: PreviewPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
         frames = self._talking(plan) if plan.request.kind == "talking_head" else self._card(plan)
@@ -153,3 +166,8 @@ class PreviewEngine:
             filled = int(width * (i + 1) / plan.num_frames)
             frame[height - bar_h :, :filled] = (255, 210, 80)
             yield frame
+
+
+def _asked(request: RenderRequest) -> str:
+    """The size prompt.json asked for, with ? for a side it left out."""
+    return f"{request.width or '?'}x{request.height or '?'}"

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.extras import install_hint
 from gpu.engine import Engine
-from gpu.errors import EngineNotFound
+from gpu.errors import EngineNotFound, EngineSetupError
 from gpu.weights import WeightSource
 
 
@@ -66,11 +67,28 @@ def load_engine(name: str) -> Engine:
     with _lock:
         engine = _loaded.get(name)
         if engine is None:
-            module_name, _, attr = spec.target.partition(":")
-            engine = getattr(importlib.import_module(module_name), attr)()
-            engine.load()
+            engine = engine_class(spec)()
+            try:
+                engine.load()
+            except ImportError as err:  # engines import torch and friends lazily
+                raise _setup_error(spec, err) from None
             _loaded[name] = engine
         return engine
+
+
+def engine_class(spec: EngineSpec) -> type[Engine]:
+    """Import the engine's class; a package missing on this machine is the operator's move
+    (EngineSetupError, never retried), named with the extra that installs it."""
+    module_name, _, attr = spec.target.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except ImportError as err:
+        raise _setup_error(spec, err) from None
+
+
+def _setup_error(spec: EngineSpec, err: ImportError) -> EngineSetupError:
+    missing = (err.name or "").partition(".")[0] or "a package"
+    return EngineSetupError(spec.name, missing, install_hint(missing))
 
 
 def _ensure_builtin() -> None:

@@ -1,7 +1,8 @@
 """Errors of the job lifecycle and of the storage port.
 
 Every error says in plain words what is wrong and what to do. `permanent` errors are never
-retried (bad input, missing permissions); transient ones are retried with backoff.
+retried (bad input, missing permissions); transient ones are retried with backoff. `fix_by`
+says whose move a failure is: "user" (fix or replace the file) or "operator" (the setup).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ class DropreelError(Exception):
 
     permanent: bool = False
     http_status: int = 500
+    fix_by: str = "operator"
 
 
 class StorageError(DropreelError):
@@ -57,6 +59,7 @@ class KeyTooLong(StorageError):
 
     permanent = True
     http_status = 400
+    fix_by = "user"
 
 
 class InputRejected(DropreelError):
@@ -64,6 +67,7 @@ class InputRejected(DropreelError):
 
     permanent = True
     http_status = 422
+    fix_by = "user"
 
 
 class LeaseLost(DropreelError):
@@ -72,10 +76,32 @@ class LeaseLost(DropreelError):
     permanent = True
 
 
+def fix_by(err: BaseException) -> str:
+    """Whose move a failure is: "user" only for errors about the user's files; anything else
+    (a missing package, a crash, the storage) is the operator's."""
+    return getattr(err, "fix_by", "operator")
+
+
+def is_permanent(err: BaseException) -> bool:
+    """Never retried: errors marked permanent, and a package missing on this machine (no retry
+    installs it)."""
+    return getattr(err, "permanent", isinstance(err, ImportError))
+
+
 def plain_words(err: BaseException) -> str:
     """An error as status.json and Slack show it: our own errors in full (they are written for
-    people), anything else as `first_line`."""
-    return str(err) if isinstance(err, DropreelError | EngineError) else first_line(err)
+    people), a missing package as the operator's move, anything else as `first_line`."""
+    if isinstance(err, DropreelError | EngineError):
+        return str(err)
+    if isinstance(err, ImportError):
+        from config.extras import install_hint
+
+        package = (err.name or "").partition(".")[0] or "a package"
+        return (
+            f"the Python package {package!r} is not installed on this machine: the operator "
+            f"must fix the setup ({install_hint(package)}); your files are fine"
+        )
+    return first_line(err)
 
 
 def first_line(err: BaseException) -> str:

@@ -32,7 +32,14 @@ from gpu.engine import RenderRequest
 from gpu.registry import get_spec
 from handlers import validate
 from handlers.claims import Lease, LeaseKeeper, write_marker
-from handlers.errors import LeaseLost, StorageError, first_line, plain_words
+from handlers.errors import (
+    LeaseLost,
+    StorageError,
+    first_line,
+    fix_by,
+    is_permanent,
+    plain_words,
+)
 from handlers.jobs import Job
 from handlers.notify import JobEvent, Notifier
 from handlers.prompt import PromptFile
@@ -247,9 +254,10 @@ def _handle_failure(
         log.warning("%s failed, storage unreachable: %s", job.name, first_line(down))
         return RunOutcome.RETRY
     lease = keeper.lease
-    permanent = getattr(err, "permanent", False)
+    permanent = is_permanent(err)
     message = plain_words(err)
     status.error = message
+    status.fix_by = fix_by(err)
     if permanent or lease.attempt >= rt.settings.max_attempts:
         if not permanent:
             status.error = f"gave up after {lease.attempt} attempts; last error: {message}"

@@ -230,8 +230,20 @@ def allowed_values(field: str) -> str:
     return f"{noun} from {bounds['ge']} to {bounds['le']}"
 
 
+def video_engines() -> list[str]:
+    """The registered engines a prompt.json may name (those that make a kind of video)."""
+    from config.kinds import JobKind
+    from gpu.registry import ENGINES, get_spec
+
+    get_spec("preview")  # the built-in registrations
+    kinds = set(JobKind)
+    return sorted(name for name, spec in ENGINES.items() if kinds & set(spec.kinds))
+
+
 def json_schema() -> dict:
     """The JSON Schema of prompt.json (draft 2020-12), for editors and `dropreel schema`."""
     schema = PromptFile.model_json_schema()
+    engine = schema["properties"]["engine"]["anyOf"][0]
+    engine["enum"] = video_engines()  # editors catch a mistyped engine as people type
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

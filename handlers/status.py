@@ -9,7 +9,7 @@ import json
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -58,6 +58,11 @@ class JobStatus(BaseModel):
         None, description="Script jobs: the speech made (key, length, settings, time, cost)."
     )
     error: str | None = None
+    fix_by: Literal["user", "operator"] | None = Field(
+        None,
+        description="Whose move a failure is: user (fix or replace the file) or operator (the "
+        "setup: a package, weights or a setting).",
+    )
     notification: str | None = None
     worker: str | None = None
     updated_at: str = Field(default_factory=utcnow)

@@ -13,13 +13,17 @@ class ConfigError(ValueError):
     """The settings cannot work together; the message says which to set."""
 
 
-def build_notifier(settings: Settings) -> Notifier:
+def build_notifier(settings: Settings, console: bool = False) -> Notifier:
+    """The notifiers the settings name; `console` (a foreground `watch`) also prints a line
+    per job when Slack is the notifier, so the person at the terminal sees each job too."""
     chosen: list[Notifier] = []
     if settings.notifier == "console":
         chosen.append(ConsoleNotifier())
     elif settings.notifier == "slack":
         from infra.notify.slack import build_slack_notifier
 
+        if console:
+            chosen.append(ConsoleNotifier())
         chosen.append(build_slack_notifier(settings))
     elif settings.notifier != "none":
         raise ConfigError(f"DROPREEL_NOTIFIER={settings.notifier!r}: use console, slack or none")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -132,8 +131,9 @@ def test_finished_job_posts_blocks_and_poster_in_thread(
     ]
     url = button["elements"][0]["url"]
     assert url.split("?")[0].endswith(f"/{bucket}/inbox/team/alice.mp4")
-    expires = int(parse_qs(urlparse(url).query)["Expires"][0])  # SigV2 query auth: epoch seconds
-    assert abs(expires - time.time() - 3 * 24 * 3600) < 3600
+    query = parse_qs(urlparse(url).query)  # SigV4 query auth: lifetime in seconds
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert int(query["X-Amz-Expires"][0]) == 3 * 24 * 3600
     poster = storage.get("team/.dropreel/alice/poster.jpg")
     ask = fake.calls("files.getUploadURLExternal")[0]
     assert ask.content_type == "application/x-www-form-urlencoded"

@@ -194,6 +194,12 @@ def deploy_argv(env: str | None = None) -> list[str]:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from config.extras import require
+    from config.settings import load_settings
+    from infra.preflight import check_startup
+
+    require("modal", "deploy")
+    check_startup(load_settings(), local_engines=False)  # engines run in Modal's images
     d = describe()
     if args.dry_run:
         print(json.dumps(d, indent=2) if args.json else render(d))

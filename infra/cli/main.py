@@ -1,4 +1,9 @@
-"""The `dropreel` command: watch, status, demo, schema."""
+"""The `dropreel` command: watch, status, demo, schema.
+
+Commands that render or notify here (`watch`, `serve`) check the settings before they start
+(`infra/preflight.py`); every operator mistake ends the command with one `dropreel: ...` line per
+problem and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,51 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from collections import Counter
 from collections.abc import Sequence
 
-from config.settings import Settings
+from config.extras import MissingExtra
+from config.settings import Settings, load_settings
 
 log = logging.getLogger("dropreel")
 
 
 def _settings(args: argparse.Namespace, **overrides) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**values)
+    return load_settings(**overrides)
+
+
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("dropreel")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from handlers.lifecycle import RunOutcome
     from infra.cli.progress import FrameBars
     from infra.local_dispatch import PoolDispatcher
-    from infra.wiring import build_runtime
+    from infra.preflight import check_startup
+    from infra.wiring import build_notifier, build_runtime
     from triggers.poller import tick, watch
 
     settings = _settings(
         args, watch_root=args.url, settle_seconds=args.settle, workers=args.workers
     )
-    rt = build_runtime(settings)
+    check_startup(settings)
+    rt = build_runtime(settings, notifier=build_notifier(settings, console=True))
     rt.on_frame = FrameBars()
-    dispatcher = PoolDispatcher(rt, settings.workers)
+    outcomes: Counter[RunOutcome] = Counter()
+    counting = threading.Lock()
+
+    def count(job: object, outcome: RunOutcome) -> None:
+        with counting:
+            outcomes[outcome] += 1
+
+    dispatcher = PoolDispatcher(rt, settings.workers, on_result=count)
     try:
         if args.once:
             report = tick(rt, dispatcher)
@@ -39,9 +64,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
             for phase, n in report.states.items():
                 counts[phase.state] += n
             states = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+            failed = len(report.failed) + outcomes[RunOutcome.FAILED]
             print(
                 f"{report.jobs} jobs ({states or 'none'}); claimed {len(report.claimed)}, "
-                f"took back {len(report.taken_back)}, failed {len(report.failed)}"
+                f"took back {len(report.taken_back)}, done {outcomes[RunOutcome.DONE]}, "
+                f"failed {failed}"
             )
             return 0
         print(f"watching {rt.storage.url} every {settings.poll_seconds:.0f}s (Ctrl-C to stop)")
@@ -58,7 +85,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from infra.storage import open_storage
 
     settings = _settings(args, watch_root=args.url)
-    storage = open_storage(settings.watch_root, settings)
+    storage = open_storage(settings.watch_root, settings, create=False)
     listing = storage.list()
     jobs = discover(
         listing.objects, listing.server_time, settings.settle_seconds, settings.lease_seconds
@@ -108,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dropreel", description="Drop files in a bucket folder, get an MP4 next to them."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action="version", version=f"dropreel {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("watch", help="poll a watch root and render ready jobs")
@@ -156,8 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (DropreelError, ValueError) as err:
-        print(f"dropreel: {err}", file=sys.stderr)
+    except (DropreelError, ValueError, MissingExtra) as err:
+        for line in str(err).splitlines() or [type(err).__name__]:
+            print(f"dropreel: {line}", file=sys.stderr)
         return 2
 
 

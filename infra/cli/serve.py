@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from config.settings import Settings
+from config.extras import require
+from config.settings import Settings, load_settings
 
 log = logging.getLogger("dropreel")
 
@@ -49,15 +50,19 @@ def add_webhook_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(**overrides) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return load_settings(**overrides)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    for package in ("fastapi", "uvicorn"):
+        require(package, "serve")
     import uvicorn
 
+    from infra.preflight import check_startup
     from infra.wiring import build_webhook_app
 
     settings = _settings(watch_root=args.url, workers=args.workers, settle_seconds=args.settle)
+    check_startup(settings)
     app = build_webhook_app(settings)
     enabled = [source.name for source in app.state.sources if source.enabled]
     print(

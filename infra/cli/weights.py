@@ -38,6 +38,10 @@ def add_weights_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
+    from config.extras import require
+
+    if args.action == "pull":
+        require("modal" if args.modal else "huggingface_hub", "weights pull")
     from gpu.errors import EngineError
     from gpu.registry import ENGINES, get_spec
     from gpu.weights import Places, engine_spec, inventory, pull, sources_for

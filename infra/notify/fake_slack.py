@@ -1,7 +1,8 @@
 """A fake Slack Web API on 127.0.0.1, strict where real Slack is strict.
 
 slack-sdk talks to it through `WebClient(base_url=fake.base_url)` exactly as it talks to Slack:
-the Bearer token is checked, chat.postMessage must be JSON (or form) with a known channel and
+the Bearer token is checked (auth.test answers for it), conversations.info looks up channel ids
+only (a name is channel_not_found, as on Slack), chat.postMessage must be JSON (or form) with a known channel and
 valid Block Kit, and files_upload_v2's three steps must happen in order and agree with each
 other (files.getUploadURLExternal -> POST of exactly `length` bytes to the URL it returned ->
 files.completeUploadExternal naming uploaded file ids). It can answer 429 with Retry-After, or
@@ -55,6 +56,7 @@ class FakeSlack:
     ) -> None:
         self.token = token
         self.channels = channels or {"C0DROPREEL": "dropreel"}
+        self.archived: set[str] = set()  # channel ids: posting there is is_archived
         self.requests: list[Received] = []
         self.messages: list[dict[str, Any]] = []
         self.uploads: dict[str, Upload] = {}
@@ -178,6 +180,7 @@ class FakeSlack:
             return 200, {}, {"ok": False, "error": "invalid_auth"}
         handler = {
             "auth.test": self._auth_test,
+            "conversations.info": self._conversations_info,
             "chat.postMessage": self._post_message,
             "conversations.history": self._history,
             "files.getUploadURLExternal": self._get_upload_url,
@@ -198,10 +201,29 @@ class FakeSlack:
     def _auth_test(self, ctype: str, body: dict) -> dict:
         return {"ok": True, "team": "fake", "user": "dropreel", "bot_id": "B0FAKE"}
 
+    def _conversations_info(self, ctype: str, body: dict) -> dict:
+        """As Slack: only a channel id is looked up (a #name is channel_not_found)."""
+        channel = body.get("channel")
+        if not channel:
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": self.channels[channel],
+                "is_channel": True,
+                "is_archived": channel in self.archived,
+            },
+        }
+
     def _post_message(self, ctype: str, body: dict) -> dict:
         channel = self._channel_id(body.get("channel"))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
+        if channel in self.archived:
+            return {"ok": False, "error": "is_archived"}
         blocks = body.get("blocks")
         if isinstance(blocks, str):  # form-encoded: blocks arrive as a JSON string
             try:

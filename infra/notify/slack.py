@@ -83,6 +83,10 @@ _TRANSIENT = {
 class SlackNotificationError(DropreelError):
     """Slack did not take the message; the text says why and what to change."""
 
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # Slack's error code (invalid_auth, channel_not_found, ...) if any
+
 
 # ------------------------------------------------------------------------------- messages
 
@@ -247,12 +251,18 @@ def _failed_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
             "type": "section",
             "text": {"type": "mrkdwn", "text": _cut(f"*Inputs*\n{inputs}", TEXT_LIMIT)},
         },
-        _context(
-            "Fix or replace the file in that folder: dropreel tries again by itself when an "
-            "input changes."
-        ),
+        _context(_NEXT_STEP.get(event.status.fix_by or "user", _NEXT_STEP["user"])),
     ]
     return _cut(text, TEXT_LIMIT), blocks
+
+
+_NEXT_STEP = {
+    "user": "Fix or replace the file in that folder: dropreel tries again by itself when an "
+    "input changes.",
+    "operator": "Your files are not the problem: the operator must fix the setup (see the "
+    "error above); ask them, then replace the file to try again.",
+}
+"""What to do next, by whose move the failure is (`JobStatus.fix_by`)."""
 
 
 def _field(field: dict[str, str]) -> dict[str, str]:
@@ -298,10 +308,10 @@ class _Retrier:
                     continue
                 if code in _ADVICE:
                     raise SlackNotificationError(
-                        f"Slack refused {what}: {code}: {_ADVICE[code]}"
+                        f"Slack refused {what}: {code}: {_ADVICE[code]}", code
                     ) from None
                 if status < 500 and code not in _TRANSIENT:
-                    raise SlackNotificationError(f"Slack refused {what}: {code}") from None
+                    raise SlackNotificationError(f"Slack refused {what}: {code}", code) from None
                 reason = code
             except (SlackClientError, urllib.error.URLError, OSError, TimeoutError) as err:
                 reason = type(err).__name__  # never str(err): it may quote a webhook URL
@@ -342,6 +352,28 @@ class SlackNotifier:
         self.upload_poster = upload_poster
         self.public_base_url = public_base_url
         self.retrier = _Retrier(attempts, max_wait_seconds, sleep)
+
+    def check(self, look_up_channel: bool = True) -> None:
+        """Raise SlackNotificationError if Slack refuses the token (auth.test) or does not know
+        the channel (conversations.info; needs a channel id, and is skipped when the app lacks
+        the channels:read scope, since posting does not need it)."""
+        self.retrier.call("the bot token (auth.test)", self.client.auth_test)
+        if not look_up_channel:
+            return
+        try:
+            found = self.retrier.call(
+                f"channel {self.channel} (conversations.info)",
+                lambda: self.client.conversations_info(channel=self.channel),
+            )
+        except SlackNotificationError as err:
+            if err.code == "missing_scope":
+                log.info("cannot look up the Slack channel without channels:read; not checked")
+                return
+            raise
+        if found["channel"].get("is_archived"):
+            raise SlackNotificationError(
+                f"Slack channel {self.channel}: {_ADVICE['is_archived']}", "is_archived"
+            )
 
     def notify(self, event: JobEvent) -> None:
         if event.resend_since is not None and self._posted_already(event):

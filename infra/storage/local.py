@@ -23,6 +23,11 @@ from handlers.storage import Listing, ObjectInfo
 from infra.storage.keys import clean_key
 
 TMP_DIR = ".dropreel-tmp"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+"""Outputs get the mode any new file gets here (0644 under the usual umask), not mkstemp's
+0600, so whoever can read the inputs can read the MP4 beside them."""
 PAGE_SIZE = 1000
 
 
@@ -97,6 +102,7 @@ class LocalStorage:
 
     def _stage(self, data: bytes | Path) -> Path:
         fd, name = tempfile.mkstemp(dir=self.tmp, prefix=uuid.uuid4().hex[:8])
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as out:
             if isinstance(data, Path):
                 with data.open("rb") as src:

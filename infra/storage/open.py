@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from config.settings import Settings
@@ -14,8 +15,11 @@ class BadWatchRoot(ValueError):
     """The watch root URL cannot be used."""
 
 
-def open_storage(url: str, settings: Settings | None = None, client: object = None) -> Storage:
-    """`file:///path` or `s3://bucket/prefix` (R2/MinIO: endpoint from settings or AWS env)."""
+def open_storage(
+    url: str, settings: Settings | None = None, client: object = None, create: bool = True
+) -> Storage:
+    """`file:///path` or `s3://bucket/prefix` (R2/MinIO: endpoint from settings or AWS env).
+    A local folder is created unless `create` is false (then a missing one is BadWatchRoot)."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         path = (
@@ -23,6 +27,10 @@ def open_storage(url: str, settings: Settings | None = None, client: object = No
         )
         if not path:
             raise BadWatchRoot(f"{url!r} names no folder: use file:///absolute/path")
+        if not create and not Path(path).is_dir():
+            raise BadWatchRoot(
+                f"{path} is not a folder: check the watch root (nothing was created)"
+            )
         return LocalStorage(path)
     if parsed.scheme == "s3":
         if not parsed.netloc:

@@ -52,7 +52,7 @@ _MISSING_BUCKET = {"NoSuchBucket"}
 
 
 def make_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """A boto3 S3 client with R2-safe checksums and adaptive retries."""
+    """A boto3 S3 client with R2-safe checksums, adaptive retries and SigV4 everywhere."""
     config = Config(
         retries={"mode": "adaptive", "max_attempts": 8},
         request_checksum_calculation="when_required",
@@ -60,6 +60,7 @@ def make_client(endpoint_url: str | None = None, region: str | None = None) -> A
         connect_timeout=10,
         read_timeout=120,
         max_pool_connections=32,
+        signature_version="s3v4",  # presigned links: AWS refuses SigV2 on newer buckets and KMS
     )
     return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
 
