@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from infra import wiring
@@ -31,12 +32,16 @@ def _die(job: str, step: str) -> None:
     """SIGKILL this process if `job` is planned to die at `step` and has not died yet."""
     if PLAN.get(job) != step:
         return
+    # The record appears whole or not at all (written aside, then linked exclusively): another
+    # thread of this process may SIGKILL it at any moment.
+    draft = KILLS / f".{os.getpid()}-{threading.get_ident()}"
+    draft.write_text(step)
     try:
-        fd = os.open(KILLS / job.replace("/", "__"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.link(draft, KILLS / job.replace("/", "__"))
     except FileExistsError:
         return
-    os.write(fd, step.encode())
-    os.close(fd)
+    finally:
+        draft.unlink()
     os.kill(os.getpid(), signal.SIGKILL)
 
 
