@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.costs import UnknownGpu, usd_per_hour
-from config.settings import Settings
+from config.settings import MACHINE_LOCAL, Settings
 from gpu.registry import ENGINES, EngineSpec, get_spec
 
 MINUTES = 60
@@ -49,10 +49,6 @@ DEFAULT_CPU_TIMEOUT = 30 * MINUTES
 CPU_ENGINE_CORES = 2.0
 ENGINE_RETRIES = 2
 SAFE_GPU_LEASE_SECONDS = 300
-
-# Settings that only make sense on the machine running `dropreel deploy`, or that hold secrets
-# (those travel in named Modal Secrets, never in the deployed settings).
-_NOT_DEPLOYED = {"workers", "poll_seconds", "notify_log", "modal_dispatch"}
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -196,20 +192,56 @@ def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> En
     )
 
 
+def is_secret(name: str) -> bool:
+    """Credentials travel in named Modal Secrets, never in the deployed settings."""
+    return "SecretStr" in repr(Settings.model_fields[name].annotation)
+
+
+def env_name(name: str) -> str:
+    return f"DROPREEL_{name.upper()}"
+
+
+def env_text(value: object) -> str:
+    """A setting's value as the environment text `Settings()` parses back to the same value:
+    JSON for lists, dicts and booleans, plain text for the rest."""
+    return json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+
+
 def deployed_settings(settings: Settings) -> dict[str, str]:
-    """The non-secret settings that differ from the defaults, as DROPREEL_* variables."""
+    """The settings that ship to the containers, as DROPREEL_* variables: those that differ
+    from the defaults, except credentials (named Secrets carry those) and machine-local ones
+    (`config.settings.MACHINE_LOCAL`: the containers use the Volume paths and their own GPU)."""
     defaults = Settings.model_construct()
     env: dict[str, str] = {}
-    for name, info in Settings.model_fields.items():
-        if name in _NOT_DEPLOYED or "SecretStr" in repr(info.annotation):
+    for name in Settings.model_fields:
+        if name in MACHINE_LOCAL or is_secret(name):
             continue
         value = getattr(settings, name)
-        default = getattr(defaults, name, None)
-        if value is None or value == default:
+        if value is None or value == getattr(defaults, name, None):
             continue
-        text = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
-        env[f"DROPREEL_{name.upper()}"] = text
+        env[env_name(name)] = env_text(value)
     return env
+
+
+def scoping_warnings(settings: Settings, secret_keys: set[str]) -> list[str]:
+    """What is set on this machine but will not reach the containers."""
+    defaults = Settings.model_construct()
+    warnings = []
+    for name in sorted(MACHINE_LOCAL & settings.model_fields_set):
+        if getattr(settings, name) != getattr(defaults, name, None):
+            warnings.append(
+                f"{env_name(name)} is a setting of this machine and is not shipped: the "
+                "containers use the weights Volume and their own GPU"
+            )
+    for name in Settings.model_fields:
+        carried = env_name(name) in secret_keys
+        if is_secret(name) and getattr(settings, name) is not None and not carried:
+            warnings.append(
+                f"{env_name(name)} is set here but no Modal Secret carries it, so the "
+                "containers do not have it: add it to a Secret (docs/DEPLOY.md; webhook "
+                "secrets: list it in DROPREEL_MODAL_WEBHOOK_SECRET_KEYS)"
+            )
+    return warnings
 
 
 def read_packages(pyproject: Path = PYPROJECT) -> Packages:
@@ -304,6 +336,8 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
                 "a Hugging Face read token (gated models)",
             )
         )
+
+    warnings += scoping_warnings(settings, {k for s in secrets for k in s.required_keys})
 
     return DeployPlan(
         app_name=APP_NAME,
