@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.costs import UnknownGpu, usd_per_hour
+from config.costs import UnknownGpu, parse_gpu, usd_per_hour
 from config.settings import MACHINE_LOCAL, Settings
 from gpu.registry import ENGINES, EngineSpec, get_spec
 
@@ -47,8 +47,35 @@ DEFAULT_MAX_CONTAINERS = 4
 DEFAULT_GPU_TIMEOUT = 1 * HOURS
 DEFAULT_CPU_TIMEOUT = 30 * MINUTES
 CPU_ENGINE_CORES = 2.0
-ENGINE_RETRIES = 2
+CPU_ENGINE_MEMORY_MIB = 4 * 1024
+GPU_ENGINE_CORES = 8.0
+MIN_GPU_ENGINE_MEMORY_MIB = 16 * 1024
+ENGINE_RETRIES = 0
+RETRY_OWNER = (
+    "dropreel's lease take-back: a call that dies stops heartbeating, its lease expires after "
+    "DROPREEL_LEASE_SECONDS and the next poller tick dispatches attempt n+1, up to "
+    "DROPREEL_MAX_ATTEMPTS; Modal's own retries are off (a retried call would carry the old "
+    "lease and end as lost)"
+)
 SAFE_GPU_LEASE_SECONDS = 300
+
+# Modal's default reservation is 0.125 core and 128 MiB (https://modal.com/docs/guide/resources;
+# `cpu=` in physical cores, which also sets OMP/MKL/OPENBLAS thread counts, `memory=` in MiB).
+# An engine container needs cores for decoding, the VAE's CPU work and the x264 encode, and host
+# memory to stage its checkpoint on the way to the GPU: as much as the GPU holds.
+GPU_MEMORY_GIB: dict[str, int] = {
+    "T4": 16,
+    "L4": 24,
+    "A10": 24,
+    "A10G": 24,
+    "L40S": 48,
+    "A100": 40,
+    "A100-40GB": 40,
+    "A100-80GB": 80,
+    "H100": 80,
+    "H200": 141,
+    "B200": 180,
+}
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -71,7 +98,8 @@ class EnginePlan:
     class_name: str
     kinds: tuple[str, ...]
     gpu: str | None
-    cpu: float | None
+    cpu: float
+    memory: int  # MiB
     image: str  # "gpu" | "cpu"
     timeout: int
     min_containers: int
@@ -150,15 +178,25 @@ def class_name(engine: str) -> str:
     return name
 
 
+def host_memory_mib(gpu: str | None) -> int:
+    """Host memory for an engine container: the GPUs' own memory (a checkpoint that fits the
+    GPUs fits here while it loads), at least MIN_GPU_ENGINE_MEMORY_MIB; CPU engines a little."""
+    if gpu is None:
+        return CPU_ENGINE_MEMORY_MIB
+    name, count = parse_gpu(gpu)
+    return max(GPU_MEMORY_GIB.get(name, 0) * count * 1024, MIN_GPU_ENGINE_MEMORY_MIB)
+
+
 def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> EnginePlan:
     name = spec.name
     gpu = settings.modal_gpu.get(name, spec.gpu) or None
-    cpu = None if gpu else CPU_ENGINE_CORES
+    cpu = GPU_ENGINE_CORES if gpu else CPU_ENGINE_CORES
     try:
-        price = usd_per_hour(gpu, cpu or 0.0, settings.gpu_prices)
+        memory = host_memory_mib(gpu)
+        price = usd_per_hour(gpu, 0.0 if gpu else cpu, settings.gpu_prices)
     except UnknownGpu as err:
         problems.append(f"engine {name}: {err}")
-        price = 0.0
+        price, memory = 0.0, MIN_GPU_ENGINE_MEMORY_MIB
     default_timeout = DEFAULT_GPU_TIMEOUT if gpu else DEFAULT_CPU_TIMEOUT
     declared = getattr(spec, "max_render_seconds", None)
     timeout = settings.modal_timeout_seconds.get(name) or declared or default_timeout
@@ -181,6 +219,7 @@ def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> En
         kinds=tuple(spec.kinds),
         gpu=gpu,
         cpu=cpu,
+        memory=memory,
         image="gpu" if gpu else "cpu",
         timeout=int(timeout),
         min_containers=min_containers,
