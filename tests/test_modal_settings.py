@@ -142,7 +142,7 @@ def test_shipped_settings_never_hold_a_machine_local_path_or_device(monkeypatch,
     text = repr(plan.deployed_settings)
     assert "/home/me" not in text and "cpu" not in text.lower()
     assert not set(plan.deployed_settings) & {modal_plan.env_name(n) for n in MACHINE_LOCAL}
-    said = " ".join(plan.warnings)
+    said = " ".join(plan.notes)
     assert "DROPREEL_HF_CACHE_DIR is a setting of this machine and is not shipped" in said
     assert "DROPREEL_TALKING_HEAD_DEVICE" in said
 

@@ -136,6 +136,7 @@ def describe(module: Any = None) -> dict[str, Any]:
         "deployed_settings": plan.deployed_settings,
         "problems": list(plan.problems),
         "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
     }
 
 
@@ -181,6 +182,8 @@ def render(d: dict[str, Any]) -> str:
         lines.append(f"  {key}={value}")
     if not d["deployed_settings"]:
         lines.append("  (none: all defaults)")
+    for n in d["notes"]:
+        lines.append(f"\nnote: {n}")
     for w in d["warnings"]:
         lines.append(f"\nwarning: {w}")
     for p in d["problems"]:

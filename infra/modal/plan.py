@@ -262,25 +262,28 @@ def deployed_settings(settings: Settings) -> dict[str, str]:
     return env
 
 
-def scoping_warnings(settings: Settings, secret_keys: set[str]) -> list[str]:
-    """What is set on this machine but will not reach the containers."""
+def not_shipped_notes(settings: Settings) -> list[str]:
+    """Settings of this machine that are set here and stay here."""
     defaults = Settings.model_construct()
-    warnings = []
-    for name in sorted(MACHINE_LOCAL & settings.model_fields_set):
-        if getattr(settings, name) != getattr(defaults, name, None):
-            warnings.append(
-                f"{env_name(name)} is a setting of this machine and is not shipped: the "
-                "containers use the weights Volume and their own GPU"
-            )
-    for name in Settings.model_fields:
-        carried = env_name(name) in secret_keys
-        if is_secret(name) and getattr(settings, name) is not None and not carried:
-            warnings.append(
-                f"{env_name(name)} is set here but no Modal Secret carries it, so the "
-                "containers do not have it: add it to a Secret (docs/DEPLOY.md; webhook "
-                "secrets: list it in DROPREEL_MODAL_WEBHOOK_SECRET_KEYS)"
-            )
-    return warnings
+    return [
+        f"{env_name(name)} is a setting of this machine and is not shipped: the containers use "
+        "the weights Volume and their own GPU"
+        for name in sorted(MACHINE_LOCAL & settings.model_fields_set)
+        if getattr(settings, name) != getattr(defaults, name, None)
+    ]
+
+
+def uncarried_secret_warnings(settings: Settings, secret_keys: set[str]) -> list[str]:
+    """Credentials set here that no Modal Secret carries, so the containers lack them."""
+    return [
+        f"{env_name(name)} is set here but no Modal Secret carries it, so the containers do not "
+        "have it: add it to a Secret (docs/DEPLOY.md; webhook secrets: list it in "
+        "DROPREEL_MODAL_WEBHOOK_SECRET_KEYS)"
+        for name in Settings.model_fields
+        if is_secret(name)
+        and getattr(settings, name) is not None
+        and env_name(name) not in secret_keys
+    ]
 
 
 def read_packages(pyproject: Path = PYPROJECT) -> Packages:
@@ -376,7 +379,7 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
             )
         )
 
-    warnings += scoping_warnings(settings, {k for s in secrets for k in s.required_keys})
+    warnings += uncarried_secret_warnings(settings, {k for s in secrets for k in s.required_keys})
 
     return DeployPlan(
         app_name=APP_NAME,
@@ -400,4 +403,5 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
         packages=read_packages(),
         problems=tuple(problems),
         warnings=tuple(warnings),
+        notes=tuple(not_shipped_notes(settings)),
     )
