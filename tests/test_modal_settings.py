@@ -7,6 +7,7 @@ the shipped settings, the Secrets' keys and the image's env, with no `.env` file
 
 from __future__ import annotations
 
+import os
 import typing
 
 import pytest
@@ -28,6 +29,13 @@ SAMPLES: dict[str, object] = {
     "link_expiry_seconds": 3600,
 }
 PATH_OR_DEVICE = ("_dir", "_path", "_device", "_log", "_file")
+
+
+@pytest.fixture(autouse=True)
+def no_dropreel_env(monkeypatch):
+    """Settings built here read only their arguments (other tests' fixtures may leave some)."""
+    for key in [k for k in os.environ if k.startswith("DROPREEL_")]:
+        monkeypatch.delenv(key)
 
 
 def sample(name: str) -> object:
@@ -68,8 +76,6 @@ def everything_set() -> Settings:
 
 def container_settings(monkeypatch, tmp_path, env: dict[str, str]) -> Settings:
     """`Settings()` as a container builds it: only `env`, no .env file in its directory."""
-    for key in [k for k in list(__import__("os").environ) if k.startswith("DROPREEL_")]:
-        monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
