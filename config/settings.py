@@ -12,6 +12,7 @@ with one line that names the variable and what to write instead, never a pydanti
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -23,6 +24,21 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
 from config.kinds import JobKind
+
+MACHINE_LOCAL = frozenset(
+    {
+        "workers",
+        "poll_seconds",
+        "notify_log",
+        "modal_dispatch",
+        "hf_cache_dir",
+        "weights_dir",
+        "talking_head_device",
+    }
+)
+"""Settings about the machine they are set on (its folders, its devices, its local worker pool).
+`dropreel deploy` never ships them: a Modal container has its own Volume paths (the image's
+HF_HOME and DROPREEL_WEIGHTS_DIR) and its own GPU. A new path or device setting belongs here."""
 
 
 class Settings(BaseSettings):
@@ -197,8 +213,8 @@ class Settings(BaseSettings):
 
     webhook_sns_topic_arns: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="SNS topic ARNs whose messages the webhook accepts (comma-separated in env); "
-        "messages from any other topic are refused.",
+        description="SNS topic ARNs whose messages the webhook accepts (in env: comma-separated "
+        "or a JSON list); messages from any other topic are refused.",
     )
     webhook_eventbridge_secret: SecretStr | None = Field(
         None,
@@ -221,6 +237,8 @@ class Settings(BaseSettings):
     @field_validator("webhook_sns_topic_arns", mode="before")
     @classmethod
     def _split_arns(cls, value: object) -> object:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)  # the JSON list `dropreel deploy` ships
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -42,7 +42,21 @@ from handlers.storage import Storage
 
 log = logging.getLogger(__name__)
 
-WORKER_ID = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+_worker_id = ""
+
+
+def new_worker_id(host: str | None = None) -> str:
+    """Name this process afresh in the leases it writes. A process restored from a memory
+    snapshot (Modal) calls this once it runs, so that its containers do not share one id."""
+    global _worker_id
+    _worker_id = f"{host or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    return _worker_id
+
+
+def worker_id() -> str:
+    return _worker_id or new_worker_id()
+
+
 JSON = "application/json"
 
 
@@ -74,7 +88,7 @@ class Lease:
     etag: str
     attempt: int
     version: str
-    worker: str = WORKER_ID
+    worker: str = field(default_factory=worker_id)
     final: JobStatus | None = None
     # the heartbeat thread and the run both renew: one at a time, each with the latest ETag
     _renewing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)

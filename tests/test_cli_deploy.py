@@ -48,9 +48,14 @@ def test_dry_run_prints_functions_schedules_gpus_volumes_secrets(s3_env, monkeyp
         "poll           schedule Period(seconds=60.0); cpu image, gpu none, containers 0..1" in out
     )
     assert "webhook        web (ASGI), 50 concurrent requests per container" in out
-    assert "EnginePreview        engine preview" in out and "cpu x2 on the cpu image" in out
-    assert "EngineTinyGpu        engine tiny_gpu (text_to_video); H100 on the gpu image" in out
-    assert "timeout 3600s, retries 2, memory snapshot on, ~$3.95/hour" in out
+    assert "EnginePreview        engine preview" in out
+    assert "gpu none, cpu 2 cores, memory 4 GiB, on the cpu image" in out
+    assert (
+        "EngineTinyGpu        engine tiny_gpu (text_to_video); gpu H100, cpu 8 cores, memory "
+        "80 GiB, on the gpu image" in out
+    )
+    assert "timeout 3600s, Modal retries 0, memory snapshot on, ~$3.95/hour" in out
+    assert "retries: owned by dropreel's lease take-back" in out
     assert "dropreel-weights at /weights" in out
     assert (
         "dropreel-storage: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; used by all functions" in out
@@ -73,6 +78,8 @@ def test_dry_run_json(s3_env, monkeypatch, capsys):
     engines = {e["class"]: e for e in d["engines"]}
     engine = engines["EnginePreview"]
     assert engine["volumes"] == {"/weights": "dropreel-weights"}
+    assert (engine["gpu"], engine["cpu"], engine["memory_mib"]) == (None, 2.0, 4096)
+    assert engine["retries"] == 0 and "lease take-back" in d["retries_owner"]
     assert {s["name"] for s in d["secrets"]} == {"dropreel-storage", "dropreel-webhook"}
 
 

@@ -113,14 +113,16 @@ def test_webhook_is_a_concurrent_asgi_app_with_its_secret(s3_env):
 def test_engine_classes_have_gpu_volume_secrets_timeout_retries(s3_env, gpu_engine):
     module = load_app()
     preview = module.EnginePreview().run.info()
-    assert preview.gpus == [] and preview.cpu == 2.0
+    assert preview.gpus == [] and preview.cpu == 2.0 and preview.memory_mib == 4096
     assert preview.timeout == 30 * 60
     tiny = module.EngineTinyGpu().run.info()
     assert tiny.gpus == [("L40S", 1)]
+    # Modal's default is 0.125 core (which also sets the BLAS threads) and 128 MiB
+    assert tiny.cpu == 8.0 and tiny.memory_mib == 48 * 1024
     assert tiny.timeout == 60 * 60
     for info in (preview, tiny):
         assert info.method_names == ["run"]
-        assert info.max_retries == 2
+        assert info.max_retries == 0  # the lease take-back owns retries
         assert {p: v.name for p, v in info.volumes.items()} == {"/weights": "dropreel-weights"}
         assert secret_names(info) == {"dropreel-storage"}
     plan = module.PLAN.engine("tiny_gpu")
@@ -135,6 +137,7 @@ def test_gpu_timeout_and_scaling_come_from_settings(s3_env, gpu_engine, monkeypa
     module = load_app()
     tiny = module.EngineTinyGpu().run.info()
     assert tiny.gpus == [("H100", 1)] and tiny.timeout == 5400
+    assert tiny.memory_mib == 80 * 1024
     assert module.EnginePreview().run.info().gpus == [("T4", 1)]
     assert module.PLAN.engine("tiny_gpu").max_containers == 12
     assert module.PLAN.engine("tiny_gpu").usd_per_hour == pytest.approx(3.95)

@@ -236,3 +236,19 @@ def test_ticket_round_trip():
     ticket = Ticket("s3://b/inbox/", "a/", "x", "v1", "a/.dropreel/x/v1.lease", "e", 2, "preview")
     assert Ticket.from_dict(ticket.to_dict()) == ticket
     assert ticket.job == "a/x"
+
+
+def test_each_container_restored_from_one_snapshot_names_itself(modal_env, monkeypatch):
+    """The snapshot is taken after `import_libraries`; the id is made in `load`, after it."""
+    client, bucket = modal_env["client"], modal_env["bucket"]
+    module = load_app()
+    modal_runtime.preload(module.PLAN.engine("preview"))  # what the snapshot holds
+    workers = []
+    for container in ("ta-01", "ta-02"):
+        drop(client, bucket, {f"inbox/{container}/prompt.json": samples.prompt_json()})
+        ticket = _claim_one(module)
+        monkeypatch.setenv("MODAL_TASK_ID", container)
+        assert module.EnginePreview().run.local(ticket)["result"] == "done"
+        status = read_json(client, bucket, f"inbox/{container}/.dropreel/prompt/status.json")
+        workers.append(status["worker"])
+    assert workers[0].startswith("ta-01-") and workers[1].startswith("ta-02-")

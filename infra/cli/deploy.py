@@ -59,6 +59,7 @@ def describe(module: Any = None) -> dict[str, Any]:
         return {
             "gpu": _gpu(info),
             "cpu": info.cpu,
+            "memory_mib": info.memory_mib,
             "timeout": info.timeout,
             "retries": info.max_retries or 0,
             "secrets": _secret_names(info.secrets),
@@ -131,9 +132,11 @@ def describe(module: Any = None) -> dict[str, Any]:
             {"name": s.name, "required_keys": list(s.required_keys), "used_by": list(s.used_by)}
             for s in plan.secrets
         ],
+        "retries_owner": module.modal_plan.RETRY_OWNER,
         "deployed_settings": plan.deployed_settings,
         "problems": list(plan.problems),
         "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
     }
 
 
@@ -156,14 +159,16 @@ def render(d: dict[str, Any]) -> str:
         )
     lines += ["", "engine classes (method run, one per registered engine):"]
     for e in d["engines"]:
-        hardware = e["gpu"] or f"cpu x{e['cpu']:g}"
+        memory = f"{e['memory_mib'] / 1024:g} GiB" if e["memory_mib"] else "default"
         lines.append(
-            f"  {e['class']:<20} engine {e['engine']} ({', '.join(e['kinds'])}); {hardware} on "
-            f"the {e['image']} image, containers {e['min_containers']}..{e['max_containers']}, "
-            f"scaledown {e['scaledown_window']}s, timeout {e['timeout']}s, retries "
+            f"  {e['class']:<20} engine {e['engine']} ({', '.join(e['kinds'])}); gpu "
+            f"{e['gpu'] or 'none'}, cpu {e['cpu']:g} cores, memory {memory}, on the "
+            f"{e['image']} image, containers {e['min_containers']}..{e['max_containers']}, "
+            f"scaledown {e['scaledown_window']}s, timeout {e['timeout']}s, Modal retries "
             f"{e['retries']}, memory snapshot {'on' if e['memory_snapshot'] else 'off'}, "
             f"~${e['usd_per_hour']:.2f}/hour"
         )
+    lines += ["", f"retries: owned by {d['retries_owner']}"]
     lines += ["", "volumes:"]
     for v in d["volumes"]:
         lines.append(f"  {v['name']} at {v['path']}: {v['use']}")
@@ -177,6 +182,8 @@ def render(d: dict[str, Any]) -> str:
         lines.append(f"  {key}={value}")
     if not d["deployed_settings"]:
         lines.append("  (none: all defaults)")
+    for n in d["notes"]:
+        lines.append(f"\nnote: {n}")
     for w in d["warnings"]:
         lines.append(f"\nwarning: {w}")
     for p in d["problems"]:

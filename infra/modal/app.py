@@ -152,13 +152,14 @@ def engine_class(plan: EnginePlan) -> modal.Cls:
         image=gpu_image if plan.image == "gpu" else cpu_image,
         gpu=plan.gpu,
         cpu=plan.cpu,
+        memory=plan.memory,
         volumes=volumes,
         secrets=secrets_for(plan.class_name),
         timeout=plan.timeout,
         min_containers=plan.min_containers,
         max_containers=plan.max_containers,
         scaledown_window=plan.scaledown_window,
-        retries=modal.Retries(max_retries=plan.retries, initial_delay=5.0, backoff_coefficient=2.0),
+        retries=plan.retries,  # 0: dropreel's lease take-back owns retries (plan.RETRY_OWNER)
         enable_memory_snapshot=plan.memory_snapshot,
     )(Engine)
 

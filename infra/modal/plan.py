@@ -17,8 +17,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.costs import UnknownGpu, usd_per_hour
-from config.settings import Settings
+from config.costs import UnknownGpu, parse_gpu, usd_per_hour
+from config.settings import MACHINE_LOCAL, Settings
 from gpu.registry import ENGINES, EngineSpec, get_spec
 
 MINUTES = 60
@@ -47,12 +47,35 @@ DEFAULT_MAX_CONTAINERS = 4
 DEFAULT_GPU_TIMEOUT = 1 * HOURS
 DEFAULT_CPU_TIMEOUT = 30 * MINUTES
 CPU_ENGINE_CORES = 2.0
-ENGINE_RETRIES = 2
+CPU_ENGINE_MEMORY_MIB = 4 * 1024
+GPU_ENGINE_CORES = 8.0
+MIN_GPU_ENGINE_MEMORY_MIB = 16 * 1024
+ENGINE_RETRIES = 0
+RETRY_OWNER = (
+    "dropreel's lease take-back: a call that dies stops heartbeating, its lease expires after "
+    "DROPREEL_LEASE_SECONDS and the next poller tick dispatches attempt n+1, up to "
+    "DROPREEL_MAX_ATTEMPTS; Modal's own retries are off (a retried call would carry the old "
+    "lease and end as lost)"
+)
 SAFE_GPU_LEASE_SECONDS = 300
 
-# Settings that only make sense on the machine running `dropreel deploy`, or that hold secrets
-# (those travel in named Modal Secrets, never in the deployed settings).
-_NOT_DEPLOYED = {"workers", "poll_seconds", "notify_log", "modal_dispatch"}
+# Modal's default reservation is 0.125 core and 128 MiB (https://modal.com/docs/guide/resources;
+# `cpu=` in physical cores, which also sets OMP/MKL/OPENBLAS thread counts, `memory=` in MiB).
+# An engine container needs cores for decoding, the VAE's CPU work and the x264 encode, and host
+# memory to stage its checkpoint on the way to the GPU: as much as the GPU holds.
+GPU_MEMORY_GIB: dict[str, int] = {
+    "T4": 16,
+    "L4": 24,
+    "A10": 24,
+    "A10G": 24,
+    "L40S": 48,
+    "A100": 40,
+    "A100-40GB": 40,
+    "A100-80GB": 80,
+    "H100": 80,
+    "H200": 141,
+    "B200": 180,
+}
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -75,7 +98,8 @@ class EnginePlan:
     class_name: str
     kinds: tuple[str, ...]
     gpu: str | None
-    cpu: float | None
+    cpu: float
+    memory: int  # MiB
     image: str  # "gpu" | "cpu"
     timeout: int
     min_containers: int
@@ -154,15 +178,25 @@ def class_name(engine: str) -> str:
     return name
 
 
+def host_memory_mib(gpu: str | None) -> int:
+    """Host memory for an engine container: the GPUs' own memory (a checkpoint that fits the
+    GPUs fits here while it loads), at least MIN_GPU_ENGINE_MEMORY_MIB; CPU engines a little."""
+    if gpu is None:
+        return CPU_ENGINE_MEMORY_MIB
+    name, count = parse_gpu(gpu)
+    return max(GPU_MEMORY_GIB.get(name, 0) * count * 1024, MIN_GPU_ENGINE_MEMORY_MIB)
+
+
 def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> EnginePlan:
     name = spec.name
     gpu = settings.modal_gpu.get(name, spec.gpu) or None
-    cpu = None if gpu else CPU_ENGINE_CORES
+    cpu = GPU_ENGINE_CORES if gpu else CPU_ENGINE_CORES
     try:
-        price = usd_per_hour(gpu, cpu or 0.0, settings.gpu_prices)
+        memory = host_memory_mib(gpu)
+        price = usd_per_hour(gpu, 0.0 if gpu else cpu, settings.gpu_prices)
     except UnknownGpu as err:
         problems.append(f"engine {name}: {err}")
-        price = 0.0
+        price, memory = 0.0, MIN_GPU_ENGINE_MEMORY_MIB
     default_timeout = DEFAULT_GPU_TIMEOUT if gpu else DEFAULT_CPU_TIMEOUT
     declared = getattr(spec, "max_render_seconds", None)
     timeout = settings.modal_timeout_seconds.get(name) or declared or default_timeout
@@ -185,6 +219,7 @@ def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> En
         kinds=tuple(spec.kinds),
         gpu=gpu,
         cpu=cpu,
+        memory=memory,
         image="gpu" if gpu else "cpu",
         timeout=int(timeout),
         min_containers=min_containers,
@@ -196,20 +231,59 @@ def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> En
     )
 
 
+def is_secret(name: str) -> bool:
+    """Credentials travel in named Modal Secrets, never in the deployed settings."""
+    return "SecretStr" in repr(Settings.model_fields[name].annotation)
+
+
+def env_name(name: str) -> str:
+    return f"DROPREEL_{name.upper()}"
+
+
+def env_text(value: object) -> str:
+    """A setting's value as the environment text `Settings()` parses back to the same value:
+    JSON for lists, dicts and booleans, plain text for the rest."""
+    return json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+
+
 def deployed_settings(settings: Settings) -> dict[str, str]:
-    """The non-secret settings that differ from the defaults, as DROPREEL_* variables."""
+    """The settings that ship to the containers, as DROPREEL_* variables: those that differ
+    from the defaults, except credentials (named Secrets carry those) and machine-local ones
+    (`config.settings.MACHINE_LOCAL`: the containers use the Volume paths and their own GPU)."""
     defaults = Settings.model_construct()
     env: dict[str, str] = {}
-    for name, info in Settings.model_fields.items():
-        if name in _NOT_DEPLOYED or "SecretStr" in repr(info.annotation):
+    for name in Settings.model_fields:
+        if name in MACHINE_LOCAL or is_secret(name):
             continue
         value = getattr(settings, name)
-        default = getattr(defaults, name, None)
-        if value is None or value == default:
+        if value is None or value == getattr(defaults, name, None):
             continue
-        text = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
-        env[f"DROPREEL_{name.upper()}"] = text
+        env[env_name(name)] = env_text(value)
     return env
+
+
+def not_shipped_notes(settings: Settings) -> list[str]:
+    """Settings of this machine that are set here and stay here."""
+    defaults = Settings.model_construct()
+    return [
+        f"{env_name(name)} is a setting of this machine and is not shipped: the containers use "
+        "the weights Volume and their own GPU"
+        for name in sorted(MACHINE_LOCAL & settings.model_fields_set)
+        if getattr(settings, name) != getattr(defaults, name, None)
+    ]
+
+
+def uncarried_secret_warnings(settings: Settings, secret_keys: set[str]) -> list[str]:
+    """Credentials set here that no Modal Secret carries, so the containers lack them."""
+    return [
+        f"{env_name(name)} is set here but no Modal Secret carries it, so the containers do not "
+        "have it: add it to a Secret (docs/DEPLOY.md; webhook secrets: list it in "
+        "DROPREEL_MODAL_WEBHOOK_SECRET_KEYS)"
+        for name in Settings.model_fields
+        if is_secret(name)
+        and getattr(settings, name) is not None
+        and env_name(name) not in secret_keys
+    ]
 
 
 def read_packages(pyproject: Path = PYPROJECT) -> Packages:
@@ -305,6 +379,8 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
             )
         )
 
+    warnings += uncarried_secret_warnings(settings, {k for s in secrets for k in s.required_keys})
+
     return DeployPlan(
         app_name=APP_NAME,
         watch_root=settings.watch_root,
@@ -327,4 +403,5 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
         packages=read_packages(),
         problems=tuple(problems),
         warnings=tuple(warnings),
+        notes=tuple(not_shipped_notes(settings)),
     )

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 from config.settings import Settings
 from gpu.registry import get_spec, load_engine
+from handlers.claims import new_worker_id
 from handlers.errors import DropreelError
 from handlers.ticket import Ticket, TicketRejected, run_ticket
 from infra.modal.dispatch import DispatchObserver, Launch, ModalDispatcher
@@ -133,10 +135,15 @@ def preload(plan: EnginePlan) -> None:
 
 
 class EngineWorker:
-    """One engine in one container: loaded once, then runs tickets one at a time."""
+    """One engine in one container: loaded once, then runs tickets one at a time.
+
+    Built in `@modal.enter(snap=False)`, so after a memory snapshot is restored: each container
+    names itself here (Modal's task id, else its host name) rather than inheriting the id the
+    snapshot was taken with."""
 
     def __init__(self, plan: EnginePlan, settings: Settings | None = None) -> None:
         configure_logging()
+        self.worker_id = new_worker_id(os.environ.get("MODAL_TASK_ID"))
         self.plan = plan
         self.rt = build_runtime(settings or Settings())
         self.rt.gpu = plan.hardware
