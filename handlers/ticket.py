@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from handlers.claims import Lease
-from handlers.errors import DropreelError, LeaseLost
+from handlers.errors import DropreelError
 from handlers.jobs import Job, discover
 from handlers.layout import Marker
 from handlers.lifecycle import RunOutcome, run_job
@@ -137,12 +137,7 @@ def run_ticket(rt: Runtime, ticket: Ticket) -> RunOutcome:
         log.info("%s: version %s already finished; skipping", ticket.job, ticket.version)
         return RunOutcome.STALE
     lease = Lease(rt.storage, ticket.lease_key, ticket.lease_etag, ticket.attempt, ticket.version)
-    try:
-        lease.renew()  # one conditional write: is the claim still ours?
-    except LeaseLost:
-        log.info("%s: lease was taken back before this worker started; skipping", ticket.job)
-        return RunOutcome.LOST
-    return run_job(rt, job, lease, routed)
+    return run_job(rt, job, lease, routed)  # its first act confirms the claim is still ours
 
 
 def _root(url: str) -> str:
