@@ -69,6 +69,7 @@ class LeaseRecord(BaseModel):
     at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     write: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])  # unique per write
     final: JobStatus | None = None  # set once the version is done or failed (the outbox entry)
+    call: str = ""  # the platform call that holds the job (a Modal FunctionCall id), if any
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.model_dump()).encode()
@@ -90,6 +91,7 @@ class Lease:
     version: str
     worker: str = field(default_factory=worker_id)
     final: JobStatus | None = None
+    call: str = ""  # see LeaseRecord.call; kept in every renewal
     # the heartbeat thread and the run both renew: one at a time, each with the latest ETag
     _renewing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _released: bool = field(default=False, repr=False, compare=False)
@@ -101,6 +103,7 @@ class Lease:
             version=self.version,
             worker=self.worker,
             final=self.final if final is None else final,
+            call=self.call,
         )
         return record.to_bytes()
 
@@ -117,6 +120,18 @@ class Lease:
                     self.final = final
         except (PreconditionFailed, ObjectNotFound) as err:
             raise LeaseLost(f"lease {self.key} was taken over by another worker") from err
+
+    def record_call(self, call_id: str) -> bool:
+        """Write the id of the platform call this lease was handed to (one conditional write,
+        so a poller can ask the platform about it before taking the job back). False if the
+        lease changed meanwhile: the call already started and renewed it itself (it records
+        its own id), or the job was taken back."""
+        self.call = call_id
+        try:
+            self.renew()
+        except LeaseLost:
+            return False
+        return True
 
     def finish(self, status: JobStatus) -> None:
         """Decide the version's outcome: the lease becomes final with `status` (done or failed).
@@ -189,6 +204,31 @@ def take_back(
     except (PreconditionFailed, ObjectNotFound):
         return None
     return lease
+
+
+def keep_for_holder(storage: Storage, job: Job, record: LeaseRecord) -> bool:
+    """Renew an expired lease as it is (same holder, attempt and call) by compare-and-swap on
+    the listed ETag, for a holder whose call is still waiting; False if it changed since."""
+    listed = job.marker(Marker.LEASE)
+    if listed is None:
+        return False
+    body = LeaseRecord(**record.model_dump(exclude={"at", "write"})).to_bytes()
+    try:
+        storage.put_if_match(listed.key, body, listed.etag, JSON)
+    except (PreconditionFailed, ObjectNotFound):
+        return False
+    return True
+
+
+def held_by_call(storage: Storage, job: Job, attempt: int, call_id: str) -> str | None:
+    """The listed lease's ETag when its record names `call_id` at `attempt` (the dispatcher
+    recorded the call after spawning it, or a poller kept the lease for it): the call holds
+    the job, though its ticket carries the ETag from before. None otherwise."""
+    listed = job.marker(Marker.LEASE)
+    record = read_lease(storage, job) if listed is not None and call_id else None
+    if record is None or record.call != call_id or record.attempt != attempt or record.final:
+        return None
+    return listed.etag
 
 
 def write_marker(storage: Storage, job: Job, final: JobStatus) -> None:

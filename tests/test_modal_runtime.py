@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -222,14 +223,16 @@ def test_spawn_launcher_reaches_the_engines_class():
 
         def spawn(self, ticket):
             spawned.append((self.name, ticket))
+            return SimpleNamespace(object_id=f"fc-{len(spawned)}")  # a modal.FunctionCall
 
     class FakeCls:
         def __init__(self, name):
             self.run = FakeMethod(name)
 
     classes = {"a": lambda: FakeCls("a"), "b": lambda: FakeCls("b")}
-    modal_runtime.launcher(classes, "spawn")("b", {"t": 1})
+    call_id = modal_runtime.launcher(classes, "spawn")("b", {"t": 1})
     assert spawned == [("b", {"t": 1})]
+    assert call_id == "fc-1"  # recorded in the lease by the dispatcher
 
 
 def test_ticket_round_trip():

@@ -83,8 +83,9 @@ def poll_schedule() -> modal.Period | modal.Cron:
 )
 def poll() -> dict:
     from infra.modal import runtime as modal_runtime
+    from infra.modal.calls import ModalCalls
 
-    return modal_runtime.poll_once(ENGINE_CLASSES)
+    return modal_runtime.poll_once(ENGINE_CLASSES, ModalCalls())
 
 
 # ## The webhook: bucket notifications in; verify, claim, spawn, answer.
@@ -102,8 +103,9 @@ def poll() -> dict:
 @modal.asgi_app()
 def webhook():
     from infra.modal import runtime as modal_runtime
+    from infra.modal.calls import ModalCalls
 
-    return modal_runtime.webhook_app(ENGINE_CLASSES)
+    return modal_runtime.webhook_app(ENGINE_CLASSES, ModalCalls())
 
 
 # ## Weights: `dropreel weights pull ENGINE [--profile P] --modal` runs the same pull as a local
@@ -144,7 +146,7 @@ def engine_class(plan: EnginePlan) -> modal.Cls:
 
         @modal.method()
         def run(self, ticket: dict) -> dict:
-            return self.worker.run(ticket)
+            return self.worker.run(ticket, modal.current_function_call_id())
 
     Engine.__name__ = Engine.__qualname__ = plan.class_name
     Engine.__doc__ = f"Renders {', '.join(plan.kinds)} jobs with the {plan.engine} engine."

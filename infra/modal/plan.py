@@ -52,12 +52,12 @@ GPU_ENGINE_CORES = 8.0
 MIN_GPU_ENGINE_MEMORY_MIB = 16 * 1024
 ENGINE_RETRIES = 0
 RETRY_OWNER = (
-    "dropreel's lease take-back: a call that dies stops heartbeating, its lease expires after "
-    "DROPREEL_LEASE_SECONDS and the next poller tick dispatches attempt n+1, up to "
+    "dropreel's lease take-back: the poller records each spawned call in its job's lease; a "
+    "lease that expires while its call waits in Modal's queue, starts or runs is kept, one whose "
+    "call died is taken back (the old call cancelled) and attempt n+1 dispatched, up to "
     "DROPREEL_MAX_ATTEMPTS; Modal's own retries are off (a retried call would carry the old "
     "lease and end as lost)"
 )
-SAFE_GPU_LEASE_SECONDS = 300
 
 # Modal's default reservation is 0.125 core and 128 MiB (https://modal.com/docs/guide/resources;
 # `cpu=` in physical cores, which also sets OMP/MKL/OPENBLAS thread counts, `memory=` in MiB).
@@ -327,13 +327,6 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
     names = [p.class_name for p in plans]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"two engines become the same Modal class {dup}: rename one")
-
-    if any(p.gpu for p in plans) and settings.lease_seconds < SAFE_GPU_LEASE_SECONDS:
-        warnings.append(
-            f"DROPREEL_LEASE_SECONDS={settings.lease_seconds:g} is shorter than a GPU cold start "
-            "plus queueing; a job waiting that long is taken back and retried. Set it to 600 or "
-            "more for GPU engines."
-        )
 
     if settings.modal_poll_cron:
         schedule = ("cron", settings.modal_poll_cron.strip())

@@ -18,6 +18,7 @@ from typing import Any
 
 from config.settings import Settings
 from gpu.registry import get_spec, load_engine
+from handlers.calls import CallRegistry
 from handlers.claims import new_worker_id
 from handlers.errors import DropreelError
 from handlers.ticket import Ticket, TicketRejected, run_ticket
@@ -45,17 +46,17 @@ def launcher(engine_classes: Mapping[str, Any], mode: str) -> Launch:
     the class's `.local()`, for tests and `modal run` debugging)."""
     if mode == "spawn":
 
-        def spawn(engine: str, ticket: dict[str, Any]) -> object:
-            return engine_classes[engine]().run.spawn(ticket)
+        def spawn(engine: str, ticket: dict[str, Any]) -> str:
+            return engine_classes[engine]().run.spawn(ticket).object_id
 
         return spawn
 
     instances: dict[str, Any] = {}
 
-    def local(engine: str, ticket: dict[str, Any]) -> object:
+    def local(engine: str, ticket: dict[str, Any]) -> None:
         if engine not in instances:
             instances[engine] = engine_classes[engine]()
-        return instances[engine].run.local(ticket)
+        instances[engine].run.local(ticket)
 
     return local
 
@@ -64,13 +65,19 @@ def dispatcher_for(
     settings: Settings,
     engine_classes: Mapping[str, Any],
     on_dispatch: DispatchObserver | None = None,
+    calls: CallRegistry | None = None,
 ) -> ModalDispatcher:
+    """`calls`: Modal's answer about spawned calls (`infra/modal/calls.py`), so an expired
+    lease whose call still waits in Modal's queue is kept rather than taken back."""
     rt = build_runtime(settings)
+    rt.calls = calls
     launch = launcher(engine_classes, settings.modal_dispatch)
     return ModalDispatcher(rt, launch, engine_classes, on_dispatch)
 
 
-def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
+def poll_once(
+    engine_classes: Mapping[str, Any], calls: CallRegistry | None = None
+) -> dict[str, Any]:
     """One poller tick; a second tick in the same container while one runs is skipped."""
     if not _tick_lock.acquire(blocking=False):
         log.warning("a tick is still running; skipping this one")
@@ -87,7 +94,7 @@ def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 errors.append(error)
 
-        dispatcher = dispatcher_for(settings, engine_classes, record)
+        dispatcher = dispatcher_for(settings, engine_classes, record, calls)
         report = tick(dispatcher.rt, dispatcher)
         summary = {
             "skipped": False,
@@ -111,13 +118,14 @@ def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
         _tick_lock.release()
 
 
-def webhook_app(engine_classes: Mapping[str, Any]) -> Any:
+def webhook_app(engine_classes: Mapping[str, Any], calls: CallRegistry | None = None) -> Any:
     """The FastAPI app of `triggers.webhook`, dispatching claimed jobs to the engine classes."""
     from triggers.webhook import create_app
 
     configure_logging()
     settings = Settings()
-    return create_app(settings, build_runtime(settings), dispatcher_for(settings, engine_classes))
+    dispatcher = dispatcher_for(settings, engine_classes, calls=calls)
+    return create_app(settings, dispatcher.rt, dispatcher)
 
 
 def preload(plan: EnginePlan) -> None:
@@ -155,9 +163,11 @@ class EngineWorker:
             self.load_error = f"{type(err).__name__}: {err}"
             log.error("engine %s did not load: %s", plan.engine, self.load_error)
 
-    def run(self, ticket: dict[str, Any]) -> dict[str, Any]:
-        """Run one ticket. Raises only transient errors (Modal retries those); a permanent
-        problem is returned as `rejected`, and a job failure is in status.json and Slack."""
+    def run(self, ticket: dict[str, Any], call_id: str | None = None) -> dict[str, Any]:
+        """Run one ticket. `call_id`: this Modal call's id (`modal.current_function_call_id()`),
+        which the dispatcher recorded in the lease. Raises only transient errors (the call then
+        ends, the lease expires and a poller takes the job back); a permanent problem is
+        returned as `rejected`, and a job failure is in status.json and Slack."""
         try:
             parsed = Ticket.from_dict(ticket)
         except TicketRejected as err:
@@ -168,7 +178,7 @@ class EngineWorker:
             log.error("%s; dropping it", error)
             return {"job": parsed.job, "result": "rejected", "error": error}
         try:
-            result = run_ticket(self.rt, parsed)
+            result = run_ticket(self.rt, parsed, call_id or "")
         except DropreelError as err:
             if not err.permanent:
                 raise
