@@ -35,3 +35,9 @@ class Runtime:
     gpu: str | None = None  # hardware this worker bills for ("L40S", "cpu"); None: not metered
     usd_per_hour: float | None = None  # its estimated price (config/costs.py)
     calls: CallRegistry | None = None  # where dispatched calls can be asked about (Modal)
+    load_seconds: float = 0.0  # the container's load time, not yet billed to a job
+
+    def take_load_seconds(self) -> float:
+        """The container's load time for the job being metered: its first job carries it."""
+        seconds, self.load_seconds = self.load_seconds, 0.0
+        return seconds

@@ -54,7 +54,7 @@ def test_dry_run_prints_functions_schedules_gpus_volumes_secrets(s3_env, monkeyp
         "EngineTinyGpu        engine tiny_gpu (text_to_video); gpu H100, cpu 8 cores, memory "
         "80 GiB, on the gpu image" in out
     )
-    assert "timeout 3600s, Modal retries 0, memory snapshot on, ~$3.95/hour" in out
+    assert "timeout 3600s, Modal retries 0, memory snapshot on, ~$4.97/hour" in out
     assert "retries: owned by dropreel's lease take-back" in out
     assert "dropreel-weights at /weights" in out
     assert (
@@ -137,3 +137,6 @@ def test_gpu_prices():
     with pytest.raises(UnknownGpu, match="not one Modal offers"):
         usd_per_hour("V100")
     assert job_cost(3600, 1.95) == pytest.approx(1.95)
+    # Modal bills a GPU container's cores and memory too
+    assert usd_per_hour("H100", 8.0, memory_mib=80 * 1024) == pytest.approx(3.95 + 0.376 + 0.64)
+    assert usd_per_hour("L4", 1.0, {"cpu": 0.05, "memory": 0.01}, 2048) == pytest.approx(0.87)

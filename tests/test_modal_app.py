@@ -127,7 +127,7 @@ def test_engine_classes_have_gpu_volume_secrets_timeout_retries(s3_env, gpu_engi
         assert secret_names(info) == {"dropreel-storage"}
     plan = module.PLAN.engine("tiny_gpu")
     assert plan.image == "gpu" and plan.memory_snapshot and plan.max_containers == 4
-    assert plan.usd_per_hour == pytest.approx(1.95)
+    assert plan.usd_per_hour == pytest.approx(1.95 + 8 * 0.047 + 48 * 0.008)  # GPU+CPU+memory
 
 
 def test_gpu_timeout_and_scaling_come_from_settings(s3_env, gpu_engine, monkeypatch):
@@ -140,7 +140,9 @@ def test_gpu_timeout_and_scaling_come_from_settings(s3_env, gpu_engine, monkeypa
     assert tiny.memory_mib == 80 * 1024
     assert module.EnginePreview().run.info().gpus == [("T4", 1)]
     assert module.PLAN.engine("tiny_gpu").max_containers == 12
-    assert module.PLAN.engine("tiny_gpu").usd_per_hour == pytest.approx(3.95)
+    assert module.PLAN.engine("tiny_gpu").usd_per_hour == pytest.approx(
+        3.95 + 8 * 0.047 + 80 * 0.008
+    )
 
 
 def test_slack_and_hf_secrets_attach_where_needed(s3_env, monkeypatch):

@@ -193,7 +193,7 @@ def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> En
     cpu = GPU_ENGINE_CORES if gpu else CPU_ENGINE_CORES
     try:
         memory = host_memory_mib(gpu)
-        price = usd_per_hour(gpu, 0.0 if gpu else cpu, settings.gpu_prices)
+        price = usd_per_hour(gpu, cpu, settings.gpu_prices, memory)
     except UnknownGpu as err:
         problems.append(f"engine {name}: {err}")
         price, memory = 0.0, MIN_GPU_ENGINE_MEMORY_MIB

@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -150,6 +151,7 @@ class EngineWorker:
     snapshot was taken with."""
 
     def __init__(self, plan: EnginePlan, settings: Settings | None = None) -> None:
+        started = time.monotonic()
         configure_logging()
         self.worker_id = new_worker_id(os.environ.get("MODAL_TASK_ID"))
         self.plan = plan
@@ -162,6 +164,7 @@ class EngineWorker:
         except Exception as err:  # run_job loads again and fails each job with this message
             self.load_error = f"{type(err).__name__}: {err}"
             log.error("engine %s did not load: %s", plan.engine, self.load_error)
+        self.rt.load_seconds = round(time.monotonic() - started, 3)  # billed to the first job
 
     def run(self, ticket: dict[str, Any], call_id: str | None = None) -> dict[str, Any]:
         """Run one ticket. `call_id`: this Modal call's id (`modal.current_function_call_id()`),
