@@ -238,3 +238,39 @@ def _decorator_keywords(module, function: str) -> dict[str, str]:
                 if isinstance(deco, ast.Call) and ast.unparse(deco.func) == "app.function":
                     return {k.arg: ast.unparse(k.value) for k in deco.keywords}
     raise AssertionError(f"no @app.function on {function}")
+
+
+def test_engines_take_a_fallback_gpu_and_read_weights_only(s3_env):
+    module = load_app()
+    ltx = module.ENGINE_CLASSES["ltx-video"]().run.info()
+    assert ltx.gpus == [("H100", 1), ("A100-80GB", 1)]  # both hold its ~48 GiB
+    assert ltx.memory_mib == 80 * 1024
+    wan = module.ENGINE_CLASSES["wan2.2-ti2v-5b"]().run.info()
+    assert wan.gpus == [("H100", 1), ("A100-80GB", 1), ("L40S", 1)]
+    assert [v.read_only for v in ltx.volumes.values()] == [True]
+    assert [v.read_only for v in module.pull_weights.info().volumes.values()] == [False]
+    assert module.PLAN.warnings == ()
+
+
+def test_a_gpu_chosen_too_small_for_an_engine_is_a_warning(s3_env, monkeypatch):
+    monkeypatch.setenv("DROPREEL_MODAL_GPU", '{"mochi": "L4"}')
+    module = load_app()
+    assert module.ENGINE_CLASSES["mochi"]().run.info().gpus == [("L4", 1)]  # that one only
+    [warning] = module.PLAN.warnings
+    assert "engine mochi: L4 has 24 GiB, less than the about 60 GiB" in warning
+
+
+def test_a_container_on_a_fallback_gpu_bills_that_gpu(monkeypatch):
+    import torch
+
+    from infra.modal.runtime import gpu_in_use
+
+    plan = load_app().PLAN.engine("ltx-video")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for device, expected in [
+        ("NVIDIA A100-SXM4-80GB", "A100-80GB"),
+        ("NVIDIA H100 80GB HBM3", "H100"),
+        ("NVIDIA L40S", None),  # not one of the class's types
+    ]:
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda _i, d=device: d)
+        assert gpu_in_use(plan) == expected

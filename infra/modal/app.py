@@ -50,7 +50,8 @@ gpu_image = (
 # filled once by `dropreel weights pull ENGINE --modal`.
 
 weights = modal.Volume.from_name(modal_plan.WEIGHTS_VOLUME, create_if_missing=True)
-volumes = {modal_plan.WEIGHTS_PATH: weights}
+volumes = {modal_plan.WEIGHTS_PATH: weights}  # pull_weights writes
+engine_volumes = {modal_plan.WEIGHTS_PATH: weights.with_mount_options(read_only=True)}
 
 # ## Secrets: credentials from named Secrets (`modal secret create`, docs/DEPLOY.md), and the
 # deployed settings (watch root, engines, limits; never a credential) from this machine's.
@@ -152,10 +153,10 @@ def engine_class(plan: EnginePlan) -> modal.Cls:
     Engine.__doc__ = f"Renders {', '.join(plan.kinds)} jobs with the {plan.engine} engine."
     return app.cls(
         image=gpu_image if plan.image == "gpu" else cpu_image,
-        gpu=plan.gpu,
+        gpu=plan.gpu_request,  # the engine's GPU, then those that also serve (plan.py)
         cpu=plan.cpu,
         memory=plan.memory,
-        volumes=volumes,
+        volumes=engine_volumes,  # engines only read weights
         secrets=secrets_for(plan.class_name),
         timeout=plan.timeout,
         min_containers=plan.min_containers,

@@ -6,7 +6,9 @@ objects. Nothing here imports modal or touches the network, so the plan can be b
 checked anywhere.
 
 Each registered engine becomes one Modal class. Its GPU is, in order: `DROPREEL_MODAL_GPU`
-for that engine, then the registry's `EngineSpec.gpu`; an engine with neither runs on CPU.
+for that engine (that GPU only), then the registry's `EngineSpec.gpu` followed by its
+`gpu_fallbacks` (Modal takes the first it has free); an engine with neither runs on CPU. Each
+GPU is checked against the engine's `gpu_memory_gib`.
 """
 
 from __future__ import annotations
@@ -107,11 +109,22 @@ class EnginePlan:
     scaledown_window: int
     retries: int
     memory_snapshot: bool
-    usd_per_hour: float
+    usd_per_hour: float  # on `gpu`, with its CPU and memory
+    gpu_fallbacks: tuple[str, ...] = ()
 
     @property
     def hardware(self) -> str:
         return self.gpu or "cpu"
+
+    @property
+    def gpus(self) -> tuple[str, ...]:
+        """The GPU types Modal may give the class, in order of preference."""
+        return (self.gpu, *self.gpu_fallbacks) if self.gpu else ()
+
+    @property
+    def gpu_request(self) -> str | list[str] | None:
+        """`gpu=` for Modal: one type, or the list to take the first free one of."""
+        return list(self.gpus) if self.gpu_fallbacks else self.gpu
 
 
 @dataclass(frozen=True)
@@ -178,22 +191,46 @@ def class_name(engine: str) -> str:
     return name
 
 
-def host_memory_mib(gpu: str | None) -> int:
-    """Host memory for an engine container: the GPUs' own memory (a checkpoint that fits the
-    GPUs fits here while it loads), at least MIN_GPU_ENGINE_MEMORY_MIB; CPU engines a little."""
-    if gpu is None:
-        return CPU_ENGINE_MEMORY_MIB
+def gpu_memory_gib(gpu: str) -> int:
+    """All the memory of a GPU request ('H100:2' -> 160); 0 for a type not in the table."""
     name, count = parse_gpu(gpu)
-    return max(GPU_MEMORY_GIB.get(name, 0) * count * 1024, MIN_GPU_ENGINE_MEMORY_MIB)
+    return GPU_MEMORY_GIB.get(name, 0) * count
 
 
-def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> EnginePlan:
+def host_memory_mib(gpus: tuple[str, ...]) -> int:
+    """Host memory for an engine container: the largest GPU's own memory (a checkpoint that
+    fits the GPU fits here while it loads, and before a memory snapshot), at least
+    MIN_GPU_ENGINE_MEMORY_MIB; CPU engines a little."""
+    if not gpus:
+        return CPU_ENGINE_MEMORY_MIB
+    return max(max(gpu_memory_gib(g) for g in gpus) * 1024, MIN_GPU_ENGINE_MEMORY_MIB)
+
+
+def small_gpu_warnings(spec: EngineSpec, gpus: tuple[str, ...]) -> list[str]:
+    """A GPU with less memory than the engine's documented need (docs/DEPLOY.md)."""
+    need = spec.gpu_memory_gib
+    return [
+        f"engine {spec.name}: {gpu} has {gpu_memory_gib(gpu)} GiB, less than the about {need} "
+        "GiB its most demanding profile needs (docs/DEPLOY.md); jobs may run out of GPU memory"
+        for gpu in gpus
+        if need and GPU_MEMORY_GIB.get(parse_gpu(gpu)[0]) and gpu_memory_gib(gpu) < need
+    ]
+
+
+def engine_plan(
+    spec: EngineSpec, settings: Settings, problems: list[str], warnings: list[str]
+) -> EnginePlan:
     name = spec.name
-    gpu = settings.modal_gpu.get(name, spec.gpu) or None
+    chosen = settings.modal_gpu.get(name)
+    gpu = (chosen if chosen is not None else spec.gpu) or None
+    fallbacks = spec.gpu_fallbacks if chosen is None and gpu else ()
     cpu = GPU_ENGINE_CORES if gpu else CPU_ENGINE_CORES
     try:
-        memory = host_memory_mib(gpu)
+        for each in fallbacks:
+            usd_per_hour(each, overrides=settings.gpu_prices)  # a known type, or UnknownGpu
+        memory = host_memory_mib((gpu, *fallbacks) if gpu else ())
         price = usd_per_hour(gpu, cpu, settings.gpu_prices, memory)
+        warnings += small_gpu_warnings(spec, (gpu, *fallbacks) if gpu else ())
     except UnknownGpu as err:
         problems.append(f"engine {name}: {err}")
         price, memory = 0.0, MIN_GPU_ENGINE_MEMORY_MIB
@@ -228,6 +265,7 @@ def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> En
         retries=ENGINE_RETRIES,
         memory_snapshot=True,
         usd_per_hour=price,
+        gpu_fallbacks=tuple(fallbacks),
     )
 
 
@@ -323,7 +361,7 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
     if settings.notifier not in ("console", "slack", "none"):
         problems.append(f"DROPREEL_NOTIFIER={settings.notifier!r}: use console, slack or none")
 
-    plans = tuple(engine_plan(specs[name], settings, problems) for name in sorted(specs))
+    plans = tuple(engine_plan(specs[name], settings, problems, warnings) for name in sorted(specs))
     names = [p.class_name for p in plans]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"two engines become the same Modal class {dup}: rename one")

@@ -12,13 +12,15 @@ import contextlib
 import importlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from config.costs import parse_gpu, usd_per_hour
 from config.settings import Settings
-from gpu.registry import get_spec, load_engine
+from gpu.registry import adopt, engine_class, get_spec, load_engine
 from handlers.calls import CallRegistry
 from handlers.claims import new_worker_id
 from handlers.errors import DropreelError
@@ -130,17 +132,43 @@ def webhook_app(engine_classes: Mapping[str, Any], calls: CallRegistry | None = 
 
 
 def preload(plan: EnginePlan) -> None:
-    """Import the engine's module, and on the GPU image its heavy libraries (no GPU, no weights):
-    run before the memory snapshot, so restored containers skip these imports."""
+    """Before the memory snapshot (no GPU yet): import the engine's module, and on the GPU
+    image its heavy libraries; an engine that can stage its default checkpoint in host memory
+    (`warm(stage_on_cpu=True)`, the diffusers engines) does so, built for the device the class
+    will have. Restored containers skip all of it; `EngineWorker` moves the checkpoint onto the
+    GPU. Anything that fails here is logged and left to the worker, which reports it to jobs."""
     if plan.image == "gpu":
         for name in HEAVY_MODULES:
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
-    module = get_spec(plan.engine).target.partition(":")[0]
+    spec = get_spec(plan.engine)
     try:
-        importlib.import_module(module)
+        cls = engine_class(spec)
+        if not hasattr(cls, "warm"):
+            return
+        engine = cls(device="cuda") if plan.gpu else cls()
+        engine.load()
+        log.info("%s", engine.warm(stage_on_cpu=True))
+        adopt(plan.engine, engine)
     except Exception as err:  # the load step reports it to the job in plain words
-        log.error("could not import engine %s (%s): %s", plan.engine, module, err)
+        log.error("could not preload engine %s (%s): %s", plan.engine, spec.target, err)
+
+
+def gpu_in_use(plan: EnginePlan) -> str | None:
+    """Which of the class's GPU types this container got (Modal takes the first free one of
+    its list), from the CUDA device's name ('NVIDIA A100-SXM4-80GB' is A100-80GB); None for a
+    class with one type, or when it cannot tell."""
+    if not plan.gpu_fallbacks:
+        return None
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        words = set(re.split(r"[\s_-]+", torch.cuda.get_device_name(0).upper()))
+    except Exception:  # no torch, no driver: bill the first choice
+        return None
+    return next((g for g in plan.gpus if set(parse_gpu(g)[0].split("-")) <= words), None)
 
 
 class EngineWorker:
@@ -160,10 +188,17 @@ class EngineWorker:
         self.rt.usd_per_hour = plan.usd_per_hour
         self.load_error: str | None = None
         try:
-            load_engine(plan.engine)
+            engine = load_engine(plan.engine)
+            if hasattr(engine, "warm"):  # the default checkpoint, before the first job
+                log.info("%s", engine.warm())
         except Exception as err:  # run_job loads again and fails each job with this message
             self.load_error = f"{type(err).__name__}: {err}"
             log.error("engine %s did not load: %s", plan.engine, self.load_error)
+        got = gpu_in_use(plan)
+        if got is not None and got != plan.gpu:  # Modal gave a fallback GPU: bill that one
+            settings = self.rt.settings
+            self.rt.gpu = got
+            self.rt.usd_per_hour = usd_per_hour(got, plan.cpu, settings.gpu_prices, plan.memory)
         self.rt.load_seconds = round(time.monotonic() - started, 3)  # billed to the first job
 
     def run(self, ticket: dict[str, Any], call_id: str | None = None) -> dict[str, Any]:
