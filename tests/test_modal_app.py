@@ -248,7 +248,9 @@ def test_engines_take_a_fallback_gpu_and_read_weights_only(s3_env):
     wan = module.ENGINE_CLASSES["wan2.2-ti2v-5b"]().run.info()
     assert wan.gpus == [("H100", 1), ("A100-80GB", 1), ("L40S", 1)]
     assert [v.read_only for v in ltx.volumes.values()] == [True]
-    assert [v.read_only for v in module.pull_weights.info().volumes.values()] == [False]
+    pull = module.pull_weights.info()
+    assert [v.read_only for v in pull.volumes.values()] == [False]  # the pull writes
+    assert pull.gpus == [] and pull.cpu == 8.0  # a CPU function with cores to download
     assert module.PLAN.warnings == ()
 
 

@@ -25,7 +25,7 @@ PLAN = modal_plan.build_plan(Settings())
 app = modal.App(PLAN.app_name)
 
 # ## Images
-# The watcher (poller, webhook): no torch, starts in a second or two.
+# The watcher (poller, webhook) and the weights pull: no torch, starts in a second or two.
 
 cpu_image = (
     modal.Image.debian_slim(python_version=modal_plan.PYTHON_VERSION)
@@ -110,22 +110,29 @@ def webhook():
 
 
 # ## Weights: `dropreel weights pull ENGINE [--profile P] --modal` runs the same pull as a local
-# one, here, with the Volume as its target.
+# one, here, on a CPU container, with the Volume as its target, committed after each repository
+# (a pull cut short keeps what it finished). The command returns at once unless `--wait`.
 
 
 @app.function(
-    image=gpu_image,
+    image=cpu_image,
+    cpu=modal_plan.WEIGHTS_CORES,
+    memory=modal_plan.WEIGHTS_MEMORY_MIB,
     volumes=volumes,
-    secrets=secrets_for("pull_weights"),
+    secrets=[*secrets_for("pull_weights"), modal.Secret.from_dict(modal_plan.WEIGHTS_ENV)],
     timeout=modal_plan.WEIGHTS_TIMEOUT,
 )
 def pull_weights(engine: str, profiles: list[str] | None = None) -> dict:
     from gpu.weights import engine_spec, pull
+    from infra.modal import runtime as modal_runtime
 
-    result = pull(engine_spec(engine), profiles)
-    if not modal.is_local():
-        weights.commit()
-    return result
+    modal_runtime.configure_logging()
+
+    def commit(_repo: dict) -> None:
+        if not modal.is_local():
+            weights.commit()
+
+    return pull(engine_spec(engine), profiles, after_each=commit)
 
 
 # ## Engines: one class per registered engine, loaded once per container.

@@ -45,6 +45,9 @@ WEBHOOK_TIMEOUT = 1 * MINUTES
 WEBHOOK_MAX_INPUTS = 50
 WEBHOOK_MAX_CONTAINERS = 10
 WEIGHTS_TIMEOUT = 3 * HOURS
+WEIGHTS_CORES = 8.0  # Xet's high-performance mode downloads and hashes on every core
+WEIGHTS_MEMORY_MIB = 16 * 1024
+WEIGHTS_ENV = {"HF_XET_HIGH_PERFORMANCE": "1"}  # huggingface_hub >= 1.0 downloads through Xet
 DEFAULT_MAX_CONTAINERS = 4
 DEFAULT_GPU_TIMEOUT = 1 * HOURS
 DEFAULT_CPU_TIMEOUT = 30 * MINUTES
@@ -139,7 +142,9 @@ class Packages:
 
     @property
     def cpu_image(self) -> tuple[str, ...]:
-        return self.watcher + self.webhook
+        """The watcher, the webhook, and the Hub client (Xet included) for the weights pull."""
+        hub = tuple(p for p in self.engines if _dist(p) == "huggingface_hub")
+        return self.watcher + self.webhook + hub
 
     @property
     def gpu_image(self) -> tuple[str, ...]:
