@@ -115,11 +115,35 @@ class Lease:
                 if self._released:
                     return
                 body = self.body(final)
-                self.etag = self.storage.put_if_match(self.key, body, self.etag, JSON)
+                try:
+                    self.etag = self.storage.put_if_match(self.key, body, self.etag, JSON)
+                except PreconditionFailed:
+                    if not self._rewritten_for_our_call():
+                        raise
+                    self.etag = self.storage.put_if_match(self.key, body, self.etag, JSON)
                 if final is not None:
                     self.final = final
         except (PreconditionFailed, ObjectNotFound) as err:
             raise LeaseLost(f"lease {self.key} was taken over by another worker") from err
+
+    def _rewritten_for_our_call(self) -> bool:
+        """After a 412: whether the lease was rewritten on behalf of this lease's platform call
+        (the dispatcher recorded the call after spawning it, or a poller kept the lease while
+        the call waited or its heartbeats failed), not taken back; then its ETag is adopted. A
+        take-back, a give-up or a final record never names the call at this attempt."""
+        if not self.call:
+            return False
+        listed = next((o for o in self.storage.list(self.key).objects if o.key == self.key), None)
+        try:
+            record = LeaseRecord.from_bytes(self.storage.get(self.key)) if listed else None
+        except (ObjectNotFound, ValidationError):
+            return False
+        if record is None or listed is None:
+            return False
+        if record.call != self.call or record.attempt != self.attempt or record.final:
+            return False
+        self.etag = listed.etag  # a later rewrite makes the retried write fail: safe
+        return True
 
     def record_call(self, call_id: str) -> bool:
         """Write the id of the platform call this lease was handed to (one conditional write,
@@ -218,17 +242,6 @@ def keep_for_holder(storage: Storage, job: Job, record: LeaseRecord) -> bool:
     except (PreconditionFailed, ObjectNotFound):
         return False
     return True
-
-
-def held_by_call(storage: Storage, job: Job, attempt: int, call_id: str) -> str | None:
-    """The listed lease's ETag when its record names `call_id` at `attempt` (the dispatcher
-    recorded the call after spawning it, or a poller kept the lease for it): the call holds
-    the job, though its ticket carries the ETag from before. None otherwise."""
-    listed = job.marker(Marker.LEASE)
-    record = read_lease(storage, job) if listed is not None and call_id else None
-    if record is None or record.call != call_id or record.attempt != attempt or record.final:
-        return None
-    return listed.etag
 
 
 def write_marker(storage: Storage, job: Job, final: JobStatus) -> None:

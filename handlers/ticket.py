@@ -11,7 +11,7 @@ trusting the ticket's routing: it reads prompt.json and resolves the engine no s
 On Modal the dispatcher records the spawned call's id in the lease after spawning (a
 conditional write, so the lease's ETag moves past the ticket's); a poller may renew such a lease
 for the call while it waits. The worker learns its own call id from Modal: a lease that names
-that call at the ticket's attempt is still this ticket's claim (`claims.held_by_call`).
+that call at the ticket's attempt is still this ticket's claim (`Lease.renew` adopts it).
 
 A ticket that arrives late is harmless: if the inputs changed (new version), the job finished,
 or the lease was taken back (our ETag no longer matches), the worker writes nothing and returns.
@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from handlers.claims import Lease, held_by_call
+from handlers.claims import Lease
 from handlers.errors import DropreelError
 from handlers.jobs import Job, discover
 from handlers.layout import Marker
@@ -142,11 +142,14 @@ def run_ticket(rt: Runtime, ticket: Ticket, call_id: str = "") -> RunOutcome:
     if job.marker(Marker.DONE) or job.marker(Marker.FAILED):
         log.info("%s: version %s already finished; skipping", ticket.job, ticket.version)
         return RunOutcome.STALE
-    etag = ticket.lease_etag
-    listed = job.marker(Marker.LEASE)
-    if call_id and listed is not None and listed.etag != etag:
-        etag = held_by_call(rt.storage, job, ticket.attempt, call_id) or etag
-    lease = Lease(rt.storage, ticket.lease_key, etag, ticket.attempt, ticket.version, call=call_id)
+    lease = Lease(
+        rt.storage,
+        ticket.lease_key,
+        ticket.lease_etag,
+        ticket.attempt,
+        ticket.version,
+        call=call_id,
+    )
     return run_job(rt, job, lease, routed)  # its first act confirms the claim is still ours
 
 

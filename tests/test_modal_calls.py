@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from handlers.calls import CallState
-from handlers.errors import ObjectNotFound
+from handlers.claims import Lease, claim, keep_for_holder, read_lease, take_back
+from handlers.errors import LeaseLost, ObjectNotFound
+from handlers.jobs import discover
 from handlers.ticket import Ticket, run_ticket
 from infra.modal.dispatch import ModalDispatcher
 from tests.helpers import Notifications, png, runtime, status, wav
@@ -132,3 +134,30 @@ def test_a_superseded_call_is_cancelled_and_writes_nothing_if_it_runs(modal):
     st = status(storage, STATUS)
     assert (st["state"], st["attempt"]) == ("done", 2)
     assert [n["state"] for n in notes.read()] == ["done"]
+
+
+def test_a_lease_rewritten_for_its_call_stays_the_calls_until_taken_back(s3_storage):
+    """The dispatcher's record and a poller's keep name the call: its worker carries on (a
+    heartbeat that meets them adopts the lease); a take-back names no call: the worker stops."""
+    storage = s3_storage
+    storage.put("in/ann.png", png(64, 64))
+    storage.put("in/ann.wav", wav(0.6))
+
+    def listed():
+        listing = storage.list()
+        (job,) = discover(listing.objects, listing.server_time, 0.0, 0.0)
+        return job
+
+    claimed = claim(storage, listed())
+    ticket_etag = claimed.etag
+    assert claimed.record_call("fc-7")  # the dispatcher, right after spawning
+    assert keep_for_holder(storage, listed(), read_lease(storage, listed()))  # a poller
+
+    worker = Lease(storage, claimed.key, ticket_etag, 1, claimed.version, call="fc-7")
+    worker.renew()  # its ticket's ETag is two writes old: adopted, not lost
+    other = Lease(storage, claimed.key, ticket_etag, 1, claimed.version, call="fc-8")
+    with pytest.raises(LeaseLost):
+        other.renew()  # another call's ticket for the same claim
+    assert take_back(storage, listed(), attempt=2)
+    with pytest.raises(LeaseLost):
+        worker.renew()
