@@ -134,11 +134,11 @@ class Lease:
         if not self.call:
             return False
         listed = next((o for o in self.storage.list(self.key).objects if o.key == self.key), None)
-        try:
-            record = LeaseRecord.from_bytes(self.storage.get(self.key)) if listed else None
-        except (ObjectNotFound, ValidationError):
+        if listed is None:
             return False
-        if record is None or listed is None:
+        try:
+            record = LeaseRecord.from_bytes(self.storage.get(self.key))
+        except (ObjectNotFound, ValidationError):
             return False
         if record.call != self.call or record.attempt != self.attempt or record.final:
             return False

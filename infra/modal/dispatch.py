@@ -6,8 +6,9 @@ prompt.json checked, engine picked), and calls `launch(engine, ticket_dict)`, wh
 the lease (`Lease.record_call`), and the GPU container runs `handlers.ticket.run_ticket`, the
 same lifecycle as a local watcher, trusting the ticket's routing. Until the container starts
 nobody heartbeats the lease; when it expires, the reconciler asks Modal about the recorded call
-(`handlers/calls.py`) and keeps the lease while the call waits or runs. A job that cannot be routed (bad prompt.json, an engine that is not deployed) fails
-here, without starting a container. This module does not import modal; `infra/modal/app.py`
+(`handlers/calls.py`) and keeps the lease while the call waits or runs. A job that cannot be
+routed (bad prompt.json, an engine that is not deployed) fails here, without starting a
+container. This module does not import modal; `infra/modal/app.py`
 hands it the launcher.
 """
 

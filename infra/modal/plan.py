@@ -57,7 +57,7 @@ GPU_ENGINE_CORES = 8.0
 MIN_GPU_ENGINE_MEMORY_MIB = 16 * 1024
 ENGINE_RETRIES = 0
 RETRY_OWNER = (
-    "dropreel's lease take-back: the poller records each spawned call in its job's lease; a "
+    "dropreel's lease take-back: the trigger records each spawned call in its job's lease; a "
     "lease that expires while its call waits in Modal's queue, starts or runs is kept, one whose "
     "call died is taken back (the old call cancelled) and attempt n+1 dispatched, up to "
     "DROPREEL_MAX_ATTEMPTS; Modal's own retries are off (a retried call would carry the old "
