@@ -161,3 +161,49 @@ def test_a_lease_rewritten_for_its_call_stays_the_calls_until_taken_back(s3_stor
     assert take_back(storage, listed(), attempt=2)
     with pytest.raises(LeaseLost):
         worker.renew()
+
+
+def test_modals_answers_map_to_call_states(monkeypatch):
+    """`FunctionCall.get(timeout=0)` as Modal 1.6 answers it, for each kind of call."""
+    import modal
+    import modal.exception
+
+    from infra.modal.calls import ModalCalls
+
+    outcomes = {
+        "fc-queued": TimeoutError(),  # Python's own: no output yet
+        "fc-done": {"result": "done"},
+        "fc-timeout": modal.exception.FunctionTimeoutError("past its timeout"),
+        "fc-crash": RuntimeError("CUDA out of memory"),
+        "fc-old": modal.exception.OutputExpiredError(),
+        "fc-cancelled": modal.exception.InputCancellation(),
+    }
+    cancelled: list[str] = []
+
+    class FakeCall:
+        def __init__(self, call_id):
+            self.call_id = call_id
+
+        def get(self, timeout):
+            assert timeout == 0
+            outcome = outcomes[self.call_id]
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+
+        def cancel(self, terminate_containers=False):
+            cancelled.append(self.call_id)
+            raise modal.exception.NotFoundError("gone")  # a cancel that fails is only logged
+
+    monkeypatch.setattr(modal.FunctionCall, "from_id", staticmethod(FakeCall))
+    calls = ModalCalls()
+    assert {c: calls.state(c) for c in outcomes} == {
+        "fc-queued": CallState.WAITING,
+        "fc-done": CallState.FINISHED,
+        "fc-timeout": CallState.DEAD,
+        "fc-crash": CallState.DEAD,
+        "fc-old": CallState.UNKNOWN,
+        "fc-cancelled": CallState.DEAD,
+    }
+    calls.cancel("fc-old")
+    assert cancelled == ["fc-old"]
