@@ -1,13 +1,22 @@
 """What compute costs, to put a price on each job. ESTIMATES, not a bill.
 
-Prices are Modal's published on-demand per-second rates converted to USD per hour (as listed on
-modal.com/pricing in 2025; check there for today's). A job's cost is the seconds its container
-spent on that job times the hourly rate: cold starts, idle time before scale-down, storage and
-egress are not included, so the real bill is higher. Override or add rates with
-`DROPREEL_GPU_PRICES='{"H100": 3.95}'`.
+Modal bills a container per second for its GPUs, its CPU cores and its memory (the reservation
+or the use, whichever is higher), from the moment it starts loading. So a job's price here is
+its container's whole hourly rate (GPUs + `cpu=` cores + `memory=` GiB, as the deploy plan
+requests them) times the seconds the container spent on it, and a container's first job also
+carries the container's load time (`@modal.enter`: imports, engine and checkpoint). Not
+included: the idle time before scale-down, the Volume, storage and egress, so the real bill is
+somewhat higher. Override or add rates with `DROPREEL_GPU_PRICES='{"H100": 3.95, "CPU": 0.047,
+"MEMORY": 0.008}'` (GPU types per GPU-hour, CPU per core-hour, MEMORY per GiB-hour).
 """
 
 from __future__ import annotations
+
+PRICES_AS_OF = "2025"
+PRICES_SOURCE = "https://modal.com/pricing"
+"""Where the rates below come from and when they were read (on-demand, per second, converted to
+per hour). They could not be re-checked from the offline machine that last edited this table:
+compare with the page, and override what changed with DROPREEL_GPU_PRICES."""
 
 GPU_USD_PER_HOUR: dict[str, float] = {
     "T4": 0.59,
@@ -25,7 +34,10 @@ GPU_USD_PER_HOUR: dict[str, float] = {
 """USD per GPU-hour (each GPU; a container with `H100:2` costs twice the H100 rate)."""
 
 CPU_CORE_USD_PER_HOUR = 0.047
-"""USD per physical CPU core-hour, for CPU-only engines (memory is not counted)."""
+"""USD per physical CPU core-hour ($0.0000131 per core-second), GPU containers included."""
+
+MEMORY_GIB_USD_PER_HOUR = 0.008
+"""USD per GiB-hour of container memory ($0.00000222 per GiB-second)."""
 
 
 class UnknownGpu(ValueError):
@@ -46,21 +58,27 @@ def parse_gpu(gpu: str) -> tuple[str, int]:
 
 
 def usd_per_hour(
-    gpu: str | None, cpu_cores: float = 0.0, overrides: dict[str, float] | None = None
+    gpu: str | None,
+    cpu_cores: float = 0.0,
+    overrides: dict[str, float] | None = None,
+    memory_mib: int = 0,
 ) -> float:
-    """Hourly estimate for a container with `gpu` (None for CPU-only) and `cpu_cores`."""
-    if gpu is None:
-        rate = (overrides or {}).get("CPU", CPU_CORE_USD_PER_HOUR)
-        return round(rate * cpu_cores, 6)
-    name, count = parse_gpu(gpu)
-    table = {**GPU_USD_PER_HOUR, **{k.upper(): v for k, v in (overrides or {}).items()}}
-    if name not in table:
-        known = ", ".join(sorted(GPU_USD_PER_HOUR))
-        raise UnknownGpu(
-            f"GPU {gpu!r} is not one Modal offers ({known}); fix DROPREEL_MODAL_GPU or add its "
-            "price to DROPREEL_GPU_PRICES"
-        )
-    return round(table[name] * count, 6)
+    """Hourly estimate for a container with `gpu` (None for CPU-only), `cpu_cores` physical
+    cores and `memory_mib` of memory."""
+    table = {k.upper(): v for k, v in (overrides or {}).items()}
+    rate = table.get("CPU", CPU_CORE_USD_PER_HOUR) * cpu_cores
+    rate += table.get("MEMORY", MEMORY_GIB_USD_PER_HOUR) * memory_mib / 1024
+    if gpu is not None:
+        name, count = parse_gpu(gpu)
+        gpus = {**GPU_USD_PER_HOUR, **table}
+        if name not in gpus or name in ("CPU", "MEMORY"):
+            known = ", ".join(sorted(GPU_USD_PER_HOUR))
+            raise UnknownGpu(
+                f"GPU {gpu!r} is not one Modal offers ({known}); fix DROPREEL_MODAL_GPU or add "
+                "its price to DROPREEL_GPU_PRICES"
+            )
+        rate += gpus[name] * count
+    return round(rate, 6)
 
 
 def job_cost(seconds: float, hourly: float) -> float:

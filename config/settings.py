@@ -142,7 +142,8 @@ class Settings(BaseSettings):
     )
     gpu_prices: dict[str, float] = Field(
         default_factory=dict,
-        description='USD per hour overriding config/costs.py estimates, e.g. {"H100": 3.95}.',
+        description="USD per hour overriding config/costs.py estimates: per GPU type, CPU "
+        '(per core) and MEMORY (per GiB), e.g. {"H100": 3.95, "CPU": 0.047, "MEMORY": 0.008}.',
     )
     hf_cache_dir: str | None = Field(
         None,

@@ -125,6 +125,7 @@ class DiffusersVideoEngine:
         """What loading applied (fp8 storage, compile), recorded again on each job it serves."""
         self._applied: set[str] = set()
         """The undoable features the last job left on (the cache)."""
+        self._stage_on_cpu = False
 
     # ---- load -----------------------------------------------------------------------------
     def load(self) -> None:
@@ -133,6 +134,39 @@ class DiffusersVideoEngine:
 
         self.device = self._device_override or ("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+
+    def warm(self, stage_on_cpu: bool = False) -> str:
+        """Load the default profile's checkpoint now, so the first job does not (Modal's
+        `@modal.enter`); returns what it did, for the log.
+
+        `stage_on_cpu`: keep it in host memory, in the dtype of the engine's device (before a
+        memory snapshot, which holds host memory only: the engine is built with the device it
+        will have, `device="cuda"`). A later `warm()` moves a staged checkpoint onto the
+        device, or, on a machine without that device (a `.local()` test), loads afresh. A
+        default profile that rounds or compiles the transformer (fp8 storage, compile) is
+        never staged: those are applied on the device, after the snapshot."""
+        import torch
+
+        if not stage_on_cpu and self.device.startswith("cuda") and not torch.cuda.is_available():
+            self._unload()
+            self._device_override = None
+            self.load()
+        default = self.spec.profiles[self.spec.default_profile]
+        if stage_on_cpu and any(default.speed.changes_modules):
+            return f"{self.name}: not staged (its default profile changes modules on the GPU)"
+        kind = "text_to_video" if "text_to_video" in self.spec.kinds else self.spec.kinds[0]
+        plan = self.check_inputs(RenderRequest(kind=kind, prompt="warm-up"))
+        if self._pipes:
+            for pipe in self._pipes.values():
+                pipe.to(self.device)
+            return f"{self.name}: {plan.variant.repo.repo_id} moved to {self.device}"
+        self._stage_on_cpu = stage_on_cpu
+        try:
+            self.pipeline(plan)
+        finally:
+            self._stage_on_cpu = False
+        where = "host memory" if stage_on_cpu else self.device
+        return f"{self.name}: {plan.variant.repo.repo_id} loaded to {where} ({self.dtype})"
 
     @property
     def cache_dir(self) -> str | Path | None:
@@ -406,7 +440,7 @@ class DiffusersVideoEngine:
         import torch
 
         pipe = self._from_cache(cls, plan)
-        pipe.to(self.device)
+        pipe.to("cpu" if self._stage_on_cpu else self.device)
         self.check_pipeline(pipe)
         transformer = pipe.transformer
         outcomes = {}

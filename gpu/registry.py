@@ -30,6 +30,11 @@ class EngineSpec:
     kinds: tuple[str, ...]
     target: str
     gpu: str | None = None
+    gpu_fallbacks: tuple[str, ...] = ()
+    """GPUs that also serve, in order, when Modal has no `gpu` free (each holds gpu_memory_gib)."""
+    gpu_memory_gib: int | None = None
+    """GPU memory the most demanding profile needs, from the makers' figures or parameter
+    counts (docs/DEPLOY.md cites each; not measured here). The deploy plan checks each GPU."""
     preview: bool = False
     description: str = ""
     license: str = ""
@@ -74,6 +79,13 @@ def load_engine(name: str) -> Engine:
                 raise _setup_error(spec, err) from None
             _loaded[name] = engine
         return engine
+
+
+def adopt(name: str, engine: Engine) -> None:
+    """Make an engine loaded elsewhere (before a Modal memory snapshot) the one `load_engine`
+    returns for `name`."""
+    with _lock:
+        _loaded[name] = engine
 
 
 def engine_class(spec: EngineSpec) -> type[Engine]:

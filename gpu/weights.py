@@ -17,7 +17,7 @@ never needs it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,9 +129,14 @@ def sources_for(spec: EngineSpec, profiles: Sequence[str] | None = None) -> list
 
 
 def pull(
-    spec: EngineSpec, profiles: Sequence[str] | None = None, places: Places | None = None
+    spec: EngineSpec,
+    profiles: Sequence[str] | None = None,
+    places: Places | None = None,
+    after_each: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Download what `profiles` of `spec` need; returns what was fetched, as plain data."""
+    """Download what `profiles` of `spec` need; returns what was fetched, as plain data, with
+    the size each repository takes on disk. `after_each` is called with each repository's
+    record once it is complete (on Modal: commit the Volume, so a later failure keeps it)."""
     places = places or Places.from_settings()
     sources = sources_for(spec, profiles)
     result: dict[str, Any] = {"engine": spec.name, "profiles": list(profiles or []), "repos": []}
@@ -160,22 +165,35 @@ def pull(
                 f"({type(err).__name__}: {first}): check the network, the repo id and revision, "
                 "and HF_TOKEN if the repo is gated (on Modal: the dropreel-huggingface Secret)"
             ) from err
-        result["repos"].append(
-            {
-                "name": source.label,
-                "repo": source.repo_id,
-                "revision": source.ref,
-                "patterns": list(source.patterns),
-                "size_gb": source.size_gb,
-                "path": str(path),
-            }
-        )
-    total = sum(s.size_gb for s in sources)
+        record = {
+            "name": source.label,
+            "repo": source.repo_id,
+            "revision": source.ref,
+            "patterns": list(source.patterns),
+            "size_gb": source.size_gb,
+            "disk_gb": disk_gb(Path(path)),
+            "path": str(path),
+        }
+        log.info("pulled %s: %s GB on disk", source.repo_id, record["disk_gb"])
+        if after_each is not None:
+            after_each(record)
+        result["repos"].append(record)
+    total = round(sum(r["disk_gb"] for r in result["repos"]), 3)
+    result["disk_gb"] = total
     result["message"] = (
-        f"pulled {len(sources)} repositories for {spec.name} (about {total:g} GB) "
+        f"pulled {len(sources)} repositories for {spec.name} ({total:g} GB on disk) "
         f"into {', '.join(sorted({places.where(s) for s in sources}))}"
     )
+    log.info("%s", result["message"])
     return result
+
+
+def disk_gb(folder: Path) -> float:
+    """What the files under `folder` take, in GB (a cache snapshot's links count as their
+    blobs); 0 for a folder that is not there."""
+    if not folder.is_dir():
+        return 0.0
+    return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e9, 3)
 
 
 def locate(

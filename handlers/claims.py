@@ -69,6 +69,7 @@ class LeaseRecord(BaseModel):
     at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     write: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])  # unique per write
     final: JobStatus | None = None  # set once the version is done or failed (the outbox entry)
+    call: str = ""  # the platform call that holds the job (a Modal FunctionCall id), if any
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.model_dump()).encode()
@@ -90,6 +91,7 @@ class Lease:
     version: str
     worker: str = field(default_factory=worker_id)
     final: JobStatus | None = None
+    call: str = ""  # see LeaseRecord.call; kept in every renewal
     # the heartbeat thread and the run both renew: one at a time, each with the latest ETag
     _renewing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _released: bool = field(default=False, repr=False, compare=False)
@@ -101,6 +103,7 @@ class Lease:
             version=self.version,
             worker=self.worker,
             final=self.final if final is None else final,
+            call=self.call,
         )
         return record.to_bytes()
 
@@ -112,11 +115,47 @@ class Lease:
                 if self._released:
                     return
                 body = self.body(final)
-                self.etag = self.storage.put_if_match(self.key, body, self.etag, JSON)
+                try:
+                    self.etag = self.storage.put_if_match(self.key, body, self.etag, JSON)
+                except PreconditionFailed:
+                    if not self._rewritten_for_our_call():
+                        raise
+                    self.etag = self.storage.put_if_match(self.key, body, self.etag, JSON)
                 if final is not None:
                     self.final = final
         except (PreconditionFailed, ObjectNotFound) as err:
             raise LeaseLost(f"lease {self.key} was taken over by another worker") from err
+
+    def _rewritten_for_our_call(self) -> bool:
+        """After a 412: whether the lease was rewritten on behalf of this lease's platform call
+        (the dispatcher recorded the call after spawning it, or a poller kept the lease while
+        the call waited or its heartbeats failed), not taken back; then its ETag is adopted. A
+        take-back, a give-up or a final record never names the call at this attempt."""
+        if not self.call:
+            return False
+        listed = next((o for o in self.storage.list(self.key).objects if o.key == self.key), None)
+        if listed is None:
+            return False
+        try:
+            record = LeaseRecord.from_bytes(self.storage.get(self.key))
+        except (ObjectNotFound, ValidationError):
+            return False
+        if record.call != self.call or record.attempt != self.attempt or record.final:
+            return False
+        self.etag = listed.etag  # a later rewrite makes the retried write fail: safe
+        return True
+
+    def record_call(self, call_id: str) -> bool:
+        """Write the id of the platform call this lease was handed to (one conditional write,
+        so a poller can ask the platform about it before taking the job back). False if the
+        lease changed meanwhile: the call already started and renewed it itself (it records
+        its own id), or the job was taken back."""
+        self.call = call_id
+        try:
+            self.renew()
+        except LeaseLost:
+            return False
+        return True
 
     def finish(self, status: JobStatus) -> None:
         """Decide the version's outcome: the lease becomes final with `status` (done or failed).
@@ -189,6 +228,20 @@ def take_back(
     except (PreconditionFailed, ObjectNotFound):
         return None
     return lease
+
+
+def keep_for_holder(storage: Storage, job: Job, record: LeaseRecord) -> bool:
+    """Renew an expired lease as it is (same holder, attempt and call) by compare-and-swap on
+    the listed ETag, for a holder whose call is still waiting; False if it changed since."""
+    listed = job.marker(Marker.LEASE)
+    if listed is None:
+        return False
+    body = LeaseRecord(**record.model_dump(exclude={"at", "write"})).to_bytes()
+    try:
+        storage.put_if_match(listed.key, body, listed.etag, JSON)
+    except (PreconditionFailed, ObjectNotFound):
+        return False
+    return True
 
 
 def write_marker(storage: Storage, job: Job, final: JobStatus) -> None:

@@ -104,7 +104,7 @@ def run_job(
         log.warning("%s: %s; stopping without writing outputs", job.name, err)
         return RunOutcome.LOST
     except Exception as err:
-        writer.meter(rt.gpu, rt.usd_per_hour)
+        writer.meter(rt.gpu, rt.usd_per_hour, rt.take_load_seconds())
         return _handle_failure(rt, job, keeper, status, err)
     return complete(rt, job, lease, poster)
 
@@ -238,7 +238,7 @@ def publish(
     status.output = job.output_key
     writer.stage("notify")
     status.state, status.progress = JobState.DONE, None
-    writer.meter(rt.gpu, rt.usd_per_hour)
+    writer.meter(rt.gpu, rt.usd_per_hour, rt.take_load_seconds())
     return poster
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from handlers.calls import cancel_superseded, still_waiting
 from handlers.claims import Lease, LeaseRecord, claim, read_lease, take_back
 from handlers.errors import KeyTooLong, first_line
 from handlers.jobs import Job, Phase, discover
@@ -85,6 +86,8 @@ def _act(
         if record is not None and record.final is not None:
             _resend(rt, job, record, report)  # decided, then its holder died
             return
+        if record is not None and still_waiting(rt, job, record):
+            return  # its call is queued, starting or running (handlers/calls.py)
         attempt = record.attempt if record else 1
         if attempt >= settings.max_attempts:
             _give_up(rt, job, attempt, report)
@@ -92,6 +95,7 @@ def _act(
         lease = take_back(rt.storage, job, attempt + 1)
         if lease:
             report.taken_back.append(job.name)
+            cancel_superseded(rt, record)
             dispatcher.dispatch(job, lease)
     elif job.phase in (Phase.DONE, Phase.FAILED) and _expired_lease(
         job, listing.server_time, settings.lease_seconds

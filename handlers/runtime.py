@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from config.settings import Settings
 from gpu.engine import Engine
 from gpu.registry import load_engine
+from handlers.calls import CallRegistry
 from handlers.jobs import Job
 from handlers.notify import Notifier
 from handlers.storage import Storage
@@ -33,3 +34,10 @@ class Runtime:
     on_frame: FrameObserver | None = None  # called as frames are rendered (done, total)
     gpu: str | None = None  # hardware this worker bills for ("L40S", "cpu"); None: not metered
     usd_per_hour: float | None = None  # its estimated price (config/costs.py)
+    calls: CallRegistry | None = None  # where dispatched calls can be asked about (Modal)
+    load_seconds: float = 0.0  # the container's load time, not yet billed to a job
+
+    def take_load_seconds(self) -> float:
+        """The container's load time for the job being metered: its first job carries it."""
+        seconds, self.load_seconds = self.load_seconds, 0.0
+        return seconds

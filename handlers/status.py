@@ -67,9 +67,18 @@ class JobStatus(BaseModel):
     worker: str | None = None
     updated_at: str = Field(default_factory=utcnow)
     gpu: str | None = Field(None, description="Hardware billed for the job: a GPU type, or cpu.")
-    gpu_seconds: float | None = Field(None, description="Seconds the worker spent on this job.")
+    gpu_seconds: float | None = Field(
+        None,
+        description="Seconds billed for this job: the worker's time on it, plus, for a "
+        "container's first job, the container's load time (load_seconds).",
+    )
+    load_seconds: float | None = Field(
+        None, description="Of gpu_seconds, the container's load time (its first job only)."
+    )
     cost_usd: float | None = Field(
-        None, description="Estimate: gpu_seconds x the hourly price in config/costs.py."
+        None,
+        description="Estimate: gpu_seconds x the container's hourly price (GPU, CPU and memory, "
+        "config/costs.py).",
     )
 
     @classmethod
@@ -122,11 +131,13 @@ class StatusWriter:
         if time.monotonic() - self._written >= self.every:
             self.write()
 
-    def meter(self, gpu: str | None, usd_per_hour: float | None) -> None:
-        """Record the seconds spent on this job so far and their estimated price."""
+    def meter(self, gpu: str | None, usd_per_hour: float | None, load_seconds: float = 0.0) -> None:
+        """Record the seconds billed for this job so far (`load_seconds`: the container's load
+        time, carried by its first job) and their estimated price."""
         if gpu is None:
             return
         self.status.gpu = gpu
-        self.status.gpu_seconds = round(time.monotonic() - self.started, 3)
+        self.status.load_seconds = round(load_seconds, 3) if load_seconds else None
+        self.status.gpu_seconds = round(time.monotonic() - self.started + load_seconds, 3)
         if usd_per_hour is not None:
             self.status.cost_usd = job_cost(self.status.gpu_seconds, usd_per_hour)

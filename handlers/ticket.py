@@ -8,6 +8,11 @@ rebuilds the Job by listing the job's folder, rebuilds the Lease from the ticket
 lease is still ours with one conditional write, and runs the same `run_job` as a local watcher,
 trusting the ticket's routing: it reads prompt.json and resolves the engine no second time.
 
+On Modal the dispatcher records the spawned call's id in the lease after spawning (a
+conditional write, so the lease's ETag moves past the ticket's); a poller may renew such a lease
+for the call while it waits. The worker learns its own call id from Modal: a lease that names
+that call at the ticket's attempt is still this ticket's claim (`Lease.renew` adopts it).
+
 A ticket that arrives late is harmless: if the inputs changed (new version), the job finished,
 or the lease was taken back (our ETag no longer matches), the worker writes nothing and returns.
 """
@@ -117,8 +122,9 @@ def find_job(rt: Runtime, ticket: Ticket) -> Job | None:
     return next((j for j in jobs if j.folder == ticket.folder and j.stem == ticket.stem), None)
 
 
-def run_ticket(rt: Runtime, ticket: Ticket) -> RunOutcome:
-    """Run a ticket's job to its outcome.
+def run_ticket(rt: Runtime, ticket: Ticket, call_id: str = "") -> RunOutcome:
+    """Run a ticket's job to its outcome. `call_id`: the platform call running it (Modal's
+    FunctionCall id), which the lease may name since the dispatcher recorded it.
 
     Raises only transient errors (storage unreachable before the job started), which the caller
     may retry; everything else ends in a returned state.
@@ -136,7 +142,14 @@ def run_ticket(rt: Runtime, ticket: Ticket) -> RunOutcome:
     if job.marker(Marker.DONE) or job.marker(Marker.FAILED):
         log.info("%s: version %s already finished; skipping", ticket.job, ticket.version)
         return RunOutcome.STALE
-    lease = Lease(rt.storage, ticket.lease_key, ticket.lease_etag, ticket.attempt, ticket.version)
+    lease = Lease(
+        rt.storage,
+        ticket.lease_key,
+        ticket.lease_etag,
+        ticket.attempt,
+        ticket.version,
+        call=call_id,
+    )
     return run_job(rt, job, lease, routed)  # its first act confirms the claim is still ours
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 
@@ -54,7 +56,7 @@ def test_dry_run_prints_functions_schedules_gpus_volumes_secrets(s3_env, monkeyp
         "EngineTinyGpu        engine tiny_gpu (text_to_video); gpu H100, cpu 8 cores, memory "
         "80 GiB, on the gpu image" in out
     )
-    assert "timeout 3600s, Modal retries 0, memory snapshot on, ~$3.95/hour" in out
+    assert "timeout 3600s, Modal retries 0, memory snapshot on, ~$4.97/hour" in out
     assert "retries: owned by dropreel's lease take-back" in out
     assert "dropreel-weights at /weights" in out
     assert (
@@ -97,13 +99,13 @@ def test_dry_run_reports_problems_and_deploy_refuses(monkeypatch, capsys):
     assert "fix the problems above" in capsys.readouterr().err
 
 
-def test_short_lease_with_gpu_engines_warns(s3_env, monkeypatch, capsys):
+def test_a_short_lease_is_fine_for_gpu_engines(s3_env, monkeypatch, capsys):
+    """A lease no longer has to outlast Modal's queue and a cold start: the poller asks Modal
+    about the call before it takes a job back (tests/test_modal_calls.py)."""
     monkeypatch.setenv("DROPREEL_LEASE_SECONDS", "120")
     monkeypatch.setenv("DROPREEL_MODAL_GPU", '{"preview": "L4"}')
     assert main(["deploy", "--dry-run"]) == 0
-    assert "warning: DROPREEL_LEASE_SECONDS=120 is shorter than a GPU cold start" in (
-        capsys.readouterr().out
-    )
+    assert "DROPREEL_LEASE_SECONDS" not in capsys.readouterr().out
 
 
 def test_deploy_runs_modal_deploy_on_the_app_module(s3_env):
@@ -137,3 +139,72 @@ def test_gpu_prices():
     with pytest.raises(UnknownGpu, match="not one Modal offers"):
         usd_per_hour("V100")
     assert job_cost(3600, 1.95) == pytest.approx(1.95)
+    # Modal bills a GPU container's cores and memory too
+    assert usd_per_hour("H100", 8.0, memory_mib=80 * 1024) == pytest.approx(3.95 + 0.376 + 0.64)
+    assert usd_per_hour("L4", 1.0, {"cpu": 0.05, "memory": 0.01}, 2048) == pytest.approx(0.87)
+
+
+class FakeDeployedPull:
+    """`modal.Function.from_name("dropreel", "pull_weights", environment_name=...)`."""
+
+    calls: ClassVar[list[tuple]] = []
+
+    def __init__(self, app, name, environment_name=None):
+        self.where = (app, name, environment_name)
+
+    def spawn(self, *args):
+        FakeDeployedPull.calls.append(("spawn", self.where, args))
+        return SimpleNamespace(object_id="fc-01PULL")
+
+    def remote(self, *args):
+        FakeDeployedPull.calls.append(("remote", self.where, args))
+        return {"engine": args[0], "disk_gb": 41.2, "message": "pulled 1 repositories (41.2 GB)"}
+
+
+@pytest.fixture
+def deployed_pull(monkeypatch):
+    import modal
+
+    FakeDeployedPull.calls = []
+    monkeypatch.setattr(modal.Function, "from_name", FakeDeployedPull)
+    return FakeDeployedPull.calls
+
+
+def test_a_modal_weights_pull_returns_at_once_and_says_how_to_follow(deployed_pull, capsys):
+    argv = ["weights", "pull", "ltx-video", "--profile", "fast", "--modal", "--env", "staging"]
+    assert main(argv) == 0
+    assert deployed_pull == [
+        ("spawn", ("dropreel", "pull_weights", "staging"), ("ltx-video", ["fast"]))
+    ]
+    out = capsys.readouterr().out
+    assert "(call fc-01PULL); this command does not wait" in out
+    assert "modal app logs dropreel --env staging" in out
+    assert "modal.FunctionCall.from_id('fc-01PULL').get()" in out
+
+
+def test_a_modal_weights_pull_with_wait_blocks_and_reports_sizes(deployed_pull, capsys):
+    assert main(["weights", "pull", "mochi", "--modal", "--wait"]) == 0
+    assert deployed_pull == [("remote", ("dropreel", "pull_weights", None), ("mochi", None))]
+    assert json.loads(capsys.readouterr().out)["disk_gb"] == 41.2
+
+
+def test_a_pull_reports_each_repositorys_size_and_hands_it_over_when_complete(
+    monkeypatch, tmp_path
+):
+    import huggingface_hub
+
+    from gpu.weights import Places, engine_spec, pull
+
+    def snapshot_download(repo_id, *, revision, allow_patterns, cache_dir=None, local_dir=None):
+        folder = tmp_path / repo_id.replace("/", "--")
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"\0" * 3_000_000)
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    committed: list[str] = []
+    places = Places(cache_dir=str(tmp_path / "hf"), weights_dir=str(tmp_path / "w"))
+    result = pull(engine_spec("mochi"), None, places, lambda repo: committed.append(repo["repo"]))
+    assert committed == [r["repo"] for r in result["repos"]] == ["genmo/mochi-1-preview"]
+    assert result["repos"][0]["disk_gb"] == 0.003 and result["disk_gb"] == 0.003
+    assert "(0.003 GB on disk)" in result["message"]

@@ -127,7 +127,7 @@ def test_engine_classes_have_gpu_volume_secrets_timeout_retries(s3_env, gpu_engi
         assert secret_names(info) == {"dropreel-storage"}
     plan = module.PLAN.engine("tiny_gpu")
     assert plan.image == "gpu" and plan.memory_snapshot and plan.max_containers == 4
-    assert plan.usd_per_hour == pytest.approx(1.95)
+    assert plan.usd_per_hour == pytest.approx(1.95 + 8 * 0.047 + 48 * 0.008)  # GPU+CPU+memory
 
 
 def test_gpu_timeout_and_scaling_come_from_settings(s3_env, gpu_engine, monkeypatch):
@@ -140,7 +140,9 @@ def test_gpu_timeout_and_scaling_come_from_settings(s3_env, gpu_engine, monkeypa
     assert tiny.memory_mib == 80 * 1024
     assert module.EnginePreview().run.info().gpus == [("T4", 1)]
     assert module.PLAN.engine("tiny_gpu").max_containers == 12
-    assert module.PLAN.engine("tiny_gpu").usd_per_hour == pytest.approx(3.95)
+    assert module.PLAN.engine("tiny_gpu").usd_per_hour == pytest.approx(
+        3.95 + 8 * 0.047 + 80 * 0.008
+    )
 
 
 def test_slack_and_hf_secrets_attach_where_needed(s3_env, monkeypatch):
@@ -236,3 +238,41 @@ def _decorator_keywords(module, function: str) -> dict[str, str]:
                 if isinstance(deco, ast.Call) and ast.unparse(deco.func) == "app.function":
                     return {k.arg: ast.unparse(k.value) for k in deco.keywords}
     raise AssertionError(f"no @app.function on {function}")
+
+
+def test_engines_take_a_fallback_gpu_and_read_weights_only(s3_env):
+    module = load_app()
+    ltx = module.ENGINE_CLASSES["ltx-video"]().run.info()
+    assert ltx.gpus == [("H100", 1), ("A100-80GB", 1)]  # both hold its ~48 GiB
+    assert ltx.memory_mib == 80 * 1024
+    wan = module.ENGINE_CLASSES["wan2.2-ti2v-5b"]().run.info()
+    assert wan.gpus == [("H100", 1), ("A100-80GB", 1), ("L40S", 1)]
+    assert [v.read_only for v in ltx.volumes.values()] == [True]
+    pull = module.pull_weights.info()
+    assert [v.read_only for v in pull.volumes.values()] == [False]  # the pull writes
+    assert pull.gpus == [] and pull.cpu == 8.0  # a CPU function with cores to download
+    assert module.PLAN.warnings == ()
+
+
+def test_a_gpu_chosen_too_small_for_an_engine_is_a_warning(s3_env, monkeypatch):
+    monkeypatch.setenv("DROPREEL_MODAL_GPU", '{"mochi": "L4"}')
+    module = load_app()
+    assert module.ENGINE_CLASSES["mochi"]().run.info().gpus == [("L4", 1)]  # that one only
+    [warning] = module.PLAN.warnings
+    assert "engine mochi: L4 has 24 GiB, less than the about 60 GiB" in warning
+
+
+def test_a_container_on_a_fallback_gpu_bills_that_gpu(monkeypatch):
+    import torch
+
+    from infra.modal.runtime import gpu_in_use
+
+    plan = load_app().PLAN.engine("ltx-video")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for device, expected in [
+        ("NVIDIA A100-SXM4-80GB", "A100-80GB"),
+        ("NVIDIA H100 80GB HBM3", "H100"),
+        ("NVIDIA L40S", None),  # not one of the class's types
+    ]:
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda _i, d=device: d)
+        assert gpu_in_use(plan) == expected

@@ -45,6 +45,12 @@ def container_env(plan, volume: Path, home: Path) -> dict[str, str]:
     return {**base, **image_env, **plan.deployed_settings, **secrets}
 
 
+def read_only(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode & ~0o222)
+
+
 @pytest.fixture
 def laptop(monkeypatch, moto_endpoint, bucket, tmp_path):
     """The deploying machine's settings, including ones that must not reach the containers."""
@@ -72,6 +78,7 @@ def test_deployed_app_runs_webhook_poller_and_engine_with_only_container_env(
 
     volume = tmp_path / "volume"
     populate_cache(volume / "huggingface" / "hub", ["ltx-video"])
+    read_only(volume)  # engine classes mount the weights Volume read-only
     drop(
         s3_client,
         bucket,

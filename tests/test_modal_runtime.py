@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -79,7 +80,9 @@ def test_scheduled_poller_renders_through_the_engine_class(modal_env):
     status = read_json(client, bucket, STATUS)
     assert status["state"] == "done" and status["engine"] == "preview"
     assert status["gpu"] == "cpu" and status["gpu_seconds"] > 0
-    assert status["cost_usd"] == pytest.approx(status["gpu_seconds"] * 2 * 0.047 / 3600, abs=1e-6)
+    hourly = 2 * 0.047 + 4 * 0.008  # 2 cores and 4 GiB
+    assert status["cost_usd"] == pytest.approx(status["gpu_seconds"] * hourly / 3600, abs=1e-6)
+    assert 0 < status["load_seconds"] < status["gpu_seconds"]  # the container's first job
     [event] = events(modal_env["log"])
     assert event["state"] == "done" and event["job"] == "alice/alice"
     assert event["gpu"] == "cpu" and event["cost_usd"] == status["cost_usd"]
@@ -102,7 +105,8 @@ def test_prompt_engine_routes_to_that_engines_gpu_class(modal_env, gpu_engine):
     status = read_json(client, bucket, "inbox/boat/.dropreel/prompt/status.json")
     assert status["state"] == "done" and status["engine"] == "tiny_gpu"
     assert status["gpu"] == "L40S"
-    assert status["cost_usd"] == pytest.approx(status["gpu_seconds"] * 1.95 / 3600, abs=1e-6)
+    hourly = 1.95 + 8 * 0.047 + 48 * 0.008  # an L40S, 8 cores, 48 GiB
+    assert status["cost_usd"] == pytest.approx(status["gpu_seconds"] * hourly / 3600, abs=1e-6)
     video = decode_mp4(client.get_object(Bucket=bucket, Key="inbox/boat/prompt.mp4")["Body"].read())
     assert video["frames"] == 24
     [event] = events(modal_env["log"])
@@ -222,14 +226,16 @@ def test_spawn_launcher_reaches_the_engines_class():
 
         def spawn(self, ticket):
             spawned.append((self.name, ticket))
+            return SimpleNamespace(object_id=f"fc-{len(spawned)}")  # a modal.FunctionCall
 
     class FakeCls:
         def __init__(self, name):
             self.run = FakeMethod(name)
 
     classes = {"a": lambda: FakeCls("a"), "b": lambda: FakeCls("b")}
-    modal_runtime.launcher(classes, "spawn")("b", {"t": 1})
+    call_id = modal_runtime.launcher(classes, "spawn")("b", {"t": 1})
     assert spawned == [("b", {"t": 1})]
+    assert call_id == "fc-1"  # recorded in the lease by the dispatcher
 
 
 def test_ticket_round_trip():
@@ -252,3 +258,21 @@ def test_each_container_restored_from_one_snapshot_names_itself(modal_env, monke
         status = read_json(client, bucket, f"inbox/{container}/.dropreel/prompt/status.json")
         workers.append(status["worker"])
     assert workers[0].startswith("ta-01-") and workers[1].startswith("ta-02-")
+
+
+def test_a_containers_load_time_is_billed_to_its_first_job_only(modal_env):
+    client, bucket = modal_env["client"], modal_env["bucket"]
+    module = load_app()
+    engine = module.EnginePreview()  # one container
+    billed = []
+    for folder in ("first", "second"):
+        drop(client, bucket, {f"inbox/{folder}/prompt.json": samples.prompt_json()})
+        assert engine.run.local(_claim_one(module))["result"] == "done"
+        billed.append(read_json(client, bucket, f"inbox/{folder}/.dropreel/prompt/status.json"))
+    first, second = billed
+    assert first["load_seconds"] > 0 and second["load_seconds"] is None
+    assert first["gpu_seconds"] > first["load_seconds"]
+    for status in billed:
+        assert status["cost_usd"] == pytest.approx(
+            status["gpu_seconds"] * (2 * 0.047 + 4 * 0.008) / 3600, abs=1e-6
+        )

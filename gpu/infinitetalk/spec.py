@@ -16,6 +16,8 @@ INFINITETALK = EngineSpec(
     kinds=("talking_head",),
     target="gpu.infinitetalk.engine:InfiniteTalkEngine",
     gpu="H100",
+    gpu_fallbacks=("A100-80GB",),
+    gpu_memory_gib=64,
     description="InfiniteTalk: Wan2.1-I2V-14B + audio adapter, lip-synced talking heads "
     "of any length at 480p (720p with the quality profile), 25 fps.",
     license="Wan2.1 Apache-2.0; InfiniteTalk Apache-2.0; chinese-wav2vec2-base MIT",

@@ -94,7 +94,7 @@ def describe(module: Any = None) -> dict[str, Any]:
         {
             "name": "pull_weights",
             "type": "on demand",
-            "image": "gpu",
+            "image": "cpu",
             "min_containers": 0,
             "max_containers": None,
             **common(pull),
@@ -235,23 +235,32 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 # ---- weights --------------------------------------------------------------------------------
 
 
-def _pull_on_modal(engine: str, profiles: list[str] | None = None) -> int:
-    """Run `gpu.weights.pull` for `engine` (and `profiles`) inside Modal, into the Volume."""
+def _pull_on_modal(
+    engine: str, profiles: list[str] | None = None, env: str | None = None, wait: bool = False
+) -> int:
+    """Run `gpu.weights.pull` for `engine` (and `profiles`) inside Modal, into the Volume, in the
+    Modal environment `env`. Returns at once with the call's id and how to follow it, or, with
+    `wait`, blocks and prints what was pulled and its size."""
     import modal
 
     from gpu.errors import EngineError
     from infra.modal.plan import APP_NAME, WEIGHTS_VOLUME
 
-    print(
-        f"pulling {engine}'s weights inside Modal into the {WEIGHTS_VOLUME} Volume ...",
-        file=sys.stderr,
-    )
+    in_env = f" --env {env}" if env else ""
     try:
-        fn = modal.Function.from_name(APP_NAME, "pull_weights")
-        result = fn.remote(engine, profiles)
+        fn = modal.Function.from_name(APP_NAME, "pull_weights", environment_name=env)
+        if not wait:
+            call = fn.spawn(engine, profiles)
+        else:
+            print(
+                f"pulling {engine}'s weights inside Modal into the {WEIGHTS_VOLUME} Volume ...",
+                file=sys.stderr,
+            )
+            result = fn.remote(engine, profiles)
     except modal.exception.NotFoundError:
         print(
-            f"dropreel: the {APP_NAME!r} app is not deployed: run `dropreel deploy` first",
+            f"dropreel: the {APP_NAME!r} app is not deployed{in_env.replace(' --env', ' in')}: "
+            f"run `dropreel deploy{in_env}` first",
             file=sys.stderr,
         )
         return 2
@@ -261,5 +270,16 @@ def _pull_on_modal(engine: str, profiles: list[str] | None = None) -> int:
     except (modal.exception.Error, EngineError) as err:
         print(f"dropreel: the weights were not pulled: {err}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2))
+    if wait:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"pulling {engine}'s weights inside Modal into the {WEIGHTS_VOLUME} Volume "
+        f"(call {call.object_id}); this command does not wait.\n"
+        f"  follow it:   modal app logs {APP_NAME}{in_env}\n"
+        f'  its result:  python -c "import modal; print(modal.FunctionCall.from_id('
+        f"'{call.object_id}').get())\"\n"
+        f"  then check:  dropreel weights pull {engine} --modal --wait{in_env} "
+        "(fetches only what is missing)"
+    )
     return 0

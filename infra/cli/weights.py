@@ -2,7 +2,8 @@
 
 Pulling is the only step that talks to the Hugging Face Hub; renders read the weights offline.
 Both actions run `gpu/weights.py` for every engine; `--modal` runs the same `pull` inside Modal,
-into the weights Volume, so a local and a Modal pull fetch the same files.
+into the weights Volume, so a local and a Modal pull fetch the same files. A Modal pull returns
+at once (it can take hours) and says how to follow it; `--wait` blocks until it is done.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def add_weights_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--modal", action="store_true", help="pull inside Modal into the dropreel-weights Volume"
     )
+    p.add_argument("--wait", action="store_true", help="--modal: wait for the pull to finish")
+    p.add_argument("--env", help="--modal: the Modal environment the app is deployed in")
     p.add_argument("--json", action="store_true", help="list: print JSON instead of a table")
     p.set_defaults(func=cmd_weights)
 
@@ -62,7 +65,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
             if args.modal:
                 from infra.cli.deploy import _pull_on_modal
 
-                return _pull_on_modal(specs[0].name, args.profile)
+                return _pull_on_modal(specs[0].name, args.profile, args.env, args.wait)
             result = pull(specs[0], args.profile, places)
         except EngineError as err:
             print(f"dropreel: {err}", file=sys.stderr)

@@ -25,7 +25,7 @@ PLAN = modal_plan.build_plan(Settings())
 app = modal.App(PLAN.app_name)
 
 # ## Images
-# The watcher (poller, webhook): no torch, starts in a second or two.
+# The watcher (poller, webhook) and the weights pull: no torch, starts in a second or two.
 
 cpu_image = (
     modal.Image.debian_slim(python_version=modal_plan.PYTHON_VERSION)
@@ -50,7 +50,8 @@ gpu_image = (
 # filled once by `dropreel weights pull ENGINE --modal`.
 
 weights = modal.Volume.from_name(modal_plan.WEIGHTS_VOLUME, create_if_missing=True)
-volumes = {modal_plan.WEIGHTS_PATH: weights}
+volumes = {modal_plan.WEIGHTS_PATH: weights}  # pull_weights writes
+engine_volumes = {modal_plan.WEIGHTS_PATH: weights.with_mount_options(read_only=True)}
 
 # ## Secrets: credentials from named Secrets (`modal secret create`, docs/DEPLOY.md), and the
 # deployed settings (watch root, engines, limits; never a credential) from this machine's.
@@ -83,8 +84,9 @@ def poll_schedule() -> modal.Period | modal.Cron:
 )
 def poll() -> dict:
     from infra.modal import runtime as modal_runtime
+    from infra.modal.calls import ModalCalls
 
-    return modal_runtime.poll_once(ENGINE_CLASSES)
+    return modal_runtime.poll_once(ENGINE_CLASSES, ModalCalls())
 
 
 # ## The webhook: bucket notifications in; verify, claim, spawn, answer.
@@ -102,27 +104,35 @@ def poll() -> dict:
 @modal.asgi_app()
 def webhook():
     from infra.modal import runtime as modal_runtime
+    from infra.modal.calls import ModalCalls
 
-    return modal_runtime.webhook_app(ENGINE_CLASSES)
+    return modal_runtime.webhook_app(ENGINE_CLASSES, ModalCalls())
 
 
 # ## Weights: `dropreel weights pull ENGINE [--profile P] --modal` runs the same pull as a local
-# one, here, with the Volume as its target.
+# one, here, on a CPU container, with the Volume as its target, committed after each repository
+# (a pull cut short keeps what it finished). The command returns at once unless `--wait`.
 
 
 @app.function(
-    image=gpu_image,
+    image=cpu_image,
+    cpu=modal_plan.WEIGHTS_CORES,
+    memory=modal_plan.WEIGHTS_MEMORY_MIB,
     volumes=volumes,
-    secrets=secrets_for("pull_weights"),
+    secrets=[*secrets_for("pull_weights"), modal.Secret.from_dict(modal_plan.WEIGHTS_ENV)],
     timeout=modal_plan.WEIGHTS_TIMEOUT,
 )
 def pull_weights(engine: str, profiles: list[str] | None = None) -> dict:
     from gpu.weights import engine_spec, pull
+    from infra.modal import runtime as modal_runtime
 
-    result = pull(engine_spec(engine), profiles)
-    if not modal.is_local():
-        weights.commit()
-    return result
+    modal_runtime.configure_logging()
+
+    def commit(_repo: dict) -> None:
+        if not modal.is_local():
+            weights.commit()
+
+    return pull(engine_spec(engine), profiles, after_each=commit)
 
 
 # ## Engines: one class per registered engine, loaded once per container.
@@ -144,16 +154,16 @@ def engine_class(plan: EnginePlan) -> modal.Cls:
 
         @modal.method()
         def run(self, ticket: dict) -> dict:
-            return self.worker.run(ticket)
+            return self.worker.run(ticket, modal.current_function_call_id())
 
     Engine.__name__ = Engine.__qualname__ = plan.class_name
     Engine.__doc__ = f"Renders {', '.join(plan.kinds)} jobs with the {plan.engine} engine."
     return app.cls(
         image=gpu_image if plan.image == "gpu" else cpu_image,
-        gpu=plan.gpu,
+        gpu=plan.gpu_request,  # the engine's GPU, then those that also serve (plan.py)
         cpu=plan.cpu,
         memory=plan.memory,
-        volumes=volumes,
+        volumes=engine_volumes,  # engines only read weights
         secrets=secrets_for(plan.class_name),
         timeout=plan.timeout,
         min_containers=plan.min_containers,

@@ -2,10 +2,13 @@
 
 The trigger (poller tick or webhook request) claims a job, routes it (`handlers.routing`:
 prompt.json checked, engine picked), and calls `launch(engine, ticket_dict)`, which on Modal is
-`EngineClass().run.spawn(ticket)`: it returns at once, and the GPU container runs
-`handlers.ticket.run_ticket`, the same lifecycle as a local watcher, trusting the ticket's
-routing. A job that cannot be routed (bad prompt.json, an engine that is not deployed) fails
-here, without starting a container. This module does not import modal; `infra/modal/app.py`
+`EngineClass().run.spawn(ticket)`: it returns at once with the call's id, which is recorded in
+the lease (`Lease.record_call`), and the GPU container runs `handlers.ticket.run_ticket`, the
+same lifecycle as a local watcher, trusting the ticket's routing. Until the container starts
+nobody heartbeats the lease; when it expires, the reconciler asks Modal about the recorded call
+(`handlers/calls.py`) and keeps the lease while the call waits or runs. A job that cannot be
+routed (bad prompt.json, an engine that is not deployed) fails here, without starting a
+container. This module does not import modal; `infra/modal/app.py`
 hands it the launcher.
 """
 
@@ -17,7 +20,7 @@ from typing import Any
 
 from gpu.errors import EngineError, EngineNotFound
 from handlers.claims import Lease
-from handlers.errors import DropreelError, plain_words
+from handlers.errors import DropreelError, StorageError, plain_words
 from handlers.jobs import Job
 from handlers.lifecycle import fail_unstarted
 from handlers.routing import route
@@ -26,7 +29,8 @@ from handlers.ticket import Ticket, make_ticket
 
 log = logging.getLogger(__name__)
 
-Launch = Callable[[str, dict[str, Any]], object]
+Launch = Callable[[str, dict[str, Any]], str | None]
+"""Hands a ticket to an engine; returns the platform's call id, or None (run in-process)."""
 DispatchObserver = Callable[[Ticket, str | None], None]
 """Called with each ticket and None once it is sent, or the error that kept it back."""
 
@@ -65,13 +69,25 @@ class ModalDispatcher:
         ticket = make_ticket(self.rt.storage, job, lease, routed)
         error = None
         try:
-            self.launch(routed.engine, ticket.to_dict())
+            call_id = self.launch(routed.engine, ticket.to_dict())
         except Exception as err:  # the lease expires and the next tick takes the job back
             error = f"could not hand {job.name} to engine {routed.engine}: "
             error += f"{type(err).__name__}: {err}"
             log.error("%s; the next tick retries it once the lease expires", error)
+        else:
+            self._record(job, lease, call_id)
         if self.on_dispatch is not None:
             self.on_dispatch(ticket, error)
+
+    def _record(self, job: Job, lease: Lease, call_id: str | None) -> None:
+        """Name the call in the lease, so that waiting in Modal's queue is never taken for a
+        dead worker. If this write fails (storage trouble), the lease expires as before."""
+        if not call_id:
+            return
+        try:
+            lease.record_call(call_id)
+        except StorageError as err:
+            log.warning("%s: could not record call %s in its lease: %s", job.name, call_id, err)
 
     def _not_deployed(self, job: Job, lease: Lease, engine: str) -> None:
         deployed = ", ".join(sorted(self.engines))

@@ -6,7 +6,9 @@ objects. Nothing here imports modal or touches the network, so the plan can be b
 checked anywhere.
 
 Each registered engine becomes one Modal class. Its GPU is, in order: `DROPREEL_MODAL_GPU`
-for that engine, then the registry's `EngineSpec.gpu`; an engine with neither runs on CPU.
+for that engine (that GPU only), then the registry's `EngineSpec.gpu` followed by its
+`gpu_fallbacks` (Modal takes the first it has free); an engine with neither runs on CPU. Each
+GPU is checked against the engine's `gpu_memory_gib`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ WEBHOOK_TIMEOUT = 1 * MINUTES
 WEBHOOK_MAX_INPUTS = 50
 WEBHOOK_MAX_CONTAINERS = 10
 WEIGHTS_TIMEOUT = 3 * HOURS
+WEIGHTS_CORES = 8.0  # Xet's high-performance mode downloads and hashes on every core
+WEIGHTS_MEMORY_MIB = 16 * 1024
+WEIGHTS_ENV = {"HF_XET_HIGH_PERFORMANCE": "1"}  # huggingface_hub >= 1.0 downloads through Xet
 DEFAULT_MAX_CONTAINERS = 4
 DEFAULT_GPU_TIMEOUT = 1 * HOURS
 DEFAULT_CPU_TIMEOUT = 30 * MINUTES
@@ -52,12 +57,12 @@ GPU_ENGINE_CORES = 8.0
 MIN_GPU_ENGINE_MEMORY_MIB = 16 * 1024
 ENGINE_RETRIES = 0
 RETRY_OWNER = (
-    "dropreel's lease take-back: a call that dies stops heartbeating, its lease expires after "
-    "DROPREEL_LEASE_SECONDS and the next poller tick dispatches attempt n+1, up to "
+    "dropreel's lease take-back: the trigger records each spawned call in its job's lease; a "
+    "lease that expires while its call waits in Modal's queue, starts or runs is kept, one whose "
+    "call died is taken back (the old call cancelled) and attempt n+1 dispatched, up to "
     "DROPREEL_MAX_ATTEMPTS; Modal's own retries are off (a retried call would carry the old "
     "lease and end as lost)"
 )
-SAFE_GPU_LEASE_SECONDS = 300
 
 # Modal's default reservation is 0.125 core and 128 MiB (https://modal.com/docs/guide/resources;
 # `cpu=` in physical cores, which also sets OMP/MKL/OPENBLAS thread counts, `memory=` in MiB).
@@ -107,11 +112,22 @@ class EnginePlan:
     scaledown_window: int
     retries: int
     memory_snapshot: bool
-    usd_per_hour: float
+    usd_per_hour: float  # on `gpu`, with its CPU and memory
+    gpu_fallbacks: tuple[str, ...] = ()
 
     @property
     def hardware(self) -> str:
         return self.gpu or "cpu"
+
+    @property
+    def gpus(self) -> tuple[str, ...]:
+        """The GPU types Modal may give the class, in order of preference."""
+        return (self.gpu, *self.gpu_fallbacks) if self.gpu else ()
+
+    @property
+    def gpu_request(self) -> str | list[str] | None:
+        """`gpu=` for Modal: one type, or the list to take the first free one of."""
+        return list(self.gpus) if self.gpu_fallbacks else self.gpu
 
 
 @dataclass(frozen=True)
@@ -126,7 +142,9 @@ class Packages:
 
     @property
     def cpu_image(self) -> tuple[str, ...]:
-        return self.watcher + self.webhook
+        """The watcher, the webhook, and the Hub client (Xet included) for the weights pull."""
+        hub = tuple(p for p in self.engines if _dist(p) == "huggingface_hub")
+        return self.watcher + self.webhook + hub
 
     @property
     def gpu_image(self) -> tuple[str, ...]:
@@ -178,22 +196,46 @@ def class_name(engine: str) -> str:
     return name
 
 
-def host_memory_mib(gpu: str | None) -> int:
-    """Host memory for an engine container: the GPUs' own memory (a checkpoint that fits the
-    GPUs fits here while it loads), at least MIN_GPU_ENGINE_MEMORY_MIB; CPU engines a little."""
-    if gpu is None:
-        return CPU_ENGINE_MEMORY_MIB
+def gpu_memory_gib(gpu: str) -> int:
+    """All the memory of a GPU request ('H100:2' -> 160); 0 for a type not in the table."""
     name, count = parse_gpu(gpu)
-    return max(GPU_MEMORY_GIB.get(name, 0) * count * 1024, MIN_GPU_ENGINE_MEMORY_MIB)
+    return GPU_MEMORY_GIB.get(name, 0) * count
 
 
-def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> EnginePlan:
+def host_memory_mib(gpus: tuple[str, ...]) -> int:
+    """Host memory for an engine container: the largest GPU's own memory (a checkpoint that
+    fits the GPU fits here while it loads, and before a memory snapshot), at least
+    MIN_GPU_ENGINE_MEMORY_MIB; CPU engines a little."""
+    if not gpus:
+        return CPU_ENGINE_MEMORY_MIB
+    return max(max(gpu_memory_gib(g) for g in gpus) * 1024, MIN_GPU_ENGINE_MEMORY_MIB)
+
+
+def small_gpu_warnings(spec: EngineSpec, gpus: tuple[str, ...]) -> list[str]:
+    """A GPU with less memory than the engine's documented need (docs/DEPLOY.md)."""
+    need = spec.gpu_memory_gib
+    return [
+        f"engine {spec.name}: {gpu} has {gpu_memory_gib(gpu)} GiB, less than the about {need} "
+        "GiB its most demanding profile needs (docs/DEPLOY.md); jobs may run out of GPU memory"
+        for gpu in gpus
+        if need and GPU_MEMORY_GIB.get(parse_gpu(gpu)[0]) and gpu_memory_gib(gpu) < need
+    ]
+
+
+def engine_plan(
+    spec: EngineSpec, settings: Settings, problems: list[str], warnings: list[str]
+) -> EnginePlan:
     name = spec.name
-    gpu = settings.modal_gpu.get(name, spec.gpu) or None
+    chosen = settings.modal_gpu.get(name)
+    gpu = (chosen if chosen is not None else spec.gpu) or None
+    fallbacks = spec.gpu_fallbacks if chosen is None and gpu else ()
     cpu = GPU_ENGINE_CORES if gpu else CPU_ENGINE_CORES
     try:
-        memory = host_memory_mib(gpu)
-        price = usd_per_hour(gpu, 0.0 if gpu else cpu, settings.gpu_prices)
+        for each in fallbacks:
+            usd_per_hour(each, overrides=settings.gpu_prices)  # a known type, or UnknownGpu
+        memory = host_memory_mib((gpu, *fallbacks) if gpu else ())
+        price = usd_per_hour(gpu, cpu, settings.gpu_prices, memory)
+        warnings += small_gpu_warnings(spec, (gpu, *fallbacks) if gpu else ())
     except UnknownGpu as err:
         problems.append(f"engine {name}: {err}")
         price, memory = 0.0, MIN_GPU_ENGINE_MEMORY_MIB
@@ -228,6 +270,7 @@ def engine_plan(spec: EngineSpec, settings: Settings, problems: list[str]) -> En
         retries=ENGINE_RETRIES,
         memory_snapshot=True,
         usd_per_hour=price,
+        gpu_fallbacks=tuple(fallbacks),
     )
 
 
@@ -323,17 +366,10 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
     if settings.notifier not in ("console", "slack", "none"):
         problems.append(f"DROPREEL_NOTIFIER={settings.notifier!r}: use console, slack or none")
 
-    plans = tuple(engine_plan(specs[name], settings, problems) for name in sorted(specs))
+    plans = tuple(engine_plan(specs[name], settings, problems, warnings) for name in sorted(specs))
     names = [p.class_name for p in plans]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"two engines become the same Modal class {dup}: rename one")
-
-    if any(p.gpu for p in plans) and settings.lease_seconds < SAFE_GPU_LEASE_SECONDS:
-        warnings.append(
-            f"DROPREEL_LEASE_SECONDS={settings.lease_seconds:g} is shorter than a GPU cold start "
-            "plus queueing; a job waiting that long is taken back and retried. Set it to 600 or "
-            "more for GPU engines."
-        )
 
     if settings.modal_poll_cron:
         schedule = ("cron", settings.modal_poll_cron.strip())

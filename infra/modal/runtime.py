@@ -12,12 +12,16 @@ import contextlib
 import importlib
 import logging
 import os
+import re
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from config.costs import parse_gpu, usd_per_hour
 from config.settings import Settings
-from gpu.registry import get_spec, load_engine
+from gpu.registry import adopt, engine_class, get_spec, load_engine
+from handlers.calls import CallRegistry
 from handlers.claims import new_worker_id
 from handlers.errors import DropreelError
 from handlers.ticket import Ticket, TicketRejected, run_ticket
@@ -45,17 +49,17 @@ def launcher(engine_classes: Mapping[str, Any], mode: str) -> Launch:
     the class's `.local()`, for tests and `modal run` debugging)."""
     if mode == "spawn":
 
-        def spawn(engine: str, ticket: dict[str, Any]) -> object:
-            return engine_classes[engine]().run.spawn(ticket)
+        def spawn(engine: str, ticket: dict[str, Any]) -> str:
+            return engine_classes[engine]().run.spawn(ticket).object_id
 
         return spawn
 
     instances: dict[str, Any] = {}
 
-    def local(engine: str, ticket: dict[str, Any]) -> object:
+    def local(engine: str, ticket: dict[str, Any]) -> None:
         if engine not in instances:
             instances[engine] = engine_classes[engine]()
-        return instances[engine].run.local(ticket)
+        instances[engine].run.local(ticket)
 
     return local
 
@@ -64,13 +68,19 @@ def dispatcher_for(
     settings: Settings,
     engine_classes: Mapping[str, Any],
     on_dispatch: DispatchObserver | None = None,
+    calls: CallRegistry | None = None,
 ) -> ModalDispatcher:
+    """`calls`: Modal's answer about spawned calls (`infra/modal/calls.py`), so an expired
+    lease whose call still waits in Modal's queue is kept rather than taken back."""
     rt = build_runtime(settings)
+    rt.calls = calls
     launch = launcher(engine_classes, settings.modal_dispatch)
     return ModalDispatcher(rt, launch, engine_classes, on_dispatch)
 
 
-def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
+def poll_once(
+    engine_classes: Mapping[str, Any], calls: CallRegistry | None = None
+) -> dict[str, Any]:
     """One poller tick; a second tick in the same container while one runs is skipped."""
     if not _tick_lock.acquire(blocking=False):
         log.warning("a tick is still running; skipping this one")
@@ -87,7 +97,7 @@ def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 errors.append(error)
 
-        dispatcher = dispatcher_for(settings, engine_classes, record)
+        dispatcher = dispatcher_for(settings, engine_classes, record, calls)
         report = tick(dispatcher.rt, dispatcher)
         summary = {
             "skipped": False,
@@ -111,27 +121,54 @@ def poll_once(engine_classes: Mapping[str, Any]) -> dict[str, Any]:
         _tick_lock.release()
 
 
-def webhook_app(engine_classes: Mapping[str, Any]) -> Any:
+def webhook_app(engine_classes: Mapping[str, Any], calls: CallRegistry | None = None) -> Any:
     """The FastAPI app of `triggers.webhook`, dispatching claimed jobs to the engine classes."""
     from triggers.webhook import create_app
 
     configure_logging()
     settings = Settings()
-    return create_app(settings, build_runtime(settings), dispatcher_for(settings, engine_classes))
+    dispatcher = dispatcher_for(settings, engine_classes, calls=calls)
+    return create_app(settings, dispatcher.rt, dispatcher)
 
 
 def preload(plan: EnginePlan) -> None:
-    """Import the engine's module, and on the GPU image its heavy libraries (no GPU, no weights):
-    run before the memory snapshot, so restored containers skip these imports."""
+    """Before the memory snapshot (no GPU yet): import the engine's module, and on the GPU
+    image its heavy libraries; an engine that can stage its default checkpoint in host memory
+    (`warm(stage_on_cpu=True)`, the diffusers engines) does so, built for the device the class
+    will have. Restored containers skip all of it; `EngineWorker` moves the checkpoint onto the
+    GPU. Anything that fails here is logged and left to the worker, which reports it to jobs."""
     if plan.image == "gpu":
         for name in HEAVY_MODULES:
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
-    module = get_spec(plan.engine).target.partition(":")[0]
+    spec = get_spec(plan.engine)
     try:
-        importlib.import_module(module)
+        cls = engine_class(spec)
+        if not hasattr(cls, "warm"):
+            return
+        engine = cls(device="cuda") if plan.gpu else cls()
+        engine.load()
+        log.info("%s", engine.warm(stage_on_cpu=True))
+        adopt(plan.engine, engine)
     except Exception as err:  # the load step reports it to the job in plain words
-        log.error("could not import engine %s (%s): %s", plan.engine, module, err)
+        log.error("could not preload engine %s (%s): %s", plan.engine, spec.target, err)
+
+
+def gpu_in_use(plan: EnginePlan) -> str | None:
+    """Which of the class's GPU types this container got (Modal takes the first free one of
+    its list), from the CUDA device's name ('NVIDIA A100-SXM4-80GB' is A100-80GB); None for a
+    class with one type, or when it cannot tell."""
+    if not plan.gpu_fallbacks:
+        return None
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        words = set(re.split(r"[\s_-]+", torch.cuda.get_device_name(0).upper()))
+    except Exception:  # no torch, no driver: bill the first choice
+        return None
+    return next((g for g in plan.gpus if set(parse_gpu(g)[0].split("-")) <= words), None)
 
 
 class EngineWorker:
@@ -142,6 +179,7 @@ class EngineWorker:
     snapshot was taken with."""
 
     def __init__(self, plan: EnginePlan, settings: Settings | None = None) -> None:
+        started = time.monotonic()
         configure_logging()
         self.worker_id = new_worker_id(os.environ.get("MODAL_TASK_ID"))
         self.plan = plan
@@ -150,14 +188,24 @@ class EngineWorker:
         self.rt.usd_per_hour = plan.usd_per_hour
         self.load_error: str | None = None
         try:
-            load_engine(plan.engine)
+            engine = load_engine(plan.engine)
+            if hasattr(engine, "warm"):  # the default checkpoint, before the first job
+                log.info("%s", engine.warm())
         except Exception as err:  # run_job loads again and fails each job with this message
             self.load_error = f"{type(err).__name__}: {err}"
             log.error("engine %s did not load: %s", plan.engine, self.load_error)
+        got = gpu_in_use(plan)
+        if got is not None and got != plan.gpu:  # Modal gave a fallback GPU: bill that one
+            settings = self.rt.settings
+            self.rt.gpu = got
+            self.rt.usd_per_hour = usd_per_hour(got, plan.cpu, settings.gpu_prices, plan.memory)
+        self.rt.load_seconds = round(time.monotonic() - started, 3)  # billed to the first job
 
-    def run(self, ticket: dict[str, Any]) -> dict[str, Any]:
-        """Run one ticket. Raises only transient errors (Modal retries those); a permanent
-        problem is returned as `rejected`, and a job failure is in status.json and Slack."""
+    def run(self, ticket: dict[str, Any], call_id: str | None = None) -> dict[str, Any]:
+        """Run one ticket. `call_id`: this Modal call's id (`modal.current_function_call_id()`),
+        which the dispatcher recorded in the lease. Raises only transient errors (the call then
+        ends, the lease expires and a poller takes the job back); a permanent problem is
+        returned as `rejected`, and a job failure is in status.json and Slack."""
         try:
             parsed = Ticket.from_dict(ticket)
         except TicketRejected as err:
@@ -168,7 +216,7 @@ class EngineWorker:
             log.error("%s; dropping it", error)
             return {"job": parsed.job, "result": "rejected", "error": error}
         try:
-            result = run_ticket(self.rt, parsed)
+            result = run_ticket(self.rt, parsed, call_id or "")
         except DropreelError as err:
             if not err.permanent:
                 raise

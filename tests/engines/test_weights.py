@@ -58,7 +58,7 @@ def weights_env(empty_places, monkeypatch):
         def remote(*args):
             return load_app().pull_weights.local(*args)
 
-    monkeypatch.setattr(modal.Function, "from_name", staticmethod(lambda *_: DeployedPull))
+    monkeypatch.setattr(modal.Function, "from_name", staticmethod(lambda *_, **__: DeployedPull))
     return requested
 
 
@@ -69,7 +69,7 @@ def test_local_and_modal_pulls_ask_for_the_same_files(weights_env, capsys, engin
     assert main(argv) == 0
     local, printed_locally = list(weights_env), json.loads(capsys.readouterr().out)
     weights_env.clear()
-    assert main([*argv, "--modal"]) == 0
+    assert main([*argv, "--modal", "--wait"]) == 0
     assert weights_env == local
     assert json.loads(capsys.readouterr().out) == printed_locally
     spec = get_spec(engine)
@@ -80,12 +80,13 @@ def test_local_and_modal_pulls_ask_for_the_same_files(weights_env, capsys, engin
 
 @pytest.mark.filterwarnings("ignore:.*executing locally and will not have access")
 def test_a_profile_pulls_only_its_checkpoint_on_modal_too(weights_env, capsys):
-    assert main(["weights", "pull", "ltx-video", "--profile", "fast", "--modal"]) == 0
+    assert main(["weights", "pull", "ltx-video", "--profile", "fast", "--modal", "--wait"]) == 0
     assert [repo for repo, _, _ in weights_env] == ["Lightricks/LTX-Video-0.9.8-13B-distilled"]
     (_, _, patterns) = weights_env[0]
     assert "model_index.json" in patterns and "*" not in patterns
     weights_env.clear()
-    assert main(["weights", "pull", "talking-head", "--profile", "balanced", "--modal"]) == 0
+    argv = ["weights", "pull", "talking-head", "--profile", "balanced", "--modal", "--wait"]
+    assert main(argv) == 0
     assert "Wan-AI/Wan2.1-I2V-14B-480P" in [repo for repo, _, _ in weights_env]
     assert not [repo for repo, _, _ in weights_env if "LoRA" in repo or "Fusio" in repo]
     assert main(["weights", "pull", "mochi", "--profile", "turbo", "--modal"]) == 1
