@@ -163,7 +163,7 @@ def convert(
     from safetensors.torch import load_file
 
     tensors = load_file(str(checkpoint))
-    work = out.with_name(out.name + ".converting")
+    work = out / ".converting"
     shutil.rmtree(work, ignore_errors=True)
     tokenizer = fast_tokenizer(tokenizer_model, english_model)
     _save_model(tensors, tokenizer, english_model, work / "model")
@@ -172,8 +172,10 @@ def convert(
         if (english_model / name).exists():
             shutil.copy2(english_model / name, work / "model" / name)
     (work / "model" / MARKER).write_text(json.dumps(origin, indent=2))
-    shutil.rmtree(out, ignore_errors=True)
-    work.rename(out)
+    for part in ("codec", "model"):  # model last: its marker says the whole is complete
+        shutil.rmtree(out / part, ignore_errors=True)
+        (work / part).rename(out / part)
+    work.rmdir()
 
 
 def fast_tokenizer(tokenizer_model: Path, english_model: Path):
