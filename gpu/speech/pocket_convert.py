@@ -75,26 +75,19 @@ _MODEL = {
     "flow_lm.out_eos.weight": "eos_head.weight",
     "flow_lm.out_eos.bias": "eos_head.bias",
 }
-_MODEL_PATTERNS = (
-    (r"flow_lm\.flow_net\.time_embed\.(\d+)\.freqs", r"flow_head.timestep_embeddings.\1.freqs"),
-    (r"flow_lm\.flow_net\.time_embed\.(\d+)\.mlp\.0\.", r"flow_head.timestep_embeddings.\1.fc1."),
-    (r"flow_lm\.flow_net\.time_embed\.(\d+)\.mlp\.2\.", r"flow_head.timestep_embeddings.\1.fc2."),
-    (
-        r"flow_lm\.flow_net\.time_embed\.(\d+)\.mlp\.3\.alpha",
-        r"flow_head.timestep_embeddings.\1.norm.weight",
-    ),
-    (r"flow_lm\.flow_net\.cond_embed\.", "flow_head.cond_proj."),
-    (r"flow_lm\.flow_net\.input_proj\.", "flow_head.input_proj."),
-    (r"flow_lm\.flow_net\.res_blocks\.(\d+)\.in_ln\.", r"flow_head.layers.\1.norm."),
-    (r"flow_lm\.flow_net\.res_blocks\.(\d+)\.mlp\.0\.", r"flow_head.layers.\1.fc1."),
-    (r"flow_lm\.flow_net\.res_blocks\.(\d+)\.mlp\.2\.", r"flow_head.layers.\1.fc2."),
-    (
-        r"flow_lm\.flow_net\.res_blocks\.(\d+)\.adaLN_modulation\.1\.",
-        r"flow_head.layers.\1.adaln_proj.",
-    ),
-    (r"flow_lm\.flow_net\.final_layer\.linear\.", "flow_head.final_layer.proj."),
-    (r"flow_lm\.flow_net\.final_layer\.adaLN_modulation\.1\.", "flow_head.final_layer.adaln_proj."),
+_FLOW_HEAD = (
+    ("flow_lm.flow_net.", "flow_head."),
+    ("time_embed.", "timestep_embeddings."),
+    ("res_blocks.", "layers."),
+    ("cond_embed.", "cond_proj."),
+    (".in_ln.", ".norm."),
+    (".mlp.0.", ".fc1."),
+    (".mlp.2.", ".fc2."),
+    (".mlp.3.alpha", ".norm.weight"),
+    (".adaLN_modulation.1.", ".adaln_proj."),
+    ("final_layer.linear.", "final_layer.proj."),
 )
+"""The flow head's tensors: these replacements, in order, on Kyutai's names."""
 _EMBEDDINGS = {"flow_lm.conditioner.embed.weight", "flow_lm.bos_before_voice"}
 """Kyutai's tensors that make up the token embeddings together (see `_embeddings`)."""
 _CODEC = {
@@ -102,11 +95,12 @@ _CODEC = {
     "mimi.upsample.convtr.convtr.weight": "decoder.upsample.conv.weight",
     "mimi.quantizer.output_proj.weight": "latent_proj.weight",
 }
-_CODEC_PATTERNS = (
-    (r"mimi\.encoder\.model\.", "encoder.encoder_seanet.layers."),
-    (r"mimi\.decoder\.model\.(\d+)\.convtr\.", r"decoder.decoder_seanet.layers.\1.conv."),
-    (r"mimi\.decoder\.model\.", "decoder.decoder_seanet.layers."),
+_SEANET = (
+    ("mimi.encoder.model.", "encoder.encoder_seanet.layers."),
+    ("mimi.decoder.model.", "decoder.decoder_seanet.layers."),
+    (".convtr.", ".conv."),
 )
+"""The codec's convolution stacks: these replacements, in order, on Kyutai's names."""
 _TRANSFORMERS = {
     "flow_lm.transformer.layers.": "model.layers.",
     "mimi.encoder_transformer.transformer.layers.": "encoder.encoder_transformer.layers.",
@@ -205,7 +199,7 @@ def _save_model(tensors: dict, tokenizer, english_model: Path, where: Path) -> N
     kyutai = {k: v for k, v in tensors.items() if k.startswith("flow_lm.")}
     config = json.loads((english_model / "config.json").read_text())
     heads = int(config["num_attention_heads"])
-    state = _renamed(kyutai, _MODEL, _MODEL_PATTERNS, heads, skip=_EMBEDDINGS)
+    state = _renamed(kyutai, _MODEL, _FLOW_HEAD, heads, skip=_EMBEDDINGS)
     ids = {
         name: tokenizer.convert_tokens_to_ids(getattr(tokenizer, name)) for name in PROMPT_TOKENS
     }
@@ -233,7 +227,7 @@ def _save_codec(tensors: dict, english_codec: Path, where: Path) -> None:
     kyutai = {k: v for k, v in tensors.items() if k.startswith("mimi.")}
     config = json.loads((english_codec / "config.json").read_text())
     heads = int(config.get("num_attention_heads", 8))
-    state = _renamed(kyutai, _CODEC, _CODEC_PATTERNS, heads)
+    state = _renamed(kyutai, _CODEC, _SEANET, heads)
     config["num_hidden_layers"] = _count(
         kyutai, r"mimi\.encoder_transformer\.transformer\.layers\.(\d+)\."
     )
@@ -245,11 +239,15 @@ def _save_codec(tensors: dict, english_codec: Path, where: Path) -> None:
 def _renamed(
     kyutai: dict,
     exact: dict[str, str],
-    patterns: tuple[tuple[str, str], ...],
+    replacements: tuple[tuple[str, str], ...],
     heads: int,
     skip: frozenset[str] | set[str] = frozenset(),
 ) -> dict:
-    """Every Kyutai tensor under its transformers name; ConversionFailed for one it does not know."""
+    """Every Kyutai tensor under its transformers name.
+
+    A name the tables do not cover comes out of `replacements` as a name the transformers class
+    does not have, which `_load_exactly` refuses: no tensor is dropped silently.
+    """
     state = {}
     for key, tensor in kyutai.items():
         if key in skip:
@@ -270,15 +268,12 @@ def _renamed(
             if rest in _LAYER:
                 state[prefix + _LAYER[rest]] = tensor
                 continue
-        for pattern, name in patterns:
-            if re.match(pattern, key):
-                state[re.sub(pattern, name, key, count=1)] = tensor
-                break
-        else:
-            raise ConversionFailed(
-                f"Kyutai's checkpoint has a tensor {key!r} that dropreel does not know how to "
-                "convert: the checkpoint's format changed; pin the revision dropreel names"
-            )
+        name = key
+        for old, new in replacements:
+            name = name.replace(old, new)
+        if name in state:
+            raise ConversionFailed(f"Kyutai's {key!r} lands on {name!r}, which is already taken")
+        state[name] = tensor
     return state
 
 
