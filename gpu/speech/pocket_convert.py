@@ -157,6 +157,12 @@ def convert(
     from safetensors.torch import load_file
 
     tensors = load_file(str(checkpoint))
+    other = sorted(k for k in tensors if not k.startswith(("flow_lm.", "mimi.")))
+    if other:
+        raise ConversionFailed(
+            f"Kyutai's checkpoint has tensors outside its flow LM and codec ({', '.join(other[:5])}): "
+            "its format changed; pull the revision dropreel pins"
+        )
     work = out / ".converting"
     shutil.rmtree(work, ignore_errors=True)
     tokenizer = fast_tokenizer(tokenizer_model, english_model)
@@ -226,7 +232,7 @@ def _save_codec(tensors: dict, english_codec: Path, where: Path) -> None:
 
     kyutai = {k: v for k, v in tensors.items() if k.startswith("mimi.")}
     config = json.loads((english_codec / "config.json").read_text())
-    heads = int(config.get("num_attention_heads", 8))
+    heads = int(config["num_attention_heads"])
     state = _renamed(kyutai, _CODEC, _SEANET, heads)
     config["num_hidden_layers"] = _count(
         kyutai, r"mimi\.encoder_transformer\.transformer\.layers\.(\d+)\."

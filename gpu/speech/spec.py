@@ -42,30 +42,36 @@ class PocketLanguage:
     @property
     def model(self) -> WeightSource:
         """Kyutai's checkpoint (the flow LM and the codec in one file); converted after the pull."""
-        return WeightSource(
-            repo_id=KYUTAI_MODEL_REPO,
-            revision=KYUTAI_MODEL_REVISION,
-            patterns=(f"languages/{self.checkpoint}/model.safetensors",),
-            size_gb=self.size_gb,
-            profiles=(self.code,),
-            folder=f"pocket-tts/{self.code}/kyutai-model",
-            name=f"pocket-tts {self.code} (Kyutai format)",
-            license="CC-BY-4.0",
+        return self._kyutai(
+            "model",
+            KYUTAI_MODEL_REPO,
+            KYUTAI_MODEL_REVISION,
+            "model.safetensors",
+            self.size_gb,
             note="gated: accept the terms on huggingface.co/kyutai/pocket-tts and set HF_TOKEN",
             convert="gpu.speech.pocket_convert:convert_language",
         )
 
     @property
     def tokenizer(self) -> WeightSource:
+        """Kyutai's SentencePiece model for the language."""
+        return self._kyutai(
+            "tokenizer", KYUTAI_TOKENIZER_REPO, KYUTAI_TOKENIZER_REVISION, "tokenizer.model", 0.001
+        )
+
+    def _kyutai(
+        self, part: str, repo: str, revision: str, file: str, size_gb: float, **extra: str
+    ) -> WeightSource:
         return WeightSource(
-            repo_id=KYUTAI_TOKENIZER_REPO,
-            revision=KYUTAI_TOKENIZER_REVISION,
-            patterns=(f"languages/{self.checkpoint}/tokenizer.model",),
-            size_gb=0.001,
+            repo_id=repo,
+            revision=revision,
+            patterns=(f"languages/{self.checkpoint}/{file}",),
+            size_gb=size_gb,
             profiles=(self.code,),
-            folder=f"pocket-tts/{self.code}/kyutai-tokenizer",
-            name=f"pocket-tts {self.code} tokenizer (Kyutai format)",
+            folder=f"pocket-tts/{self.code}/kyutai-{part}",
+            name=f"pocket-tts {self.code} {part} (Kyutai format)",
             license="CC-BY-4.0",
+            **extra,
         )
 
     @property
