@@ -57,12 +57,15 @@ class WeightSource:
     size_gb: float
     """About how much a pull downloads, for planning disk and time."""
     profiles: tuple[str, ...] | None = None
-    """The profiles that need this source; None: every profile."""
+    """The profiles (for a speech engine: the languages) that need this source; None: all."""
     folder: str | None = None
     """Where it lives under DROPREEL_WEIGHTS_DIR; None: the Hugging Face cache."""
     name: str = ""
     license: str = ""
     note: str = ""
+    convert: str | None = None
+    """`module:function` run once after a pull, given this source and the Places (a conversion
+    of the makers' format into the layout the loader reads)."""
 
     @property
     def label(self) -> str:
@@ -121,9 +124,10 @@ def engine_spec(name: str) -> EngineSpec:
 
 def sources_for(spec: EngineSpec, profiles: Sequence[str] | None = None) -> list[WeightSource]:
     """The sources the given profiles need (every source when none is named)."""
-    unknown = [p for p in profiles or () if p not in spec.profiles]
+    known = [*spec.profiles, *sorted({p for s in spec.weights for p in s.profiles or ()})]
+    unknown = [p for p in profiles or () if p not in known]
     if unknown:
-        have = ", ".join(spec.profiles) or "none"
+        have = ", ".join(known) or "none"
         raise UnknownProfile(f"{spec.name} has no profile {', '.join(unknown)}; it has {have}")
     return [s for s in spec.weights if s.needed_by(profiles)]
 
@@ -178,6 +182,9 @@ def pull(
         if after_each is not None:
             after_each(record)
         result["repos"].append(record)
+    for source in sources:
+        if source.convert:
+            result.setdefault("converted", []).append(str(_run_conversion(source, places)))
     total = round(sum(r["disk_gb"] for r in result["repos"]), 3)
     result["disk_gb"] = total
     result["message"] = (
@@ -194,6 +201,14 @@ def disk_gb(folder: Path) -> float:
     if not folder.is_dir():
         return 0.0
     return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e9, 3)
+
+
+def _run_conversion(source: WeightSource, places: Places) -> Path:
+    from importlib import import_module
+
+    module, _, function = str(source.convert).partition(":")
+    log.info("converting %s into the layout its loader reads", source.label)
+    return getattr(import_module(module), function)(source, places)
 
 
 def locate(

@@ -8,30 +8,50 @@ call with the makers' frame budget; `gpu/speech/join.py` levels and joins the re
 The processor is put together from its parts (tokenizer, feature extractor, codec), each read
 from the folder `dropreel weights pull pocket-tts` fills: the published processor_config names
 the codec by Hub repo id, which an offline loader cannot resolve.
+
+Every language loads by the same code: English from the transformers-format checkpoint, the
+others from the folders their pull converted from Kyutai's format (gpu/speech/pocket_convert.py).
+A language is loaded the first time a script asks for it and kept for the next jobs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from gpu.engine import Progress
+from gpu.errors import WeightsMissing
 from gpu.media import load_audio
 from gpu.speech.engine import SpeechPlan, SpeechRequest, plan_speech
 from gpu.speech.join import finish
+from gpu.speech.pocket_convert import MARKER
 from gpu.speech.spec import (
+    KYUTAI_LANGUAGES,
     POCKET,
     POCKET_CODEC,
     POCKET_LANGUAGES,
     POCKET_MODEL,
     POCKET_VOICES,
     VOICE_FILES,
+    PocketLanguage,
 )
 from gpu.weights import Places, locate, pull_command
 
 RATE = 24_000
+KYUTAI = {language.code: language for language in KYUTAI_LANGUAGES}
 VOICE_SECONDS = 30.0  # the longest stretch of a voice sample that is listened to
+
+
+@dataclass
+class Loaded:
+    """One language's model and processor, loaded once."""
+
+    model: Any
+    processor: Any
 
 
 class PocketSpeechEngine:
@@ -39,7 +59,36 @@ class PocketSpeechEngine:
     preview = False
 
     def load(self) -> None:
+        """English now (it is the default); another language when a script first asks for it."""
         import torch
+
+        self.places = Places.from_settings()
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        fix = pull_command(self.name)
+        self.voices_dir = locate(POCKET_VOICES, self.places, fix, f"the {self.name} preset voices")
+        self.languages: dict[str, Loaded] = {}
+        self._language("en")
+
+    def _language(self, code: str) -> Loaded:
+        if code not in self.languages:
+            self.languages[code] = self._load(*self._folders(code), KYUTAI.get(code))
+        return self.languages[code]
+
+    def _folders(self, code: str) -> tuple[Path, Path]:
+        """The model and codec folders of a language, offline; WeightsMissing naming the pull."""
+        fix = pull_command(self.name) + ("" if code == "en" else f" --language {code}")
+        if code == "en":
+            model = locate(POCKET_MODEL, self.places, fix, f"the {self.name} model")
+            return model, locate(POCKET_CODEC, self.places, fix, f"the {self.name} audio codec")
+        root = Path(self.places.weights_dir or ".").expanduser() / KYUTAI[code].converted
+        if not (root / "model" / MARKER).exists():
+            raise WeightsMissing(
+                f"the {self.name} {code} model is not in {root}: run `{fix}` on a machine with "
+                "network access (it downloads Kyutai's checkpoint and converts it once)"
+            )
+        return root / "model", root / "codec"
+
+    def _load(self, model_dir: Path, codec_dir: Path, language: PocketLanguage | None) -> Loaded:
         from transformers import (
             AutoTokenizer,
             PocketTTSAudioTokenizerModel,
@@ -48,22 +97,22 @@ class PocketSpeechEngine:
             PocketTTSProcessor,
         )
 
-        places = Places.from_settings()
-        fix = pull_command(self.name)
-        model_dir = locate(POCKET_MODEL, places, fix, f"the {self.name} model")
-        codec_dir = locate(POCKET_CODEC, places, fix, f"the {self.name} audio codec")
-        self.voices_dir = locate(POCKET_VOICES, places, fix, f"the {self.name} preset voices")
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = PocketTTSForConditionalGeneration.from_pretrained(model_dir).to(self.device)
-        self.model.eval()
+        model = PocketTTSForConditionalGeneration.from_pretrained(model_dir).to(self.device).eval()
         codec = PocketTTSAudioTokenizerModel.from_pretrained(codec_dir).to(self.device).eval()
         template = model_dir / "chat_template.jinja"
-        self.processor = PocketTTSProcessor(
+        frames = language.frames_after_eos if language else None
+        processor = PocketTTSProcessor(
             PocketTTSFeatureExtractor.from_pretrained(model_dir),
             AutoTokenizer.from_pretrained(model_dir),
             audio_tokenizer=codec,
             chat_template=template.read_text() if template.exists() else None,
+            **(
+                {"frames_after_eos": frames, "frames_after_eos_short_text": frames}
+                if frames
+                else {}
+            ),
         )
+        return Loaded(model, processor)
 
     def check_inputs(self, request: SpeechRequest) -> SpeechPlan:
         return plan_speech(request, self.name, POCKET_LANGUAGES, tuple(VOICE_FILES), RATE)
@@ -71,22 +120,25 @@ class PocketSpeechEngine:
     def render(self, plan: SpeechPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
         import torch
 
-        voice = self._voice(plan)
+        spoken = self._language(plan.language)
+        voice = self._voice(plan, spoken)
+        semicolons = plan.language in KYUTAI and KYUTAI[plan.language].remove_semicolons
         for done, chunk in enumerate(plan.chunks, 1):
             torch.manual_seed(plan.seed)
-            yield finish(self._say(chunk.text, voice), RATE, chunk.pause)
+            text = chunk.text.replace(";", ",") if semicolons else chunk.text
+            yield finish(self._say(text, voice, spoken), RATE, chunk.pause)
             if progress:
                 progress(done, len(plan.chunks))
 
-    def _voice(self, plan: SpeechPlan):
+    def _voice(self, plan: SpeechPlan, spoken: Loaded):
         """The voice as codec latents, encoded once for the whole script."""
         import torch
 
         sample = plan.request.voice_sample
         path = sample.path if sample is not None else self.voices_dir / VOICE_FILES[plan.voice]
         wave = load_audio(path, RATE, max_seconds=VOICE_SECONDS)
-        codec = self.processor.audio_tokenizer
-        features = self.processor.feature_extractor(wave, sampling_rate=RATE, return_tensors="pt")
+        codec = spoken.processor.audio_tokenizer
+        features = spoken.processor.feature_extractor(wave, sampling_rate=RATE, return_tensors="pt")
         with torch.no_grad():
             encoded = codec.encode(
                 features["input_values"].to(self.device, codec.dtype),
@@ -94,15 +146,16 @@ class PocketSpeechEngine:
             )
         return encoded.latents[0][encoded.latents_mask[0].bool()].float().cpu()
 
-    def _say(self, text: str, voice) -> np.ndarray:
+    def _say(self, text: str, voice, spoken: Loaded) -> np.ndarray:
         import torch
 
         conversation = [
             {"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": text}]}
         ]
-        prompt = self.processor.apply_chat_template(conversation, tokenize=False)
-        inputs = self.processor(text=prompt, audio_prompt_latents=[voice], return_tensors="pt")
+        processor = spoken.processor
+        prompt = processor.apply_chat_template(conversation, tokenize=False)
+        inputs = processor(text=prompt, audio_prompt_latents=[voice], return_tensors="pt")
         with torch.no_grad():
-            out = self.model.generate(**inputs.to(self.device), return_dict_in_generate=True)
-        waves = self.processor.decode(out.audio_latents, out.audio_latents_mask)
+            out = spoken.model.generate(**inputs.to(self.device), return_dict_in_generate=True)
+        waves = processor.decode(out.audio_latents, out.audio_latents_mask)
         return waves[0].numpy()

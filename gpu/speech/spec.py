@@ -2,21 +2,100 @@
 
 Read by routing, the Modal app (one class per registered engine), `dropreel weights` and tests
 without importing torch. Pocket TTS's facts come from Kyutai's published model card and package
-(MIT code, CC-BY-4.0 weights); the transformers-format repos are the ones the installed
-transformers names for its Pocket TTS classes. No commit could be confirmed offline, so the
-revisions are unpinned (docs/ENGINES.md says so) until an operator pins them.
+(MIT code, CC-BY-4.0 weights). English is the transformers-format checkpoint the installed
+transformers names for its Pocket TTS classes. The other languages exist only in Kyutai's own
+format; their files, revisions and settings are the ones Kyutai's package pins in its per-language
+configs (kyutai-labs/pocket-tts, pocket_tts/config/*.yaml at commit 9514983), and
+`dropreel weights pull pocket-tts --language L` converts them once into the transformers layout
+(gpu/speech/pocket_convert.py), so every language loads through the same code.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from gpu.registry import EngineSpec
 from gpu.speech.engine import SPEECH
 from gpu.weights import WeightSource
 
-POCKET_LANGUAGES = ("en",)
-"""Languages of the transformers-format checkpoint (Kyutai's other five are in its own format)."""
-VOICE_FILES = {"alba": "alba-mackenna/casual.wav"}
-"""Preset voice -> its recording in kyutai/tts-voices (the one path confirmed offline)."""
+KYUTAI_MODEL_REPO = "kyutai/pocket-tts"
+KYUTAI_MODEL_REVISION = "39592ff23c9ef80098bb74895d104c26275fe2c9"
+"""kyutai/pocket-tts commit of every non-English model.safetensors (Kyutai's configs pin it)."""
+KYUTAI_TOKENIZER_REPO = "kyutai/pocket-tts-without-voice-cloning"
+KYUTAI_TOKENIZER_REVISION = "d29db7978e464fb90cb3359ee0c69a273b9142cc"
+"""Commit of every non-English tokenizer.model (Kyutai's configs pin it)."""
+
+
+@dataclass(frozen=True)
+class PocketLanguage:
+    """One language of Pocket TTS: where its checkpoint is and what its makers' config says."""
+
+    code: str
+    checkpoint: str
+    """Kyutai's name for it: the folder `languages/<checkpoint>/` in its repos."""
+    size_gb: float
+    remove_semicolons: bool = False
+    """Kyutai's config reads ";" as "," for this language (`remove_semicolons: true`)."""
+    frames_after_eos: int | None = None
+    """Frames generated after the end of speech that Kyutai recommends, where it names one."""
+
+    @property
+    def model(self) -> WeightSource:
+        """Kyutai's checkpoint (the flow LM and the codec in one file); converted after the pull."""
+        return self._kyutai(
+            "model",
+            KYUTAI_MODEL_REPO,
+            KYUTAI_MODEL_REVISION,
+            "model.safetensors",
+            self.size_gb,
+            note="gated: accept the terms on huggingface.co/kyutai/pocket-tts and set HF_TOKEN",
+            convert="gpu.speech.pocket_convert:convert_language",
+        )
+
+    @property
+    def tokenizer(self) -> WeightSource:
+        """Kyutai's SentencePiece model for the language."""
+        return self._kyutai(
+            "tokenizer", KYUTAI_TOKENIZER_REPO, KYUTAI_TOKENIZER_REVISION, "tokenizer.model", 0.001
+        )
+
+    def _kyutai(
+        self, part: str, repo: str, revision: str, file: str, size_gb: float, **extra: str
+    ) -> WeightSource:
+        return WeightSource(
+            repo_id=repo,
+            revision=revision,
+            patterns=(f"languages/{self.checkpoint}/{file}",),
+            size_gb=size_gb,
+            profiles=(self.code,),
+            folder=f"pocket-tts/{self.code}/kyutai-{part}",
+            name=f"pocket-tts {self.code} {part} (Kyutai format)",
+            license="CC-BY-4.0",
+            **extra,
+        )
+
+    @property
+    def converted(self) -> str:
+        """Where the conversion writes `model/` and `codec/`, under DROPREEL_WEIGHTS_DIR."""
+        return f"pocket-tts/{self.code}"
+
+
+KYUTAI_LANGUAGES = (
+    # French: Kyutai publishes only a 24-layer model ("french" is refused by its package).
+    PocketLanguage("fr", "french_24l", 1.7, remove_semicolons=True, frames_after_eos=8),
+    PocketLanguage("de", "german", 0.5, remove_semicolons=True),
+    PocketLanguage("es", "spanish", 0.5),
+    PocketLanguage("it", "italian", 0.5),
+    PocketLanguage("pt", "portuguese", 0.5),
+)
+"""The languages converted from Kyutai's format (6-layer models where Kyutai has them)."""
+POCKET_LANGUAGES = ("en", *(language.code for language in KYUTAI_LANGUAGES))
+"""Every language pocket-tts speaks; the first is the default."""
+VOICE_FILES = {
+    "alba": "alba-mackenna/casual.wav",
+    "estelle": "unmute-prod-website/developpeuse-3.wav",
+}
+"""Preset voice -> its recording in kyutai/tts-voices (the paths Kyutai's package names)."""
 
 POCKET_MODEL = WeightSource(
     repo_id="eustlb/pocket-tts",
@@ -45,7 +124,7 @@ POCKET_CODEC = WeightSource(
 )
 POCKET_VOICES = WeightSource(
     repo_id="kyutai/tts-voices",
-    revision=None,
+    revision="1fc7395b7e012e2bbebfca14b942a4ef62ccc899",
     patterns=tuple(VOICE_FILES.values()),
     size_gb=0.01,
     folder="pocket-tts/voices",
@@ -64,7 +143,12 @@ POCKET = EngineSpec(
     license="MIT code, CC-BY-4.0 weights (attribute Kyutai)",
     license_url="https://huggingface.co/kyutai/pocket-tts",
     max_render_seconds=1800,
-    weights=(POCKET_MODEL, POCKET_CODEC, POCKET_VOICES),
+    weights=(
+        POCKET_MODEL,
+        POCKET_CODEC,
+        POCKET_VOICES,
+        *(s for language in KYUTAI_LANGUAGES for s in (language.model, language.tokenizer)),
+    ),
 )
 SPEECH_PREVIEW = EngineSpec(
     name="speech-preview",

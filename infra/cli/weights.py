@@ -29,6 +29,12 @@ def add_weights_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["pull", "list"])
     p.add_argument("engine", nargs="?", help="engine name (list: every engine when omitted)")
     p.add_argument("--profile", action="append", help="only what this profile needs (repeatable)")
+    p.add_argument(
+        "--language",
+        action="append",
+        dest="profile",
+        help="a speech engine: only this language (repeatable; pocket-tts converts it once)",
+    )
     p.add_argument("--cache-dir", help="Hugging Face cache (else DROPREEL_HF_CACHE_DIR / default)")
     p.add_argument("--dir", help="plain-folder weights root (else DROPREEL_WEIGHTS_DIR)")
     p.add_argument(

@@ -1,0 +1,335 @@
+"""Kyutai's per-language Pocket TTS checkpoints, converted into the transformers layout at pull time.
+
+Kyutai publishes French, German, Spanish, Italian and Portuguese only in its own format: one
+`model.safetensors` holding its flow language model (`flow_lm.*`) and its Mimi codec (`mimi.*`),
+and a SentencePiece `tokenizer.model`. The transformers classes that load the English checkpoint
+read another layout. Converting once, when the weights are pulled, lets rendering load every
+language by the same code as English; nothing is converted at render time.
+
+What the conversion does, and why:
+- Renames each tensor to its transformers name (the tables below); a tensor it does not know
+  stops the conversion, so nothing of the makers' checkpoint is silently dropped.
+- Splits the packed attention projection into q, k and v, and reorders the q and k rows of each
+  head: Kyutai's rotary embedding rotates interleaved pairs (0,1), (2,3), ...; transformers'
+  rotates the first half of a head against the second.
+- Builds the token embeddings from Kyutai's text table (its last row, the padding entry, is never
+  looked up) plus the four prompt tokens transformers adds; the voice-BOS token's row is Kyutai's
+  learnt vector put before the voice.
+- Takes the sizes it cannot read from tensor shapes (heads, epsilons, rope, the codec's layout)
+  from the English transformers checkpoint, which Kyutai's configs share for every language, and
+  reads the layer counts from the checkpoint itself (French has 24 layers, English 6).
+- Converts the SentencePiece model to a fast tokenizer that encodes exactly as SentencePiece does
+  and adds the prompt tokens with the English tokenizer's names.
+- Loads the result into the transformers classes and refuses it unless every tensor is used and
+  none is missing; then writes `model/` and `codec/` under `<weights dir>/pocket-tts/<language>/`
+  through a temporary folder, so an interrupted conversion leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gpu.errors import EngineError
+from gpu.speech.spec import KYUTAI_LANGUAGES, POCKET_CODEC, POCKET_MODEL, PocketLanguage
+from gpu.weights import Places, WeightSource, locate, pull_command
+
+if TYPE_CHECKING:
+    import torch
+
+PROMPT_TOKENS = (
+    "audio_prompt_token",
+    "audio_latent_token",
+    "audio_prompt_bos_token",
+    "audio_bos_token",
+)
+"""The tokenizer attributes the transformers processor reads, in the order of their ids."""
+MARKER = "converted-from.json"
+"""Written last into a converted folder: what it was made from (a later pull skips the work)."""
+ENGLISH_FILES = ("chat_template.jinja", "preprocessor_config.json", "generation_config.json")
+"""Files of the English checkpoint that hold for every language, copied as they are."""
+
+_LAYER = {
+    "self_attn.out_proj.weight": "self_attn.o_proj.weight",
+    "norm1.weight": "input_layernorm.weight",
+    "norm1.bias": "input_layernorm.bias",
+    "norm2.weight": "post_attention_layernorm.weight",
+    "norm2.bias": "post_attention_layernorm.bias",
+    "linear1.weight": "mlp.fc1.weight",
+    "linear2.weight": "mlp.fc2.weight",
+    "layer_scale_1.scale": "self_attn_layer_scale.scale",
+    "layer_scale_2.scale": "mlp_layer_scale.scale",
+}
+"""A transformer layer's tensors, Kyutai name -> transformers name (flow LM and codec alike)."""
+_MODEL = {
+    "flow_lm.bos_emb": "model.bos_latent",
+    "flow_lm.speaker_proj_weight": "model.audio_prompt_proj.weight",
+    "flow_lm.input_linear.weight": "model.audio_latent_proj.weight",
+    "flow_lm.emb_mean": "latent_mean",
+    "flow_lm.emb_std": "latent_std",
+    "flow_lm.out_norm.weight": "model.norm.weight",
+    "flow_lm.out_norm.bias": "model.norm.bias",
+    "flow_lm.out_eos.weight": "eos_head.weight",
+    "flow_lm.out_eos.bias": "eos_head.bias",
+}
+_FLOW_HEAD = (
+    ("flow_lm.flow_net.", "flow_head."),
+    ("time_embed.", "timestep_embeddings."),
+    ("res_blocks.", "layers."),
+    ("cond_embed.", "cond_proj."),
+    (".in_ln.", ".norm."),
+    (".mlp.0.", ".fc1."),
+    (".mlp.2.", ".fc2."),
+    (".mlp.3.alpha", ".norm.weight"),
+    (".adaLN_modulation.1.", ".adaln_proj."),
+    ("final_layer.linear.", "final_layer.proj."),
+)
+"""The flow head's tensors: these replacements, in order, on Kyutai's names."""
+_EMBEDDINGS = {"flow_lm.conditioner.embed.weight", "flow_lm.bos_before_voice"}
+"""Kyutai's tensors that make up the token embeddings together (see `_embeddings`)."""
+_CODEC = {
+    "mimi.downsample.conv.conv.weight": "encoder.downsample.conv.weight",
+    "mimi.upsample.convtr.convtr.weight": "decoder.upsample.conv.weight",
+    "mimi.quantizer.output_proj.weight": "latent_proj.weight",
+}
+_SEANET = (
+    ("mimi.encoder.model.", "encoder.encoder_seanet.layers."),
+    ("mimi.decoder.model.", "decoder.decoder_seanet.layers."),
+    (".convtr.", ".conv."),
+)
+"""The codec's convolution stacks: these replacements, in order, on Kyutai's names."""
+_TRANSFORMERS = {
+    "flow_lm.transformer.layers.": "model.layers.",
+    "mimi.encoder_transformer.transformer.layers.": "encoder.encoder_transformer.layers.",
+    "mimi.decoder_transformer.transformer.layers.": "decoder.decoder_transformer.layers.",
+}
+"""Where each of Kyutai's transformers lives in the transformers classes."""
+
+
+class ConversionFailed(EngineError):
+    """Kyutai's checkpoint does not map onto the transformers classes; the message says where."""
+
+    permanent = True
+
+
+def language_of(source: WeightSource) -> PocketLanguage:
+    """The language whose Kyutai checkpoint `source` is."""
+    for language in KYUTAI_LANGUAGES:
+        if source in (language.model, language.tokenizer):
+            return language
+    raise ConversionFailed(f"{source.label} is not a Pocket TTS language checkpoint")
+
+
+def convert_language(source: WeightSource, places: Places) -> Path:
+    """`dropreel weights pull` hook: convert the pulled language once; returns its folder."""
+    language = language_of(source)
+    fix = pull_command("pocket-tts") + f" --language {language.code}"
+    english = locate(POCKET_MODEL, places, fix, "the English pocket-tts model")
+    english_codec = locate(POCKET_CODEC, places, fix, "the English pocket-tts codec")
+    checkpoint = locate(language.model, places, fix) / language.model.patterns[0]
+    tokenizer = locate(language.tokenizer, places, fix) / language.tokenizer.patterns[0]
+    out = Path(places.weights_dir or ".").expanduser() / language.converted
+    origin = {
+        "language": language.code,
+        "model": f"{language.model.repo_id}@{language.model.ref}/{language.model.patterns[0]}",
+        "tokenizer": f"{language.tokenizer.repo_id}@{language.tokenizer.ref}/"
+        f"{language.tokenizer.patterns[0]}",
+    }
+    marker = out / "model" / MARKER
+    if marker.exists() and json.loads(marker.read_text()) == origin:
+        return out
+    convert(checkpoint, tokenizer, english, english_codec, out, origin)
+    return out
+
+
+def convert(
+    checkpoint: Path,
+    tokenizer_model: Path,
+    english_model: Path,
+    english_codec: Path,
+    out: Path,
+    origin: dict[str, str],
+) -> None:
+    """Kyutai's `checkpoint` + `tokenizer_model` -> `out/model` and `out/codec` (transformers)."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(checkpoint))
+    other = sorted(k for k in tensors if not k.startswith(("flow_lm.", "mimi.")))
+    if other:
+        raise ConversionFailed(
+            f"Kyutai's checkpoint has tensors outside its flow LM and codec ({', '.join(other[:5])}): "
+            "its format changed; pull the revision dropreel pins"
+        )
+    work = out / ".converting"
+    shutil.rmtree(work, ignore_errors=True)
+    tokenizer = fast_tokenizer(tokenizer_model, english_model)
+    _save_model(tensors, tokenizer, english_model, work / "model")
+    _save_codec(tensors, english_codec, work / "codec")
+    for name in ENGLISH_FILES:
+        if (english_model / name).exists():
+            shutil.copy2(english_model / name, work / "model" / name)
+    (work / "model" / MARKER).write_text(json.dumps(origin, indent=2))
+    for part in ("codec", "model"):  # model last: its marker says the whole is complete
+        shutil.rmtree(out / part, ignore_errors=True)
+        (work / part).rename(out / part)
+    work.rmdir()
+
+
+def fast_tokenizer(tokenizer_model: Path, english_model: Path):
+    """Kyutai's SentencePiece model as a fast tokenizer with the English prompt tokens after it."""
+    from tokenizers.models import Unigram
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import SentencePieceExtractor, SpmConverter
+
+    english = AutoTokenizer.from_pretrained(english_model)
+    extractor = SentencePieceExtractor(str(tokenizer_model))
+    pieces = extractor.extract(Unigram)
+    core = SpmConverter.build_tokenizer_from_spm_proto(proto=extractor.proto, vocab=pieces["vocab"])
+    spec = extractor.proto.trainer_spec
+    ids = extractor.proto.pieces
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        unk_token=ids[spec.unk_id].piece,
+        pad_token=ids[spec.pad_id].piece if spec.pad_id >= 0 else None,
+        padding_side=english.padding_side,
+        extra_special_tokens={name: getattr(english, name) for name in PROMPT_TOKENS},
+    )
+
+
+def _save_model(tensors: dict, tokenizer, english_model: Path, where: Path) -> None:
+    from transformers import PocketTTSConfig, PocketTTSForConditionalGeneration
+
+    kyutai = {k: v for k, v in tensors.items() if k.startswith("flow_lm.")}
+    config = json.loads((english_model / "config.json").read_text())
+    heads = int(config["num_attention_heads"])
+    state = _renamed(kyutai, _MODEL, _FLOW_HEAD, heads, skip=_EMBEDDINGS)
+    ids = {
+        name: tokenizer.convert_tokens_to_ids(getattr(tokenizer, name)) for name in PROMPT_TOKENS
+    }
+    state["model.embed_tokens.weight"] = _embeddings(kyutai, len(tokenizer), ids)
+    config.update(
+        vocab_size=len(tokenizer),
+        num_hidden_layers=_count(kyutai, r"flow_lm\.transformer\.layers\.(\d+)\."),
+        **{f"{name}_id": token_id for name, token_id in ids.items()},
+    )
+    if tokenizer.pad_token_id is not None:
+        config["pad_token_id"] = tokenizer.pad_token_id
+    config["flow_head_config"] = {
+        **config.get("flow_head_config", {}),
+        "num_hidden_layers": _count(kyutai, r"flow_lm\.flow_net\.res_blocks\.(\d+)\."),
+    }
+    model = PocketTTSForConditionalGeneration(PocketTTSConfig(**config))
+    _load_exactly(model, state, "model", ignore=model._keys_to_ignore_on_load_missing)
+    model.save_pretrained(where)
+    tokenizer.save_pretrained(where)
+
+
+def _save_codec(tensors: dict, english_codec: Path, where: Path) -> None:
+    from transformers import PocketTTSAudioTokenizerConfig, PocketTTSAudioTokenizerModel
+
+    kyutai = {k: v for k, v in tensors.items() if k.startswith("mimi.")}
+    config = json.loads((english_codec / "config.json").read_text())
+    heads = int(config["num_attention_heads"])
+    state = _renamed(kyutai, _CODEC, _SEANET, heads)
+    config["num_hidden_layers"] = _count(
+        kyutai, r"mimi\.encoder_transformer\.transformer\.layers\.(\d+)\."
+    )
+    codec = PocketTTSAudioTokenizerModel(PocketTTSAudioTokenizerConfig(**config))
+    _load_exactly(codec, state, "codec", ignore=())
+    codec.save_pretrained(where)
+
+
+def _renamed(
+    kyutai: dict,
+    exact: dict[str, str],
+    replacements: tuple[tuple[str, str], ...],
+    heads: int,
+    skip: frozenset[str] | set[str] = frozenset(),
+) -> dict:
+    """Every Kyutai tensor under its transformers name.
+
+    A name the tables do not cover comes out of `replacements` as a name the transformers class
+    does not have, which `_load_exactly` refuses: no tensor is dropped silently.
+    """
+    state = {}
+    for key, tensor in kyutai.items():
+        if key in skip:
+            continue
+        if key in exact:
+            state[exact[key]] = tensor
+            continue
+        layer = next((p for p in _TRANSFORMERS if key.startswith(p)), None)
+        if layer:
+            index, _, rest = key.removeprefix(layer).partition(".")
+            prefix = f"{_TRANSFORMERS[layer]}{index}."
+            if rest == "self_attn.in_proj.weight":
+                q, k, v = tensor.chunk(3)
+                state[prefix + "self_attn.q_proj.weight"] = _rotate_halves(q, heads)
+                state[prefix + "self_attn.k_proj.weight"] = _rotate_halves(k, heads)
+                state[prefix + "self_attn.v_proj.weight"] = v
+                continue
+            if rest in _LAYER:
+                state[prefix + _LAYER[rest]] = tensor
+                continue
+        name = key
+        for old, new in replacements:
+            name = name.replace(old, new)
+        if name in state:
+            raise ConversionFailed(f"Kyutai's {key!r} lands on {name!r}, which is already taken")
+        state[name] = tensor
+    return state
+
+
+def _rotate_halves(weight: torch.Tensor, heads: int) -> torch.Tensor:
+    """q or k rows reordered per head from interleaved rotary pairs to rotated halves."""
+    out_dim, in_dim = weight.shape
+    head_dim = out_dim // heads
+    pairs = weight.reshape(heads, head_dim // 2, 2, in_dim)
+    return pairs.transpose(1, 2).reshape(out_dim, in_dim).contiguous()
+
+
+def _embeddings(kyutai: dict, vocab_size: int, ids: dict[str, int]) -> torch.Tensor:
+    import torch
+
+    text = kyutai["flow_lm.conditioner.embed.weight"]
+    n_text = text.shape[0] - 1  # the last row is Kyutai's padding entry
+    if min(ids.values()) != n_text or vocab_size != n_text + len(ids):
+        raise ConversionFailed(
+            f"Kyutai's text table has {n_text} entries but its tokenizer has {min(ids.values())}: "
+            "the checkpoint and tokenizer.model are from different languages or revisions"
+        )
+    if "flow_lm.bos_before_voice" not in kyutai:
+        raise ConversionFailed(
+            "this Kyutai checkpoint has no learnt vector before the voice (bos_before_voice); "
+            "the transformers classes need one: use a checkpoint made with it"
+        )
+    table = torch.zeros(vocab_size, text.shape[1], dtype=text.dtype)
+    table[:n_text] = text[:n_text]
+    table[ids["audio_prompt_bos_token"]] = kyutai["flow_lm.bos_before_voice"].reshape(-1)
+    return table
+
+
+def _count(kyutai: dict, pattern: str) -> int:
+    found = {int(m.group(1)) for key in kyutai if (m := re.match(pattern, key))}
+    if not found:
+        raise ConversionFailed(f"Kyutai's checkpoint has no tensors matching {pattern!r}")
+    return max(found) + 1
+
+
+def _load_exactly(module, state: dict, what: str, ignore) -> None:
+    """Load `state` into `module`; ConversionFailed unless every tensor fits and none is missing."""
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # a size mismatch
+        raise ConversionFailed(
+            f"Kyutai's {what} tensors do not fit the {what} class: {err}"
+        ) from err
+    missing = [k for k in missing if not any(re.search(p, k) for p in ignore)]
+    if missing or unexpected:
+        raise ConversionFailed(
+            f"Kyutai's {what} does not map onto the transformers {what} class: missing "
+            f"{missing[:5]}, unexpected {unexpected[:5]}"
+        )
