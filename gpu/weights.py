@@ -7,7 +7,9 @@ this machine, and `--modal` runs the very same call inside a Modal container who
 at the weights Volume. A source lands either in the Hugging Face cache (`DROPREEL_HF_CACHE_DIR`,
 else the Hugging Face default; diffusers-layout repos, resolved by repo id + revision) or, when
 it names a `folder`, in `<DROPREEL_WEIGHTS_DIR>/<folder>/` as plain files (the talking-head
-engine reads the published files from there).
+engine reads the published files from there). A folder source may also name a `store` step: the
+download then lands in a staging folder and the step writes what the loader reads (for example
+the same tensors, under the same names, in the dtype the engine runs), once per revision.
 
 Render never touches the network: `locate` only looks on disk and raises `WeightsMissing` naming
 the command that fixes it. huggingface_hub is imported inside the functions so the watcher
@@ -16,6 +18,7 @@ never needs it.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,8 +67,13 @@ class WeightSource:
     license: str = ""
     note: str = ""
     convert: str | None = None
-    """`module:function` run once after a pull, given this source and the Places (a conversion
-    of the makers' format into the layout the loader reads)."""
+    """`module:function` run once after the whole pull, given this source and the Places (a
+    conversion of the makers' format, which may read several sources, into the layout the
+    loader reads)."""
+    store: Callable[[Path, Path], None] | None = None
+    """For a folder source: `store(download, folder)` writes what the loader reads from this
+    source's published files in `download` (deleting them as it goes), once per revision;
+    None: the download is it."""
 
     @property
     def label(self) -> str:
@@ -147,28 +155,8 @@ def pull(
     if not spec.weights:
         result["message"] = f"engine {spec.name!r} has no weights to pull"
         return result
-    from huggingface_hub import snapshot_download
-
     for source in sources:
-        if source.revision is None:
-            log.warning("%s is not pinned; fetching its current main", source.repo_id)
-        where = {"local_dir": str(places.folder(source))} if source.folder else {}
-        log.info("pulling %s at %s into %s", source.repo_id, source.ref, places.where(source))
-        try:
-            path = snapshot_download(
-                repo_id=source.repo_id,
-                revision=source.ref,
-                allow_patterns=list(source.patterns),
-                cache_dir=places.cache_dir,
-                **where,
-            )
-        except Exception as err:  # hub errors are many types; say which repo and what to check
-            first = str(err).splitlines()[0] if str(err) else ""
-            raise WeightsPullFailed(
-                f"could not download {source.repo_id} at {source.ref} for {spec.name} "
-                f"({type(err).__name__}: {first}): check the network, the repo id and revision, "
-                "and HF_TOKEN if the repo is gated (on Modal: the dropreel-huggingface Secret)"
-            ) from err
+        path = _fetch(spec, source, places)
         record = {
             "name": source.label,
             "repo": source.repo_id,
@@ -193,6 +181,96 @@ def pull(
     )
     log.info("%s", result["message"])
     return result
+
+
+STORED = ".dropreel-stored.json"
+"""Written last by a `store` step's pull: the repo and revision the folder was made from."""
+
+
+def _fetch(spec: EngineSpec, source: WeightSource, places: Places) -> Path:
+    """Download one source (then run its `store` step); returns the folder the loader reads."""
+    from huggingface_hub import snapshot_download
+
+    if source.revision is None:
+        log.warning("%s is not pinned; fetching its current main", source.repo_id)
+    folder = places.folder(source) if source.folder else None
+    stamp = {"repo": source.repo_id, "revision": source.ref}
+    if source.store is not None and folder is not None and _stored(folder) == stamp:
+        log.info("%s at %s is already stored in %s", source.repo_id, source.ref, folder)
+        return folder
+    target = folder
+    if source.store is not None and folder is not None:
+        target = folder.with_name(folder.name + ".download")
+    where = {"local_dir": str(target)} if target is not None else {}
+    log.info("pulling %s at %s into %s", source.repo_id, source.ref, places.where(source))
+    try:
+        path = snapshot_download(
+            repo_id=source.repo_id,
+            revision=source.ref,
+            allow_patterns=list(source.patterns),
+            cache_dir=places.cache_dir,
+            **where,
+        )
+    except Exception as err:  # hub errors are many types; say which repo and what to check
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise WeightsPullFailed(
+            f"could not download {source.repo_id} at {source.ref} for {spec.name} "
+            f"({type(err).__name__}: {first}): check the network, the repo id and revision, "
+            "and HF_TOKEN if the repo is gated (on Modal: the dropreel-huggingface Secret)"
+        ) from err
+    if source.store is None or folder is None:
+        return Path(path)
+    import shutil
+
+    log.info("storing %s from %s into %s", source.repo_id, target, folder)
+    (folder / STORED).unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    source.store(Path(path), folder)
+    (folder / STORED).write_text(json.dumps(stamp))
+    shutil.rmtree(Path(path), ignore_errors=True)
+    return folder
+
+
+def _stored(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / STORED).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cast_shards(download: Path, folder: Path, dtype: str, keep_fp32: Callable[[str], bool]) -> None:
+    """A `store` step: every `*.safetensors` file in `download` rewritten into `folder` with its
+    floating tensors in `dtype` (those `keep_fp32(name)` names in float32), same names, same
+    files; other files copied. Each published file is deleted once written, so the disk holds
+    the download plus one converted file at most. Files the loader finds first are written last.
+    """
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    want = getattr(torch, dtype)
+    shards = sorted(download.rglob("*.safetensors"))
+    others = [f for f in sorted(download.rglob("*")) if f.is_file() and f not in shards]
+    for shard in shards:
+        out = folder / shard.relative_to(download)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        with safe_open(str(shard), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
+                tensor = f.get_tensor(key)
+                if tensor.is_floating_point():
+                    tensor = tensor.to(torch.float32 if keep_fp32(key) else want)
+                tensors[key] = tensor.contiguous()
+        partial = out.with_name(out.name + ".partial")
+        save_file(tensors, str(partial), metadata={"format": "pt"})
+        partial.replace(out)
+        shard.unlink()
+    for other in others:
+        if ".cache" in other.relative_to(download).parts:
+            continue
+        out = folder / other.relative_to(download)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(other.read_bytes())
 
 
 def disk_gb(folder: Path) -> float:

@@ -21,10 +21,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from gpu.errors import WeightsMissing
-from gpu.weights import Places, WeightSource, locate, pull_command
+from gpu.weights import Places, WeightSource, cast_shards, locate, pull_command
 
 PULL_COMMAND = pull_command("talking-head")
 FAST = ("fast",)
+
+
+def store_bf16(download: Path, folder: Path) -> None:
+    """The published fp32 transformer stored once in bf16, the dtype the engine runs on GPUs.
+
+    Same files, same tensor names; the modules the model keeps in float32 stay float32, so a
+    GPU load reads exactly the values it would have cast from the published files, from half
+    the bytes. (A CPU render, which runs in float32, then starts from bf16 values.)
+    """
+    from gpu.infinitetalk.keymap import KeyMapError, map_key
+    from gpu.infinitetalk.model import InfiniteTalkTransformer
+
+    keep = tuple(InfiniteTalkTransformer._keep_in_fp32_modules)
+
+    def keep_fp32(key: str) -> bool:
+        try:
+            name = map_key(key)
+        except KeyMapError:
+            name = key
+        return any(m in name for m in keep)
+
+    cast_shards(download, folder, "bfloat16", keep_fp32)
+
 
 WEIGHTS: tuple[WeightSource, ...] = (
     WeightSource(
@@ -35,7 +58,9 @@ WEIGHTS: tuple[WeightSource, ...] = (
         patterns=("config.json", "diffusion_pytorch_model*.safetensors"),
         size_gb=66,
         license="Apache-2.0",
-        note="the I2V-14B transformer in the reference's naming (7 shards, ~66 GB fp32)",
+        note="the I2V-14B transformer in the reference's naming (7 shards, ~66 GB fp32 "
+        "downloaded, stored as ~33 GB bf16)",
+        store=store_bf16,
     ),
     WeightSource(
         name="wan-components",

@@ -132,7 +132,9 @@ def pull_weights(engine: str, profiles: list[str] | None = None) -> dict:
         if not modal.is_local():
             weights.commit()
 
-    return pull(engine_spec(engine), profiles, after_each=commit)
+    result = pull(engine_spec(engine), profiles, after_each=commit)
+    commit(result)  # what a `convert` step wrote after the last repository
+    return result
 
 
 # ## Engines: one class per registered engine, loaded once per container.
