@@ -195,7 +195,12 @@ def _fetch(spec: EngineSpec, source: WeightSource, places: Places) -> Path:
         log.warning("%s is not pinned; fetching its current main", source.repo_id)
     folder = places.folder(source) if source.folder else None
     stamp = {"repo": source.repo_id, "revision": source.ref}
-    if source.store is not None and folder is not None and _stored(folder) == stamp:
+    if (
+        source.store is not None
+        and folder is not None
+        and _stored(folder) == stamp
+        and all((folder / m).exists() for m in source.markers())
+    ):
         log.info("%s at %s is already stored in %s", source.repo_id, source.ref, folder)
         return folder
     target = folder
