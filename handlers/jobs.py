@@ -30,6 +30,7 @@ class Phase(StrEnum):
     EXPIRED = "expired"  # claimed, lease expired: a worker died; the next tick takes it back
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # the user cancelled this version (handlers/control.py)
 
     @property
     def state(self) -> JobState:
@@ -44,6 +45,7 @@ _STATE_OF = {
     Phase.EXPIRED: JobState.RUNNING,  # its status.json still says running until taken back
     Phase.DONE: JobState.DONE,
     Phase.FAILED: JobState.FAILED,
+    Phase.CANCELLED: JobState.CANCELLED,
 }
 
 
@@ -251,6 +253,8 @@ def _phase(
         return Phase.DONE, None
     if Marker.FAILED in markers:
         return Phase.FAILED, None
+    if Marker.CANCELLED in markers:
+        return Phase.CANCELLED, None
     if job.kind is None:
         return Phase.INCOMPLETE, None
     if Marker.LEASE in markers:

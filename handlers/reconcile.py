@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from handlers import control
 from handlers.claims import Lease, LeaseRecord, claim, read_lease, take_back
 from handlers.errors import KeyTooLong, first_line
 from handlers.jobs import Job, Phase, discover
@@ -56,6 +57,7 @@ def reconcile(rt: Runtime, listing: Listing, dispatcher: Dispatcher) -> TickRepo
         listing.objects, listing.server_time, settings.settle_seconds, settings.lease_seconds
     )
     report = TickReport(jobs=len(jobs), requests=listing.pages)
+    control.apply(rt, jobs, listing.objects, report.errors)  # retry/cancel files, stale renders
     for job in jobs:
         report.states[job.phase] += 1
         try:
@@ -93,7 +95,7 @@ def _act(
         if lease:
             report.taken_back.append(job.name)
             dispatcher.dispatch(job, lease)
-    elif job.phase in (Phase.DONE, Phase.FAILED) and _expired_lease(
+    elif job.phase in (Phase.DONE, Phase.FAILED, Phase.CANCELLED) and _expired_lease(
         job, listing.server_time, settings.lease_seconds
     ):
         report.requests += 2

@@ -28,6 +28,7 @@ class JobState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # the user cancelled it, or its inputs were deleted mid-render
     INCOMPLETE = "incomplete"  # a part is missing: only `dropreel status` shows it (no status.json)
 
 
@@ -38,7 +39,7 @@ def utcnow() -> str:
 class JobStatus(BaseModel):
     """The status document. `error` is in plain words; secrets never appear here."""
 
-    state: JobState = Field(description="queued | running | done | failed")
+    state: JobState = Field(description="queued | running | done | failed | cancelled")
     job: str
     kind: JobKind | None = None
     version: str
@@ -117,9 +118,14 @@ class StatusWriter:
         if write:
             self.write()
 
+    @property
+    def due(self) -> bool:
+        """True when the next progress step writes status.json."""
+        return time.monotonic() - self._written >= self.every
+
     def progress(self, done: int, total: int) -> None:
         self.status.progress = {"done": done, "total": total}
-        if time.monotonic() - self._written >= self.every:
+        if self.due:
             self.write()
 
     def meter(self, gpu: str | None, usd_per_hour: float | None) -> None:
