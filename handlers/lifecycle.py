@@ -184,6 +184,7 @@ def prepare(rt: Runtime, job: Job, routed: Route | None, writer: StatusWriter, t
         local["audio"] = speech.path
         request = replace(request, audio=validate.audio(speech.path, rt.settings))
     writer.status.engine = routed.engine
+    writer.status.folder_settings = routed.folder_settings or None
     writer.status.preview = get_spec(routed.engine).preview
     audio = local.get("audio") if job.kind is JobKind.TALKING_HEAD else None
     return Work(routed.engine, request, audio, tmp / "out.mp4", speech)

@@ -53,6 +53,10 @@ class JobStatus(BaseModel):
     progress: dict[str, int] | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     settings: dict[str, Any] = Field(default_factory=dict)
+    folder_settings: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="Defaults this job took from dropreel.json files: field -> {value, from}.",
+    )
     adjustments: list[str] = Field(default_factory=list)
     video: dict[str, Any] | None = None
     speech: dict[str, Any] | None = Field(
