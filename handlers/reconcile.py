@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from handlers import control
+from handlers import control, feedback
 from handlers.claims import Lease, LeaseRecord, claim, read_lease, take_back
 from handlers.errors import KeyTooLong, first_line
 from handlers.jobs import Job, Phase, discover
@@ -58,6 +58,7 @@ def reconcile(rt: Runtime, listing: Listing, dispatcher: Dispatcher) -> TickRepo
     )
     report = TickReport(jobs=len(jobs), requests=listing.pages)
     control.apply(rt, jobs, listing.objects, report.errors)  # retry/cancel files, stale renders
+    feedback.announce(rt, jobs, listing, report.errors)  # folders whose files make no job
     for job in jobs:
         report.states[job.phase] += 1
         try:

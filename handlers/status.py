@@ -29,7 +29,8 @@ class JobState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"  # the user cancelled it, or its inputs were deleted mid-render
-    INCOMPLETE = "incomplete"  # a part is missing: only `dropreel status` shows it (no status.json)
+    INCOMPLETE = "incomplete"  # a part is missing; status.json says what once it has waited
+    # past the grace period (handlers/feedback.py)
 
 
 def utcnow() -> str:
@@ -39,7 +40,7 @@ def utcnow() -> str:
 class JobStatus(BaseModel):
     """The status document. `error` is in plain words; secrets never appear here."""
 
-    state: JobState = Field(description="queued | running | done | failed | cancelled")
+    state: JobState = Field(description="queued | running | done | failed | cancelled | incomplete")
     job: str
     kind: JobKind | None = None
     version: str
