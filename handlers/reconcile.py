@@ -139,7 +139,8 @@ def _give_up(rt: Runtime, job: Job, attempt: int, report: TickReport) -> None:
         return
     error = (
         f"the worker stopped responding on each of {attempt} attempts (crashed, out of memory, "
-        "or timed out); check the worker logs, then re-upload an input to try again"
+        f"or timed out); check the worker logs, then drop {job.stem}.retry beside the inputs to "
+        "try again"
     )
     if fail_unstarted(rt, job, lease, error) is RunOutcome.FAILED:
         report.failed.append(job.name)
