@@ -26,7 +26,7 @@ import hashlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from datetime import timedelta
 
 from handlers import layout
 from handlers.claims import DECIDED, JSON, Lease, LeaseRecord, claim
@@ -36,7 +36,7 @@ from handlers.layout import Marker
 from handlers.lifecycle import complete
 from handlers.runtime import Runtime
 from handlers.status import JobState, JobStatus, write_status
-from handlers.storage import ObjectInfo
+from handlers.storage import Listing, ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,10 @@ def control_type(name: str) -> tuple[str, str] | None:
     return word, stem
 
 
-def apply(rt: Runtime, jobs: list[Job], objects: Iterable[ObjectInfo], errors: list[str]) -> None:
+def apply(rt: Runtime, jobs: list[Job], listing: Listing, errors: list[str]) -> None:
     """Act on the control files beside `jobs` and stop renders of versions that are gone.
     Retried jobs leave here ready to claim. A job whose step raises is logged in `errors`."""
-    objects = list(objects)
+    objects = listing.objects
     requests: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
     for obj in objects:
         if layout.is_reserved(obj.key) or not layout.is_safe_key(obj.key):
@@ -71,6 +71,7 @@ def apply(rt: Runtime, jobs: list[Job], objects: Iterable[ObjectInfo], errors: l
         for obj in (o for stem in _stems(job) for o in requests.get((job.folder, stem), [])):
             _guarded(errors, job.name, _obey, rt, job, obj)
     current = {(job.folder, job.meta_stem): job for job in jobs}
+    lease_for = timedelta(seconds=rt.settings.lease_seconds)
     for obj in objects:
         meta = layout.parse_meta(obj.key)
         if meta is None or not meta[2].endswith(f".{Marker.LEASE}"):
@@ -78,7 +79,8 @@ def apply(rt: Runtime, jobs: list[Job], objects: Iterable[ObjectInfo], errors: l
         job = current.get(meta[:2])
         version = meta[2].rpartition(".")[0]
         if job is None or job.version != version:
-            _guarded(errors, obj.key, _stop_stale, rt, obj, version, job)
+            expired = obj.last_modified + lease_for <= listing.server_time
+            _guarded(errors, obj.key, _stop_stale, rt, obj, version, job, expired)
 
 
 def _guarded(errors: list[str], name: str, step, *args) -> None:
@@ -100,15 +102,16 @@ def _stems(job: Job) -> list[str]:
 
 def _obey(rt: Runtime, job: Job, obj: ObjectInfo) -> None:
     word = control_type(layout.split_key(obj.key)[1])[0]  # type: ignore[index]
-    if word == RETRY and job.phase in _FINISHED and job.marker(Marker.LEASE) is None:
-        if _use(rt, job, obj):
-            _retry(rt, job)
+    if job.phase in _FINISHED and job.marker(Marker.LEASE) is not None:
+        return  # its message is still going out: the next tick decides
+    if word == RETRY and job.phase in _FINISHED:
+        act = _retry
     elif word == CANCEL and job.phase in (*_WAITING, *_RUNNING):
-        if _use(rt, job, obj):
-            _cancel(rt, job, obj)
-    elif job.phase in (Phase.INCOMPLETE, *_FINISHED, *_RUNNING):  # nothing to do: used up
-        _use(rt, job, obj)
-    # a retry beside a queued job, or a finished job whose message is still going out, waits
+        act = _cancel
+    else:
+        act = None  # nothing to retry or to cancel: the file is used up all the same
+    if _use(rt, job, obj) and act is not None:
+        act(rt, job, obj)
 
 
 def _use(rt: Runtime, job: Job, obj: ObjectInfo) -> bool:
@@ -129,7 +132,7 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def _retry(rt: Runtime, job: Job) -> None:
+def _retry(rt: Runtime, job: Job, obj: ObjectInfo) -> None:
     """Forget the version's outcome; the caller's claim renders it again (attempt 1)."""
     for marker in DECIDED:
         rt.storage.delete(job.marker_key(marker))
@@ -160,6 +163,13 @@ def _cancel(rt: Runtime, job: Job, obj: ObjectInfo) -> None:
     log.info("%s: cancelled by %s", job.name, name)
 
 
+def _is_final(rt: Runtime, key: str) -> bool:
+    try:
+        return LeaseRecord.from_bytes(rt.storage.get(key)).final is not None
+    except (ObjectNotFound, ValueError):
+        return False
+
+
 def _take_over(rt: Runtime, key: str, version: str, final: JobStatus) -> Lease | None:
     """Turn a running version's lease final (`final`) by compare-and-swap on its ETag as it is
     now (its worker renews it at progress steps, so it is listed again first). The worker's
@@ -187,9 +197,14 @@ def _take_over(rt: Runtime, key: str, version: str, final: JobStatus) -> Lease |
     return None
 
 
-def _stop_stale(rt: Runtime, obj: ObjectInfo, version: str, job: Job | None) -> None:
+def _stop_stale(rt: Runtime, obj: ObjectInfo, version: str, job: Job | None, expired: bool) -> None:
     """End the lease of a version whose inputs were replaced or deleted: its worker stops at
-    its next progress step and publishes nothing, and the version announces nothing."""
+    its next progress step and publishes nothing, and the version announces nothing. A final
+    lease is left to its holder while it lives; expired, it is an outbox entry of a version
+    nobody has any more: deleted, unsent."""
+    if expired and _is_final(rt, obj.key):
+        rt.storage.delete(obj.key)
+        return
     folder, stem, _ = layout.parse_meta(obj.key)  # type: ignore[misc]
     gone = job is None or job.phase is Phase.INCOMPLETE
     reason = "its inputs were deleted" if gone else "an input was replaced; the new one renders"

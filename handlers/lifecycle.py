@@ -209,7 +209,10 @@ def render(
         if rt.on_frame is not None:
             rt.on_frame(job, done, total)
         if writer.due:  # a cancelled or superseded run stops here, before writing anything
-            keeper.confirm()
+            try:
+                keeper.confirm()
+            except StorageError as err:  # a hiccup: the heartbeat tries again
+                log.warning("%s: could not confirm its lease: %s", job.name, first_line(err))
         writer.progress(done, total)
 
     return encode_mp4(engine.render(plan, progress), plan.fps, work.video, audio=work.audio)

@@ -57,7 +57,7 @@ def reconcile(rt: Runtime, listing: Listing, dispatcher: Dispatcher) -> TickRepo
         listing.objects, listing.server_time, settings.settle_seconds, settings.lease_seconds
     )
     report = TickReport(jobs=len(jobs), requests=listing.pages)
-    control.apply(rt, jobs, listing.objects, report.errors)  # retry/cancel files, stale renders
+    control.apply(rt, jobs, listing, report.errors)  # retry/cancel files, stale renders
     feedback.announce(rt, jobs, listing, report.errors)  # folders whose files make no job
     for job in jobs:
         report.states[job.phase] += 1

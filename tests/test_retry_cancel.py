@@ -5,15 +5,18 @@ status`, the notifications."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from gpu.errors import EngineSetupError
 from gpu.registry import load_engine
 from handlers import lifecycle
-from handlers.claims import Lease
-from handlers.jobs import Job
+from handlers.claims import Lease, claim
+from handlers.jobs import Job, discover
 from handlers.lifecycle import RunOutcome, run_job
 from handlers.reconcile import reconcile
+from handlers.status import JobState, JobStatus
 from infra.cli.main import main
 from infra.local_dispatch import InlineDispatcher
 from tests.helpers import (
@@ -26,6 +29,8 @@ from tests.helpers import (
     status,
     wav,
 )
+from triggers.events.model import ObjectEvent
+from triggers.intake import Intake
 
 
 class Held(list):
@@ -220,3 +225,43 @@ def test_control_files_are_never_inputs(storage, make_settings, tmp_path):
     [note] = notes.read()
     assert sorted(note["inputs"]) == sorted(storage.describe(k) for k in ("s/al.png", "s/al.wav"))
     assert "s/other.retry" in _keys(storage)
+
+
+def test_a_retry_file_event_reaches_the_webhook_intake(s3_storage, make_settings, tmp_path):
+    notes = Notifications(tmp_path / "notes.jsonl")
+    rt = runtime(s3_storage, make_settings(s3_storage), notes)
+    rt.engine_loader = _broken_setup
+    s3_storage.put("s/al.png", png())
+    s3_storage.put("s/al.wav", wav())
+    run_tick(rt)
+    rt.engine_loader = load_engine
+    s3_storage.put("s/al.retry", b"")
+    intake = Intake(rt, InlineDispatcher(rt))
+    try:
+        report = intake.accept([ObjectEvent(s3_storage.bucket, "inbox/s/al.retry", True)])
+    finally:
+        intake.close()
+    assert report.claimed == 1
+    assert [n["state"] for n in notes.read()] == ["failed", "done"]
+
+
+def test_a_dead_workers_undelivered_message_of_a_replaced_version_is_dropped(
+    storage, make_settings, tmp_path
+):
+    notes = Notifications(tmp_path / "notes.jsonl")
+    rt = runtime(storage, make_settings(storage, lease_seconds=0.5), notes)
+    storage.put("s/al.png", png())
+    storage.put("s/al.wav", wav())
+    [job] = discover(storage.list().objects, storage.list().server_time, 0, 30)
+    lease = claim(storage, job)
+    lease.finish(JobStatus.fresh(job, JobState.DONE, 1, 3))  # decided; then its worker died
+    storage.put("s/al.wav", wav(0.8, seed=5))  # replaced before anyone sent the message
+    time.sleep(0.6)
+    run_tick(rt)
+    assert [(n["state"], n["version"]) for n in notes.read()] == [("done", started_version(rt))]
+    assert not [k for k in _keys(storage) if k.endswith(".lease")]
+
+
+def started_version(rt) -> str:
+    [job] = [j for j in discover(rt.storage.list().objects, rt.storage.list().server_time, 0, 30)]
+    return job.version
