@@ -14,7 +14,6 @@ whose name has finished before (its inputs were deleted since) is left quiet.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -23,7 +22,7 @@ from datetime import datetime, timedelta
 
 from handlers import layout
 from handlers.errors import PreconditionFailed, first_line
-from handlers.jobs import Job, Phase
+from handlers.jobs import Job, Phase, version_of
 from handlers.notify import JobEvent
 from handlers.runtime import Runtime
 from handlers.status import JobState, JobStatus, write_status
@@ -65,10 +64,7 @@ class Notice:
 
     @property
     def version(self) -> str:
-        digest = hashlib.sha256()
-        for obj in sorted(self.files, key=lambda o: o.key):
-            digest.update(f"{obj.key}\0{obj.etag}\n".encode())
-        return digest.hexdigest()[:16]
+        return version_of(self.files)
 
     @property
     def key(self) -> str:

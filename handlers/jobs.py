@@ -101,10 +101,7 @@ class Job:
     @property
     def version(self) -> str:
         """Changes whenever any input is replaced (new ETag)."""
-        digest = hashlib.sha256()
-        for obj in sorted(self.inputs, key=lambda o: o.key):
-            digest.update(f"{obj.key}\0{obj.etag}\n".encode())
-        return digest.hexdigest()[:16]
+        return version_of(self.inputs)
 
     @property
     def newest_input(self) -> datetime | None:
@@ -144,6 +141,14 @@ class Job:
             if version != self.version
             for obj in markers.values()
         ]
+
+
+def version_of(objects: Iterable[ObjectInfo]) -> str:
+    """A hash of the objects' keys and ETags: a job version, the same whatever their order."""
+    digest = hashlib.sha256()
+    for obj in sorted(objects, key=lambda o: o.key):
+        digest.update(f"{obj.key}\0{obj.etag}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def discover(
