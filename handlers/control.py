@@ -23,6 +23,7 @@ inputs and never change a job's version.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from collections import defaultdict
@@ -120,7 +121,8 @@ def _use(rt: Runtime, job: Job, obj: ObjectInfo) -> bool:
     stamp = f"{obj.key}\0{obj.etag}\0{obj.last_modified.isoformat()}".encode()
     key = f"{layout.meta_prefix(job.folder, job.meta_stem)}used-{_digest(stamp)}"
     try:
-        rt.storage.put_if_absent(key, f'{{"file": "{uuid.uuid4().hex}"}}'.encode(), JSON)
+        record = {"file": obj.key, "write": uuid.uuid4().hex}  # unique body: see claims.py
+        rt.storage.put_if_absent(key, json.dumps(record).encode(), JSON)
         won = True
     except PreconditionFailed:
         won = False
