@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "status",
         help="list the jobs under a watch root and their states (queued, running, done, failed, "
-        "or incomplete while a file is missing), in status.json's words",
+        "cancelled, or incomplete while a file is missing), in status.json's words, and the "
+        "folder settings (dropreel.json) each job takes",
     )
     p.add_argument("url", nargs="?")
     p.add_argument("--json", action="store_true")
