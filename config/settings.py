@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     settle_seconds: float = Field(
         5.0, ge=0, description="A job is ready once its newest input is this old."
     )
+    incomplete_grace_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="A folder whose files make no job (an image without audio, an unsupported "
+        "type) is reported once its newest file is this old.",
+    )
     lease_seconds: float = Field(
         120.0, gt=0, description="How long a claim lives without a heartbeat."
     )

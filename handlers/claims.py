@@ -58,6 +58,8 @@ def worker_id() -> str:
 
 
 JSON = "application/json"
+DECIDED = (Marker.DONE, Marker.FAILED, Marker.CANCELLED)  # the markers that end a version
+MARKER_OF = {JobState.DONE: Marker.DONE, JobState.CANCELLED: Marker.CANCELLED}  # else failed
 
 
 class LeaseRecord(BaseModel):
@@ -189,8 +191,8 @@ def claim(storage: Storage, job: Job) -> Lease | None:
 
 
 def _decided(storage: Storage, job: Job) -> bool:
-    """True when the version's done or failed marker exists."""
-    for marker in (Marker.DONE, Marker.FAILED):
+    """True when the version's done, failed or cancelled marker exists."""
+    for marker in DECIDED:
         try:
             storage.get(job.marker_key(marker))
         except ObjectNotFound:
@@ -247,7 +249,7 @@ def keep_for_holder(storage: Storage, job: Job, record: LeaseRecord) -> bool:
 def write_marker(storage: Storage, job: Job, final: JobStatus) -> None:
     """Write the done or failed marker a final lease decided. Idempotent: the lease already
     decided the outcome, so a marker that exists is this same fact, written before a crash."""
-    marker = Marker.DONE if final.state is JobState.DONE else Marker.FAILED
+    marker = MARKER_OF.get(final.state, Marker.FAILED)
     try:
         storage.put_if_absent(job.marker_key(marker), final.model_dump_json().encode(), JSON)
     except PreconditionFailed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -30,6 +30,7 @@ class Phase(StrEnum):
     EXPIRED = "expired"  # claimed, lease expired: a worker died; the next tick takes it back
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # the user cancelled this version (handlers/control.py)
 
     @property
     def state(self) -> JobState:
@@ -44,6 +45,7 @@ _STATE_OF = {
     Phase.EXPIRED: JobState.RUNNING,  # its status.json still says running until taken back
     Phase.DONE: JobState.DONE,
     Phase.FAILED: JobState.FAILED,
+    Phase.CANCELLED: JobState.CANCELLED,
 }
 
 
@@ -99,10 +101,7 @@ class Job:
     @property
     def version(self) -> str:
         """Changes whenever any input is replaced (new ETag)."""
-        digest = hashlib.sha256()
-        for obj in sorted(self.inputs, key=lambda o: o.key):
-            digest.update(f"{obj.key}\0{obj.etag}\n".encode())
-        return digest.hexdigest()[:16]
+        return version_of(self.inputs)
 
     @property
     def newest_input(self) -> datetime | None:
@@ -144,6 +143,14 @@ class Job:
         ]
 
 
+def version_of(objects: Iterable[ObjectInfo]) -> str:
+    """A hash of the objects' keys and ETags: a job version, the same whatever their order."""
+    digest = hashlib.sha256()
+    for obj in sorted(objects, key=lambda o: o.key):
+        digest.update(f"{obj.key}\0{obj.etag}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def discover(
     objects: Iterable[ObjectInfo],
     now: datetime,
@@ -176,12 +183,14 @@ def discover(
     settle = timedelta(seconds=settle_seconds)
     lease = timedelta(seconds=lease_seconds)
     for folder, items in inputs.items():
-        for job in _pair(folder, items):
+        paired = _pair(folder, items)
+        for job in paired:
             job.markers = metas.get((folder, job.stem), {})
             if not job.markers and len(job.stem) > layout.SHORT_STEM_CHARS:
                 short = layout.short_meta_stem(job.stem)
                 if (folder, short) in metas:  # a refused long stem (see layout.short_meta_stem)
                     job.meta_name, job.markers = short, metas[(folder, short)]
+        for job in _keep_decided_pairs(paired):
             job.phase, job.ready_at = _phase(job, now, settle, lease)
             jobs.append(job)
     jobs.sort(key=lambda j: j.name)
@@ -237,6 +246,28 @@ def _hold_unpaired(by_stem: dict[str, Job], images: list[tuple[str, ObjectInfo]]
         job.unpaired = sorted((j.audio for j in lone), key=lambda o: o.key)  # type: ignore[misc]
 
 
+def _keep_decided_pairs(jobs: list[Job]) -> list[Job]:
+    """An image paired with an audio whatever their names keeps that audio once the pair was a
+    job (a version of it has a marker), even when files added beside it now make the folder
+    pair by name: a finished job never turns back into an incomplete one."""
+    lone = {j.audio.key: j for j in jobs if j.audio and not j.image and not j.prompt}
+    for job in jobs:
+        if job.image is None or job.audio is not None or not job.markers:
+            continue
+        for audio in [*(j.audio for j in lone.values()), *job.unpaired]:
+            if replace(job, audio=audio, unpaired=[]).version in job.markers:
+                job.audio, held = audio, job.unpaired
+                job.unpaired = []
+                for other in held:  # the audios it held wait for images of their own again
+                    if other is not audio:
+                        stem = layout.input_type(layout.split_key(other.key)[1])[1]  # type: ignore[index]
+                        jobs.append(Job(job.folder, stem, audio=other))
+                lone.pop(audio.key, None)
+                break
+    kept = {id(j.audio) for j in jobs if j.image and j.audio}
+    return [j for j in jobs if j.image or j.audio is None or id(j.audio) not in kept]
+
+
 def _keep_newest(job: Job, slot: str, obj: ObjectInfo) -> None:
     current = getattr(job, slot)
     if current is None or (obj.last_modified, obj.key) > (current.last_modified, current.key):
@@ -251,6 +282,8 @@ def _phase(
         return Phase.DONE, None
     if Marker.FAILED in markers:
         return Phase.FAILED, None
+    if Marker.CANCELLED in markers:
+        return Phase.CANCELLED, None
     if job.kind is None:
         return Phase.INCOMPLETE, None
     if Marker.LEASE in markers:

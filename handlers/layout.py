@@ -12,6 +12,7 @@ names there, so a poller decides from the listing alone:
                                                 once final, the unsent notification (outbox)
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
+    <folder>/.dropreel/<stem>/<version>.cancelled  cancelled by the user (handlers/control.py)
 
 A stem so long that these keys would pass the store's key limit is refused; its status.json and
 failed marker go under a short name instead: `<first 32 characters of the stem>~<hash>`.
@@ -42,6 +43,7 @@ class Marker(StrEnum):
     LEASE = "lease"  # claimed; LastModified is the last heartbeat; final: outcome decided
     DONE = "done"  # finished, exactly once
     FAILED = "failed"  # failed for good, exactly once
+    CANCELLED = "cancelled"  # cancelled by the user (a `<stem>.cancel` file), exactly once
 
 
 MARKERS = frozenset(Marker)

@@ -62,6 +62,7 @@ class RunOutcome(StrEnum):
     RETRY = "retry"  # failed this attempt; the lease expires and the job is taken back
     LOST = "lost"  # another worker took the lease; nothing written
     STALE = "stale"  # the ticket's version is gone or finished; nothing written
+    CANCELLED = "cancelled"  # the user cancelled it (handlers/control.py); nothing published
 
 
 def run_job(
@@ -115,7 +116,7 @@ def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -
     at any step; a step that fails for storage reasons leaves the lease for the outbox."""
     final = lease.final
     assert final is not None, "complete() needs a final lease"
-    outcome = RunOutcome.DONE if final.state is JobState.DONE else RunOutcome.FAILED
+    outcome = _OUTCOME_OF.get(final.state, RunOutcome.FAILED)
     status = final.model_copy(deep=True)
     try:
         write_status(rt.storage, job.status_key, status)
@@ -126,9 +127,13 @@ def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -
     if outcome is RunOutcome.DONE:  # older versions' markers are clutter now
         for key in job.stale_marker_keys():
             _quietly(rt.storage.delete, key)
-    _notify(rt, job, status, poster)
+    if outcome is not RunOutcome.CANCELLED:  # the user cancelled it: nothing to announce
+        _notify(rt, job, status, poster)
     _quietly(lease.release)
     return outcome
+
+
+_OUTCOME_OF = {JobState.DONE: RunOutcome.DONE, JobState.CANCELLED: RunOutcome.CANCELLED}
 
 
 def resend(rt: Runtime, job: Job, lease: Lease) -> RunOutcome:
@@ -179,6 +184,7 @@ def prepare(rt: Runtime, job: Job, routed: Route | None, writer: StatusWriter, t
         local["audio"] = speech.path
         request = replace(request, audio=validate.audio(speech.path, rt.settings))
     writer.status.engine = routed.engine
+    writer.status.folder_settings = routed.folder_settings or None
     writer.status.preview = get_spec(routed.engine).preview
     audio = local.get("audio") if job.kind is JobKind.TALKING_HEAD else None
     return Work(routed.engine, request, audio, tmp / "out.mp4", speech)
@@ -202,6 +208,11 @@ def render(
         keeper.check()
         if rt.on_frame is not None:
             rt.on_frame(job, done, total)
+        if writer.due:  # a cancelled or superseded run stops here, before writing anything
+            try:
+                keeper.confirm()
+            except StorageError as err:  # a hiccup: the heartbeat tries again
+                log.warning("%s: could not confirm its lease: %s", job.name, first_line(err))
         writer.progress(done, total)
 
     return encode_mp4(engine.render(plan, progress), plan.fps, work.video, audio=work.audio)

@@ -17,7 +17,7 @@ from handlers.status import JobState, JobStatus
 
 @dataclass(frozen=True)
 class JobEvent:
-    """What people are told about a finished or failed job."""
+    """What people are told about a finished or failed job (or files that make no job)."""
 
     status: JobStatus
     folder: str
@@ -83,7 +83,7 @@ class JobEvent:
                 f"done: {status.job} [{status.kind}, {status.engine}{tag}] "
                 f"{video.get('duration_seconds') or 0:.2f}s {size} -> {self.video_location}{cost}"
             )
-        return f"failed: {status.job} [{status.kind}]: {status.error}"
+        return f"{status.state}: {status.job} [{status.kind}]: {status.error}"
 
 
 class Notifier(Protocol):

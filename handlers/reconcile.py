@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from handlers import control, feedback
 from handlers.calls import cancel_superseded, still_waiting
 from handlers.claims import Lease, LeaseRecord, claim, read_lease, take_back
 from handlers.errors import KeyTooLong, first_line
@@ -57,6 +58,8 @@ def reconcile(rt: Runtime, listing: Listing, dispatcher: Dispatcher) -> TickRepo
         listing.objects, listing.server_time, settings.settle_seconds, settings.lease_seconds
     )
     report = TickReport(jobs=len(jobs), requests=listing.pages)
+    control.apply(rt, jobs, listing, report.errors)  # retry/cancel files, stale renders
+    feedback.announce(rt, jobs, listing, report.errors)  # folders whose files make no job
     for job in jobs:
         report.states[job.phase] += 1
         try:
@@ -97,7 +100,7 @@ def _act(
             report.taken_back.append(job.name)
             cancel_superseded(rt, record)
             dispatcher.dispatch(job, lease)
-    elif job.phase in (Phase.DONE, Phase.FAILED) and _expired_lease(
+    elif job.phase in (Phase.DONE, Phase.FAILED, Phase.CANCELLED) and _expired_lease(
         job, listing.server_time, settings.lease_seconds
     ):
         report.requests += 2
@@ -140,7 +143,8 @@ def _give_up(rt: Runtime, job: Job, attempt: int, report: TickReport) -> None:
         return
     error = (
         f"the worker stopped responding on each of {attempt} attempts (crashed, out of memory, "
-        "or timed out); check the worker logs, then re-upload an input to try again"
+        f"or timed out); check the worker logs, then drop {job.stem}.retry beside the inputs to "
+        "try again"
     )
     if fail_unstarted(rt, job, lease, error) is RunOutcome.FAILED:
         report.failed.append(job.name)

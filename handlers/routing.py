@@ -8,12 +8,13 @@ it is cheap enough for a trigger.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from config.settings import Settings
 from gpu.errors import EngineNotFound
 from gpu.registry import get_spec
-from handlers import validate
+from handlers import folder_settings, validate
 from handlers.errors import InputRejected
 from handlers.jobs import Job
 from handlers.prompt import PromptFile, parse_prompt
@@ -22,10 +23,12 @@ from handlers.storage import Storage
 
 @dataclass(frozen=True)
 class Route:
-    """The engine for a job and the parsed prompt.json (None for a job without one)."""
+    """The engine for a job and its prompt: prompt.json over the folder settings (None for a
+    job with neither). `folder_settings`: what the settings files gave, and from which file."""
 
     engine: str
     prompt: PromptFile | None = None
+    folder_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def route(storage: Storage, job: Job, settings: Settings) -> Route:
@@ -37,15 +40,19 @@ def route(storage: Storage, job: Job, settings: Settings) -> Route:
     validate.check_pairing(job)
     validate.check_sizes(job.inputs, settings)
     name = file_name(job.prompt)
-    prompt = (
+    own = (
         parse_prompt(storage.get(job.prompt.key), name, settings.max_prompt_bytes)
         if job.prompt
         else None
     )
+    defaults = folder_settings.resolve(storage, job.folder, settings.max_prompt_bytes)
+    prompt = defaults.apply(own, name)
     mark_speech(job, prompt)
     validate.check_prompt(job.kind, prompt, name)
-    validate.check_speech(job, prompt)
-    return Route(resolve_engine(job, prompt, settings), prompt)
+    validate.check_speech(job, own)  # script-only fields set for a whole folder are no error
+    engine_from = defaults.sources.get("engine") if own is None or not own.engine else name
+    engine = resolve_engine(job, prompt, settings, engine_from or name)
+    return Route(engine, prompt, defaults.describe(own))
 
 
 def mark_speech(job: Job, prompt: PromptFile | None) -> None:
@@ -54,7 +61,10 @@ def mark_speech(job: Job, prompt: PromptFile | None) -> None:
     job.speech_in_prompt = bool(prompt and prompt.speech)
 
 
-def resolve_engine(job: Job, prompt: PromptFile | None, settings: Settings) -> str:
+def resolve_engine(
+    job: Job, prompt: PromptFile | None, settings: Settings, engine_from: str | None = None
+) -> str:
+    """The engine named by `prompt` (set in the file `engine_from`) or the configured default."""
     if prompt and prompt.task and prompt.task != job.kind:
         raise InputRejected(
             f"prompt.json says task={prompt.task!r} but the files make a {job.kind} job "
@@ -66,7 +76,8 @@ def resolve_engine(job: Job, prompt: PromptFile | None, settings: Settings) -> s
         spec = get_spec(name)
     except EngineNotFound as err:
         if prompt and prompt.engine:
-            raise InputRejected(f"{file_name(job.prompt)}: {err}: fix the engine field") from err
+            where = engine_from or file_name(job.prompt)
+            raise InputRejected(f"{where}: {err}: fix the engine field") from err
         raise
     if job.kind not in spec.kinds:
         raise InputRejected(

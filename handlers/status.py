@@ -28,7 +28,9 @@ class JobState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-    INCOMPLETE = "incomplete"  # a part is missing: only `dropreel status` shows it (no status.json)
+    CANCELLED = "cancelled"  # the user cancelled it, or its inputs were deleted mid-render
+    INCOMPLETE = "incomplete"  # a part is missing; status.json says what once it has waited
+    # past the grace period (handlers/feedback.py)
 
 
 def utcnow() -> str:
@@ -38,7 +40,7 @@ def utcnow() -> str:
 class JobStatus(BaseModel):
     """The status document. `error` is in plain words; secrets never appear here."""
 
-    state: JobState = Field(description="queued | running | done | failed")
+    state: JobState = Field(description="queued | running | done | failed | cancelled | incomplete")
     job: str
     kind: JobKind | None = None
     version: str
@@ -52,6 +54,10 @@ class JobStatus(BaseModel):
     progress: dict[str, int] | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     settings: dict[str, Any] = Field(default_factory=dict)
+    folder_settings: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="Defaults this job took from dropreel.json files: field -> {value, from}.",
+    )
     adjustments: list[str] = Field(default_factory=list)
     video: dict[str, Any] | None = None
     speech: dict[str, Any] | None = Field(
@@ -126,9 +132,14 @@ class StatusWriter:
         if write:
             self.write()
 
+    @property
+    def due(self) -> bool:
+        """True when the next progress step writes status.json."""
+        return time.monotonic() - self._written >= self.every
+
     def progress(self, done: int, total: int) -> None:
         self.status.progress = {"done": done, "total": total}
-        if time.monotonic() - self._written >= self.every:
+        if self.due:
             self.write()
 
     def meter(self, gpu: str | None, usd_per_hour: float | None, load_seconds: float = 0.0) -> None:

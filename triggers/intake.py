@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlparse
 
 from handlers import layout
+from handlers.control import control_type
 from handlers.errors import first_line
 from handlers.reconcile import Dispatcher, TickReport, reconcile
 from handlers.runtime import Runtime
@@ -89,7 +90,7 @@ class Intake:
         if not _safe_key(relative) or layout.is_reserved(relative):
             return None
         folder, name = layout.split_key(relative)
-        if layout.input_type(name) is None:  # outputs (.mp4) and anything that is not an input
+        if layout.input_type(name) is None and control_type(name) is None:  # outputs, others
             return None
         return folder
 

@@ -90,6 +90,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     jobs = discover(
         listing.objects, listing.server_time, settings.settle_seconds, settings.lease_seconds
     )
+    defaults = _FolderDefaults(storage, listing.objects, settings.max_prompt_bytes)
     if args.json:
         print(
             json.dumps(
@@ -100,6 +101,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                         "state": j.phase.state,
                         "version": j.version,
                         "output": j.output_key,
+                        "folder_settings": defaults.of(j.folder),
                     }
                     for j in jobs
                 ],
@@ -114,7 +116,42 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"{'JOB':<{width}}  {'KIND':<15} {'STATE':<10} VERSION")
     for j in jobs:
         print(f"{j.name:<{width}}  {j.kind or '-':<15} {j.phase.state:<10} {j.version}")
+        resolved = defaults.of(j.folder)
+        if "error" in resolved:
+            print(f"  folder settings refused: {resolved['error']}")
+        elif resolved:
+            shown = ", ".join(
+                f"{name}={json.dumps(v['value'], ensure_ascii=False)} ({v['from']})"
+                for name, v in sorted(resolved.items())
+            )
+            print(f"  folder settings: {shown}")
     return 0
+
+
+class _FolderDefaults:
+    """What the dropreel.json files of a listing give each folder, read once per folder."""
+
+    def __init__(self, storage, objects, max_bytes: int) -> None:
+        from handlers.folder_settings import is_settings_file
+
+        self.storage, self.max_bytes = storage, max_bytes
+        self.present = {o.key for o in objects if is_settings_file(o.key)}
+        self.cache: dict[str, dict] = {}
+
+    def of(self, folder: str) -> dict:
+        """field -> {value, from}; {"error": ...} for a settings file that is refused."""
+        from handlers.errors import InputRejected
+        from handlers.folder_settings import resolve
+
+        if not self.present:
+            return {}
+        if folder not in self.cache:
+            try:
+                found = resolve(self.storage, folder, self.max_bytes, self.present)
+                self.cache[folder] = found.describe()
+            except InputRejected as err:
+                self.cache[folder] = {"error": str(err)}
+        return self.cache[folder]
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -150,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "status",
         help="list the jobs under a watch root and their states (queued, running, done, failed, "
-        "or incomplete while a file is missing), in status.json's words",
+        "cancelled, or incomplete while a file is missing), in status.json's words, and the "
+        "folder settings (dropreel.json) each job takes",
     )
     p.add_argument("url", nargs="?")
     p.add_argument("--json", action="store_true")

@@ -230,14 +230,15 @@ def _done_message(
 def _failed_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
     stem = _stem(event)
     error = event.status.error or "unknown error"
-    text = escape(f"❌ {stem} failed: {error}")
+    failed = "cannot start" if event.state is JobState.INCOMPLETE else "failed"
+    text = escape(f"❌ {stem} {failed}: {error}")
     fields = _fields(event)
     fields.append({"type": "mrkdwn", "text": f"*Attempts*\n{event.status.attempt}"})
     inputs = "\n".join(f"• `{escape(where)}`" for where in event.inputs) or "(none)"
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": _cut(f"❌ {stem} failed", HEADER_LIMIT)},
+            "text": {"type": "plain_text", "text": _cut(f"❌ {stem} {failed}", HEADER_LIMIT)},
         },
         {
             "type": "section",
