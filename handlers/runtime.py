@@ -14,7 +14,7 @@ from config.settings import Settings
 from gpu.engine import Engine
 from gpu.registry import load_engine
 from handlers.jobs import Job
-from handlers.notify import Notifier
+from handlers.notify import CallbackSender, Notifier
 from handlers.storage import Storage
 
 FrameObserver = Callable[[Job, int, int], None]
@@ -33,3 +33,4 @@ class Runtime:
     on_frame: FrameObserver | None = None  # called as frames are rendered (done, total)
     gpu: str | None = None  # hardware this worker bills for ("L40S", "cpu"); None: not metered
     usd_per_hour: float | None = None  # its estimated price (config/costs.py)
+    callbacks: CallbackSender | None = None  # signed callbacks (None: no callbacks are sent)
