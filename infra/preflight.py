@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 from collections.abc import Iterable
 
 from config.extras import install_hint, missing_packages
@@ -30,7 +29,6 @@ ENGINE_SETTINGS = {
 }
 ENGINES_EXTRA = "engines"
 """The dropreel extra every model engine needs (torch, diffusers, transformers, ...)."""
-CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 class StartupError(ValueError):
@@ -96,7 +94,12 @@ def slack_problems(settings: Settings) -> list[str]:
     conversations.info, as Slack itself answers them)."""
     if settings.notifier != "slack":
         return []
-    from infra.notify.slack import SlackNotificationError, SlackNotifier, build_slack_notifier
+    from infra.notify.slack import (
+        CHANNEL_ID,
+        SlackNotificationError,
+        SlackNotifier,
+        build_slack_notifier,
+    )
 
     try:
         notifier = build_slack_notifier(settings)
