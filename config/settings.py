@@ -166,7 +166,7 @@ class Settings(BaseSettings):
     )
     slack_progress_seconds: float = Field(
         15.0,
-        ge=1,
+        ge=0,
         description="Least seconds between two edits of a job's Slack message while it renders "
         "(each edit is also a new step: 25, 50, 75 %).",
     )

@@ -450,7 +450,9 @@ class SlackNotifier:
             self.quick.call("chat.update", lambda: self._edit(place, text, blocks, event))
             return place
         thread = place.thread if place else None
-        posted = self.quick.call("chat.postMessage", lambda: self._post(event, text, blocks, thread))
+        posted = self.quick.call(
+            "chat.postMessage", lambda: self._post(event, text, blocks, thread)
+        )
         return SlackPlace(channel=posted["channel"], ts=posted["ts"], thread_ts=thread)
 
     def notify(self, event: JobEvent) -> None:
