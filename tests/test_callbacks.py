@@ -4,9 +4,13 @@ own URL, retries, and one delivery per event across a crash and the outbox's res
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +178,54 @@ def test_signatures_are_what_the_docs_say():
     assert not verify("k", header, body, now=1_800_000_000 + 301)  # a replay, too late
     assert not verify("k", "v1=abc", body)
     assert "whsec" not in repr(CallbackSender("whsec-x"))
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "CALLBACKS.md"
+
+
+def doc_code(marker: str) -> str:
+    """The code block right after `<!-- marker -->` in docs/CALLBACKS.md."""
+    after = DOCS.read_text().split(f"<!-- {marker} -->", 1)[1]
+    return after.split("```", 2)[1].split("\n", 1)[1]
+
+
+@pytest.fixture
+def delivered(runtime, receiver, s3_storage):
+    """A `done` callback dropreel really sent, as the receiver got it."""
+    s3_storage.put("d/prompt.json", prompt())
+    run_tick(runtime(callback_events=["done"]))
+    (done,) = receiver.deliveries
+    return done
+
+
+def test_the_documented_python_check_accepts_dropreel_and_refuses_forgeries(delivered):
+    scope: dict = {}
+    exec(doc_code("verify-python"), scope)
+    check = scope["verify_dropreel"]
+    header = delivered.headers["x-dropreel-signature"]
+    assert check(SECRET, header, delivered.raw)
+    assert not check(SECRET, header, delivered.raw.replace(b'"done"', b'"failed"'))
+    assert not check("another-secret", header, delivered.raw)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_the_documented_n8n_code_node_accepts_dropreel_and_refuses_forgeries(delivered, tmp_path):
+    def run_code_node(raw: bytes) -> subprocess.CompletedProcess:
+        harness = (
+            f"const $input = {{ first: () => ({{ json: {{ headers: "
+            f"{json.dumps(delivered.headers)} }}, binary: {{ data: {{ data: "
+            f"{json.dumps(base64.b64encode(raw).decode())} }} }} }}) }};\n"
+            f"const $env = {{ DROPREEL_CALLBACK_SECRET: {json.dumps(SECRET)} }};\n"
+            f"const items = (() => {{\n{doc_code('verify-n8n')}\n}})();\n"
+            "console.log(JSON.stringify(items));\n"
+        )
+        script = tmp_path / "code_node.js"
+        script.write_text(harness)
+        return subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=60)
+
+    good = run_code_node(delivered.raw)
+    assert good.returncode == 0, good.stderr
+    (item,) = json.loads(good.stdout)
+    assert item["json"]["event"] == "done" and item["json"]["job"] == "d/prompt"
+    forged = run_code_node(delivered.raw.replace(b'"done"', b'"failed"'))
+    assert forged.returncode != 0 and "dropreel callback: bad signature" in forged.stderr
