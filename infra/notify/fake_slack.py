@@ -344,23 +344,7 @@ class FakeSlack:
                 for m in reversed(self.messages)
                 if m["channel"] == channel and "thread_ts" not in m and within(float(m["ts"]))
             ]
-        page = found[start : start + limit]
-        messages = []
-        for m in page:
-            shown = {"type": "message", "user": "U0DROPREEL", "ts": m["ts"], "text": m["text"]}
-            if m.get("blocks"):
-                shown["blocks"] = m["blocks"]
-            if with_metadata and m.get("metadata"):
-                shown["metadata"] = m["metadata"]
-            messages.append(shown)
-        more = start + limit < len(found)
-        return {
-            "ok": True,
-            "messages": messages,
-            "has_more": more,
-            "pin_count": 0,
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
-        }
+        return {**_page(found, start, limit, with_metadata), "pin_count": 0}
 
     def _replies(self, ctype: str, body: dict) -> dict:
         """conversations.replies: the thread's parent then its replies, oldest first (a
@@ -387,19 +371,7 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_arguments"}
         with_metadata = _flag(body.get("include_all_metadata"))
         found = [m for m in thread if float(m["ts"]) > oldest]
-        messages = []
-        for m in found[start : start + limit]:
-            shown = {"type": "message", "ts": m["ts"], "thread_ts": parent, "text": m["text"]}
-            if with_metadata and m.get("metadata"):
-                shown["metadata"] = m["metadata"]
-            messages.append(shown)
-        more = start + limit < len(found)
-        return {
-            "ok": True,
-            "messages": messages,
-            "has_more": more,
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
-        }
+        return _page(found, start, limit, with_metadata)
 
     def _get_upload_url(self, ctype: str, body: dict) -> dict:
         if "form-urlencoded" not in ctype:
@@ -534,6 +506,26 @@ def _metadata(value: Any) -> tuple[dict[str, Any] | None, str | None]:
     if len(json.dumps(value)) > METADATA_LIMIT:
         return None, "metadata_too_large"
     return value, None
+
+
+def _page(found: list[dict], start: int, limit: int, with_metadata: bool) -> dict[str, Any]:
+    """One page of messages as Slack's history methods show them, with the next cursor."""
+    messages = []
+    for m in found[start : start + limit]:
+        shown = {"type": "message", "user": "U0DROPREEL", "ts": m["ts"], "text": m["text"]}
+        for key in ("thread_ts", "blocks"):
+            if m.get(key):
+                shown[key] = m[key]
+        if with_metadata and m.get("metadata"):
+            shown["metadata"] = m["metadata"]
+        messages.append(shown)
+    more = start + limit < len(found)
+    return {
+        "ok": True,
+        "messages": messages,
+        "has_more": more,
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
 
 
 def _flag(value: Any) -> bool:
