@@ -5,6 +5,8 @@ the outcome in that same message, cost and GPU time, and whose move a failure is
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 
 import pytest
 from slack_sdk import WebClient
@@ -15,6 +17,7 @@ from handlers.runtime import Runtime
 from handlers.status import JobStatus
 from infra.notify.fake_slack import FakeSlack
 from infra.notify.slack import build_message, build_slack_notifier
+from tests.crashes import Crash
 from tests.helpers import png, prompt, run_tick, status, wav
 
 CHANNEL = "C0DROPREEL"
@@ -175,7 +178,7 @@ def test_the_fake_checks_chat_update_and_threads_as_slack_does(fake):
         with pytest.raises(SlackApiError) as refused:
             client.chat_update(text="edited", **kwargs)
         assert refused.value.response["error"] == error
-    with pytest.raises(SlackApiError) as refused:
+    with pytest.raises(SlackApiError) as refused, pytest.warns(UserWarning):
         client.chat_update(channel=CHANNEL, ts=posted["ts"])
     assert refused.value.response["error"] == "no_text"
     with pytest.raises(SlackApiError) as refused:
@@ -188,3 +191,40 @@ def test_the_fake_checks_chat_update_and_threads_as_slack_does(fake):
     assert thread["messages"][1]["ts"] == reply["ts"]
     history = client.conversations_history(channel=CHANNEL)
     assert reply["ts"] not in [m["ts"] for m in history["messages"]]  # replies stay in threads
+
+
+class DiesAfterPosting:
+    """Slack's notifier in a worker that dies right after Slack took the claimed message, before
+    status.json says where it is."""
+
+    def __init__(self, notifier) -> None:
+        self.notifier = notifier
+
+    def update(self, event):
+        self.notifier.update(event)
+        raise Crash("died after posting the claimed message")
+
+    def notify(self, event) -> None:
+        self.notifier.notify(event)
+
+
+def test_a_later_attempt_finds_the_message_a_dead_worker_posted(fake, runtime, s3_storage):
+    s3_storage.put("o/ed.png", png())
+    s3_storage.put("o/ed.wav", wav())
+    rt = runtime(lease_seconds=2.0, slack_progress_seconds=3600)
+    with pytest.raises(Crash):
+        run_tick(replace(rt, notifier=DiesAfterPosting(rt.notifier)))
+    (started,) = fake.messages
+    assert status(s3_storage, "o/.dropreel/ed/status.json")["slack"] is None
+
+    time.sleep(2.5)  # the lease expires; the next tick takes the job back (attempt 2)
+    run_tick(rt)
+    (message,) = fake.messages  # no second message: attempt 2 found it by its metadata
+    assert message["ts"] == started["ts"] and "ed is ready" in fake.render(message)
+    assert [m for m, _ in calls(fake)][:3] == [
+        "chat.postMessage",
+        "conversations.history",
+        "chat.update",
+    ]
+    st = status(s3_storage, "o/.dropreel/ed/status.json")
+    assert st["attempt"] == 2 and st["slack"]["ts"] == started["ts"]

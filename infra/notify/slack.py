@@ -39,7 +39,7 @@ from config.kinds import JobKind
 from config.settings import Settings
 from handlers.errors import DropreelError
 from handlers.notify import JobEvent
-from handlers.status import JobState, SlackPlace
+from handlers.status import JobState, SlackPlace, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ METADATA_EVENT_TYPE = "dropreel_job"
 HISTORY_PAGE_SIZE = 200  # conversations.history allows up to 999
 HISTORY_PAGES = 5  # a resend looks at the newest 1,000 messages since the decision at most
 CLOCK_SKEW = timedelta(minutes=10)  # between the worker's clock and Slack's
+RETRY_LOOKBACK = timedelta(days=1)  # how far back a later attempt looks for its own message
 RUNNING_ATTEMPTS = 1  # a claimed or progress edit is best effort: it must not hold up a render
 RUNNING_MAX_WAIT = 5.0
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
@@ -450,6 +451,13 @@ class SlackNotifier:
             self.quick.call("chat.update", lambda: self._edit(place, text, blocks, event))
             return place
         thread = place.thread if place else None
+        if event.status.attempt > 1:  # an earlier attempt may have died before it noted its post
+            since = datetime.now(UTC) - RETRY_LOOKBACK
+            found = self._find(event, thread, since, states=False)
+            if found is not None:
+                place = SlackPlace(channel=self._channel(event), ts=found, thread_ts=thread)
+                self.quick.call("chat.update", lambda: self._edit(place, text, blocks, event))
+                return place
         posted = self.quick.call(
             "chat.postMessage", lambda: self._post(event, text, blocks, thread)
         )
@@ -466,7 +474,8 @@ class SlackNotifier:
             channel, thread = place.channel, place.thread
         else:
             thread = place.thread if place else None
-            if event.resend_since is not None and self._posted_already(event, thread):
+            since = datetime.fromisoformat(event.resend_since or utcnow()) - CLOCK_SKEW
+            if event.resend_since is not None and self._find(event, thread, since) is not None:
                 log.info(
                     "%s: its message is in the channel already; not sending it again",
                     _stem(event),
@@ -525,13 +534,15 @@ class SlackNotifier:
             metadata=job_metadata(event),
         )
 
-    def _posted_already(self, event: JobEvent, thread: str | None = None) -> bool:
-        """Whether the channel (or the job's thread) holds this job version's message (its
-        metadata says so), looking only at messages posted since the outcome was decided, at
-        most HISTORY_PAGES pages. If Slack cannot tell (no channels:history scope, a channel
-        given by name), the message is sent: a duplicate beats a lost message."""
-        wanted = job_metadata(event)
-        oldest = datetime.fromisoformat(event.resend_since or "") - CLOCK_SKEW
+    def _find(
+        self, event: JobEvent, thread: str | None, since: datetime, states: bool = True
+    ) -> str | None:
+        """The ts of this job version's message in the channel (or the job's thread), found by
+        its metadata (with the same state, unless `states` is False), looking only at messages
+        posted since `since`, at most HISTORY_PAGES pages. None if Slack cannot tell (no
+        channels:history scope, a channel given by name): a duplicate beats a lost message."""
+        wanted = job_metadata(event)["event_payload"]
+        keys = [k for k in wanted if states or k != "state"]
         cursor = None
         method = "conversations.replies" if thread else "conversations.history"
         call = self.client.conversations_replies if thread else self.client.conversations_history
@@ -542,7 +553,7 @@ class SlackNotifier:
                     method,
                     lambda cursor=cursor: call(
                         channel=self._channel(event),
-                        oldest=f"{oldest.timestamp():.6f}",
+                        oldest=f"{since.timestamp():.6f}",
                         limit=HISTORY_PAGE_SIZE,
                         include_all_metadata=True,
                         cursor=cursor,
@@ -550,15 +561,15 @@ class SlackNotifier:
                     ),
                 )
                 for message in page.get("messages") or []:
-                    found = message.get("metadata") or {}
-                    if all(found.get(k) == v for k, v in wanted.items()):
-                        return True
+                    found = (message.get("metadata") or {}).get("event_payload") or {}
+                    if all(found.get(k) == wanted[k] for k in keys):
+                        return message["ts"]
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
-                    return False
+                    return None
         except SlackNotificationError as err:
-            log.warning("%s: sending again, could not look for its message: %s", _stem(event), err)
-        return False
+            log.warning("%s: could not look for its message: %s", _stem(event), err)
+        return None
 
 
 def job_metadata(event: JobEvent) -> dict[str, Any]:
