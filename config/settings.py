@@ -183,6 +183,11 @@ class Settings(BaseSettings):
         default_factory=lambda: ["claimed", "progress", "done", "failed"],
         description='Events sent to the callback URL, e.g. ["done", "failed"].',
     )
+    callback_hosts: list[str] = Field(
+        default_factory=list,
+        description='Hosts a prompt.json callback_url may name, e.g. ["n8n.example.com", '
+        '".example.org"] (a leading dot: any subdomain); empty: any host.',
+    )
     callback_attempts: int = Field(
         4, ge=1, le=10, description="Tries per callback on 5xx, 408, 429 and network errors."
     )

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from config.costs import UnknownGpu, usd_per_hour
 from gpu.registry import get_spec
@@ -132,12 +133,28 @@ def send_callback(rt: Runtime, event: JobEvent, status: JobStatus, step: int | N
     event_id = callback_id(status, event.name, step)
     if event_id in status.callbacks:
         return
+    host = urlsplit(url).hostname or ""
+    allowed = rt.settings.callback_hosts
+    if status.callback_url and allowed and not any(_host_matches(host, a) for a in allowed):
+        status.callbacks[event_id] = (
+            f"failed: prompt.json's callback_url names the host {host!r}, which the operator "
+            "does not allow (DROPREEL_CALLBACK_HOSTS): use an allowed host or ask the operator"
+        )
+        return
     try:
         rt.callbacks.send(url, event_id, callback_body(event, event_id))
         status.callbacks[event_id] = "delivered"
     except Exception as err:
         log.warning("%s: callback %s failed: %s", status.job, event.name, first_line(err))
         status.callbacks[event_id] = f"failed: {first_line(err)}"
+
+
+def _host_matches(host: str, allowed: str) -> bool:
+    """'n8n.example.com' allows that host; '.example.com' allows its subdomains too."""
+    allowed = allowed.lower()
+    if allowed.startswith("."):
+        return host == allowed[1:] or host.endswith(allowed)
+    return host == allowed
 
 
 def callback_id(status: JobStatus, name: str, step: int | None = None) -> str:

@@ -106,6 +106,17 @@ def test_prompt_json_sets_a_jobs_own_url_and_events(runtime, s3_storage, sleeps)
     assert st["callback_url"] == own.url and st["callback_events"] == ["done"]
 
 
+def test_the_operator_can_limit_which_hosts_a_prompt_json_may_call(runtime, receiver, s3_storage):
+    s3_storage.put("a/prompt.json", prompt(callback_url=receiver.url))  # host 127.0.0.1
+    s3_storage.put("b/prompt.json", prompt(callback_url="http://169.254.169.254/latest"))
+    run_tick(runtime(callback_url=None, callback_hosts=["127.0.0.1"], callback_events=["done"]))
+    (done,) = receiver.deliveries
+    assert done.body["job"] == "a/prompt"
+    (refused,) = status(s3_storage, "b/.dropreel/prompt/status.json")["callbacks"].values()
+    assert refused.startswith("failed: prompt.json's callback_url names the host '169.254.169.254'")
+    assert "DROPREEL_CALLBACK_HOSTS" in refused
+
+
 def test_server_errors_are_retried_with_backoff_and_4xx_is_not(
     runtime, receiver, s3_storage, sleeps
 ):

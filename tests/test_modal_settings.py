@@ -29,6 +29,7 @@ SAMPLES: dict[str, object] = {
     "link_expiry_seconds": 3600,
     "callback_url": "https://hooks.example.com/dropreel?a=1,b=2",
     "callback_events": ["done", "failed"],
+    "callback_hosts": ["n8n.example.com", ".example.org"],
 }
 PATH_OR_DEVICE = ("_dir", "_path", "_device", "_log", "_file")
 
