@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from config.costs import UnknownGpu, usd_per_hour
 from gpu.registry import get_spec
-from handlers.errors import first_line
+from handlers.errors import ObjectNotFound, StorageError, first_line
 from handlers.jobs import Job
 from handlers.notify import JobEvent
 from handlers.runtime import Runtime
@@ -48,7 +48,10 @@ def carry_over(storage: Storage, job: Job, status: JobStatus) -> None:
     means a job without a thread yet."""
     try:
         old = JobStatus.model_validate_json(storage.get(job.status_key))
-    except Exception:  # none yet (the usual case), or unreadable: start a thread
+    except ObjectNotFound:  # a job's first run
+        return
+    except (StorageError, ValueError) as err:  # unreadable: the job starts a new thread
+        log.warning("%s: could not read its earlier status: %s", job.name, first_line(err))
         return
     if old.version == job.version:
         status.slack, status.callbacks = old.slack, old.callbacks
