@@ -25,6 +25,9 @@ from pydantic_settings import SettingsError as SourceError
 
 from config.kinds import JobKind
 
+CallbackEvent = Literal["claimed", "progress", "done", "failed"]
+"""The job events a callback URL can receive (docs/CALLBACKS.md)."""
+
 MACHINE_LOCAL = frozenset(
     {
         "workers",
@@ -167,6 +170,36 @@ class Settings(BaseSettings):
     )
     slack_upload_poster: bool = Field(
         True, description="Upload the poster frame to Slack (files_upload_v2) with the message."
+    )
+    slack_progress_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="Least seconds between two edits of a job's Slack message while it renders "
+        "(each edit is also a new step: 25, 50, 75 %).",
+    )
+    callback_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="URL that receives a signed JSON POST per job event (docs/CALLBACKS.md); a "
+        "job's prompt.json callback_url wins.",
+    )
+    callback_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key that signs every callback (X-Dropreel-Signature)."
+    )
+    callback_events: list[CallbackEvent] = Field(
+        default_factory=lambda: ["claimed", "progress", "done", "failed"],
+        description='Events sent to the callback URL, e.g. ["done", "failed"].',
+    )
+    callback_hosts: list[str] = Field(
+        default_factory=list,
+        description='Hosts a prompt.json callback_url may name, e.g. ["n8n.example.com", '
+        '".example.org"] (a leading dot: any subdomain); empty: any host.',
+    )
+    callback_attempts: int = Field(
+        4, ge=1, le=10, description="Tries per callback on 5xx, 408, 429 and network errors."
+    )
+    callback_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="How long one callback POST may take."
     )
     public_base_url: str | None = Field(
         None,

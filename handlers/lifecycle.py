@@ -42,12 +42,13 @@ from handlers.errors import (
 )
 from handlers.jobs import Job
 from handlers.notify import JobEvent, Notifier
-from handlers.prompt import PromptFile
+from handlers.prompt import NOTIFY_FIELDS, PromptFile
 from handlers.routing import Route, file_name, mark_speech, route
 from handlers.runtime import Runtime
 from handlers.speech import SPEECH_FIELDS, Speech, speak
 from handlers.status import JobState, JobStatus, StatusWriter, write_status
 from handlers.storage import Storage
+from handlers.timeline import JobTimeline, carry_over, send_callback
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +92,16 @@ def run_job(
         worker=lease.worker,
         stage="download",
     )
+    carry_over(rt.storage, job, status)
     writer = StatusWriter(rt.storage, job.status_key, status, STATUS_EVERY_SECONDS)
     writer.write()
     if rt.on_start is not None:
         rt.on_start(job)
+    timeline = JobTimeline(rt, job, writer)
     try:
         with tempfile.TemporaryDirectory(prefix="dropreel-") as tmp:
-            work = prepare(rt, job, routed, writer, Path(tmp))
-            result = render(rt, job, work, writer, keeper)
+            work = prepare(rt, job, routed, writer, Path(tmp), timeline)
+            result = render(rt, job, work, writer, keeper, timeline)
             poster = publish(rt, job, work, writer, keeper, result)
             lease.finish(status)  # the outcome is decided here, once: done
     except LeaseLost as err:
@@ -142,6 +145,10 @@ def resend(rt: Runtime, job: Job, lease: Lease) -> RunOutcome:
     poster = None
     if lease.final is not None and lease.final.state is JobState.DONE:
         poster = _quietly(rt.storage.get, job.poster_key)
+    if lease.final is not None:  # callbacks delivered after the decision are not sent again
+        recorded = lease.final.model_copy(deep=True)
+        carry_over(rt.storage, job, recorded)
+        lease.final.callbacks.update(recorded.callbacks)
     since = lease.final.updated_at if lease.final is not None else None
     resending = replace(rt, notifier=_Resending(rt.notifier, since))
     with LeaseKeeper(lease, rt.settings.heartbeat_interval):
@@ -170,12 +177,29 @@ class Work:
     speech: Speech | None = None  # made from a script, published next to the video
 
 
-def prepare(rt: Runtime, job: Job, routed: Route | None, writer: StatusWriter, tmp: Path) -> Work:
-    """Route the job (unless the trigger did), download its inputs, check them; a script job
-    then speaks its script, and the speech is the talking head's audio."""
+def prepare(
+    rt: Runtime,
+    job: Job,
+    routed: Route | None,
+    writer: StatusWriter,
+    tmp: Path,
+    timeline: JobTimeline | None = None,
+) -> Work:
+    """Route the job (unless the trigger did) and say so (the claimed message), download its
+    inputs, check them; a script job then speaks its script, and the speech is the talking
+    head's audio."""
     routed = routed or route(rt.storage, job, rt.settings)
     mark_speech(job, routed.prompt)
     writer.status.kind = job.kind
+    writer.status.engine = routed.engine  # known from here on, whatever fails later
+    writer.status.folder_settings = routed.folder_settings or None
+    writer.status.preview = get_spec(routed.engine).preview
+    if routed.prompt is not None:
+        writer.status.slack_channel = routed.prompt.slack_channel
+        writer.status.callback_url = routed.prompt.callback_url
+        writer.status.callback_events = routed.prompt.callback_events
+    if timeline is not None:
+        timeline.claimed()
     local = _download(rt.storage, job, tmp)
     writer.stage("validate")
     request = _request(job, local, routed.prompt, rt.settings)
@@ -183,15 +207,17 @@ def prepare(rt: Runtime, job: Job, routed: Route | None, writer: StatusWriter, t
     if speech is not None:  # the talking head's audio, checked like a dropped recording
         local["audio"] = speech.path
         request = replace(request, audio=validate.audio(speech.path, rt.settings))
-    writer.status.engine = routed.engine
-    writer.status.folder_settings = routed.folder_settings or None
-    writer.status.preview = get_spec(routed.engine).preview
     audio = local.get("audio") if job.kind is JobKind.TALKING_HEAD else None
     return Work(routed.engine, request, audio, tmp / "out.mp4", speech)
 
 
 def render(
-    rt: Runtime, job: Job, work: Work, writer: StatusWriter, keeper: LeaseKeeper
+    rt: Runtime,
+    job: Job,
+    work: Work,
+    writer: StatusWriter,
+    keeper: LeaseKeeper,
+    timeline: JobTimeline | None = None,
 ) -> EncodeResult:
     """Load the engine, plan, and stream its frames into the local MP4."""
     status = writer.status
@@ -214,6 +240,8 @@ def render(
             except StorageError as err:  # a hiccup: the heartbeat tries again
                 log.warning("%s: could not confirm its lease: %s", job.name, first_line(err))
         writer.progress(done, total)
+        if timeline is not None:
+            timeline.progress(done, total)
 
     return encode_mp4(engine.render(plan, progress), plan.fps, work.video, audio=work.audio)
 
@@ -287,6 +315,7 @@ def fail_unstarted(rt: Runtime, job: Job, lease: Lease, error: str, **fields) ->
     status = JobStatus.fresh(
         job, JobState.FAILED, lease.attempt, rt.settings.max_attempts, error=error, **fields
     )
+    carry_over(rt.storage, job, status)  # its thread, its message, its callbacks
     with LeaseKeeper(lease, rt.settings.heartbeat_interval):
         return fail_job(rt, job, lease, status)
 
@@ -315,6 +344,7 @@ def _notify(rt: Runtime, job: Job, status: JobStatus, poster: bytes | None) -> N
     except Exception as err:  # a notifier must never fail or re-render a job
         log.error("notification for %s failed: %s", job.name, first_line(err))
         status.notification = f"failed: {first_line(err)}"
+    send_callback(rt, event, status)
     status.timings["notify"] = round(time.monotonic() - started, 3)
     _quietly(write_status, rt.storage, job.status_key, status)
 
@@ -357,7 +387,8 @@ def _request(
     job: Job, local: dict[str, Path], prompt: PromptFile | None, settings: Settings
 ) -> RenderRequest:
     """The engine's request: inputs decoded and checked once, here, under the settings' limits."""
-    values = prompt.model_dump(exclude={"task", "engine", *SPEECH_FIELDS}) if prompt else {}
+    skip = {"task", "engine", *SPEECH_FIELDS, *NOTIFY_FIELDS}
+    values = prompt.model_dump(exclude=skip) if prompt else {}
     return RenderRequest(
         kind=job.kind,
         image=validate.image(local["image"], settings) if "image" in local else None,

@@ -1,10 +1,13 @@
-"""The notifier port and the event a notifier receives.
+"""The notifier port, the callback port, and the event they receive.
 
 Notifiers live in `infra/` (console, JSON-lines log, Slack). A notifier must never fail a job:
-the lifecycle records a notifier error in status.json and moves on.
+the lifecycle records a notifier error in status.json and moves on. `notify` is told the end
+(done or failed); a notifier that can also show a job while it runs (Slack, one message edited
+in place) has `update` (the `Timeline` protocol), which the lifecycle calls when the job is
+claimed and at coarse progress steps (handlers/timeline.py).
 
-An event is the job's final status (a snapshot of status.json) plus the few things only a
-message needs: where the files are in words a person can paste, a link, the poster bytes.
+An event is the job's status (a snapshot of status.json) plus the few things only a message
+needs: where the files are in words a person can paste, a link, the poster bytes.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from handlers.status import JobState, JobStatus
+from handlers.status import JobState, JobStatus, SlackPlace
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,14 @@ class JobEvent:
     # notifying): when the outcome was decided, so the message, if out, is no older than this.
     # A notifier that can look (Slack's) checks for it before sending.
     resend_since: str | None = None
+    # while the job runs (Timeline.update): "claimed" or "progress"; None for the outcome
+    step: str | None = None
+    estimate: str | None = None  # the claimed message's time and cost estimate, in words
+
+    @property
+    def name(self) -> str:
+        """The event's name in callbacks and filters: claimed, progress, done or failed."""
+        return self.step or self.state.value
 
     @property
     def state(self) -> JobState:
@@ -88,3 +99,16 @@ class JobEvent:
 
 class Notifier(Protocol):
     def notify(self, event: JobEvent) -> None: ...
+
+
+class Timeline(Protocol):
+    """A notifier that shows a job while it runs: `update` posts or edits the version's
+    message and says where it is (None when it keeps no message)."""
+
+    def update(self, event: JobEvent) -> SlackPlace | None: ...
+
+
+class CallbackSender(Protocol):
+    """Delivers one signed JSON callback (infra/notify/callbacks.py); raises if it could not."""
+
+    def send(self, url: str, event_id: str, body: dict[str, Any]) -> None: ...

@@ -14,11 +14,14 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config.settings import CallbackEvent
 from gpu.speech.script import MAX_SCRIPT_CHARS
 from handlers.errors import InputRejected
 
 Task = Literal["text_to_video", "image_to_video", "talking_head"]
 Profile = Literal["fast", "balanced", "quality", "low_vram"]
+NOTIFY_FIELDS = frozenset({"slack_channel", "callback_url", "callback_events"})
+"""Fields that say who hears about the job, not how to render it (never an engine's input)."""
 MAX_ASPECT = 4.0
 MAX_DIGITS = 100
 
@@ -71,6 +74,23 @@ class PromptFile(BaseModel):
         max_length=16,
         pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)?$",
         description="Language of the script, as a code such as en or fr (script jobs).",
+    )
+
+    slack_channel: str | None = Field(
+        None,
+        min_length=2,
+        max_length=80,
+        pattern=r"^#?[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Slack channel for this job's messages (an id like C0123ABCD, or #name).",
+    )
+    callback_url: str | None = Field(
+        None,
+        max_length=2000,
+        pattern=r"^https?://[^\s]+$",
+        description="URL that receives this job's signed JSON callbacks (docs/CALLBACKS.md).",
+    )
+    callback_events: list[CallbackEvent] | None = Field(
+        None, min_length=1, description="Which events to send: claimed, progress, done, failed."
     )
 
     @field_validator("prompt", "negative_prompt", "speech")
@@ -204,12 +224,22 @@ def _explain(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+_SHAPES = {
+    "callback_url": "an http:// or https:// URL of at most 2,000 characters",
+    "slack_channel": "a Slack channel id like C0123ABCD, or #name",
+}
+
+
 def allowed_values(field: str) -> str:
     """What a field accepts, in words, from the model's own bounds (so it never drifts)."""
-    info = PromptFile.model_fields[field]
+    if field in _SHAPES:
+        return _SHAPES[field]
+    info = PromptFile.model_fields[field.partition(".")[0]]  # "callback_events.0": an item
     annotation = info.annotation
     inner = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
     kind = inner[0]
+    if get_origin(kind) is list:
+        kind = get_args(kind)[0]
     if get_origin(kind) is Literal:
         return "one of " + ", ".join(repr(v) for v in get_args(kind))
     bounds: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from gpu.engine import Engine
 from gpu.registry import load_engine
 from handlers.calls import CallRegistry
 from handlers.jobs import Job
-from handlers.notify import Notifier
+from handlers.notify import CallbackSender, Notifier
 from handlers.storage import Storage
 
 FrameObserver = Callable[[Job, int, int], None]
@@ -36,6 +36,7 @@ class Runtime:
     usd_per_hour: float | None = None  # its estimated price (config/costs.py)
     calls: CallRegistry | None = None  # where dispatched calls can be asked about (Modal)
     load_seconds: float = 0.0  # the container's load time, not yet billed to a job
+    callbacks: CallbackSender | None = None  # signed callbacks (None: no callbacks are sent)
 
     def take_load_seconds(self) -> float:
         """The container's load time for the job being metered: its first job carries it."""

@@ -37,6 +37,23 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+class SlackPlace(BaseModel):
+    """Where a job version's Slack message is: the job's thread, and this version's message in
+    it (edited in place as the job goes on). Kept in status.json so that a later attempt, a
+    later version and the outbox find them after a restart."""
+
+    channel: str
+    ts: str | None = Field(None, description="This version's message (None: not posted yet).")
+    thread_ts: str | None = Field(
+        None, description="The job's first message, which later versions reply to."
+    )
+
+    @property
+    def thread(self) -> str | None:
+        """The thread every later message of the job replies in."""
+        return self.thread_ts or self.ts
+
+
 class JobStatus(BaseModel):
     """The status document. `error` is in plain words; secrets never appear here."""
 
@@ -85,6 +102,16 @@ class JobStatus(BaseModel):
         None,
         description="Estimate: gpu_seconds x the container's hourly price (GPU, CPU and memory, "
         "config/costs.py).",
+    )
+    slack: SlackPlace | None = Field(None, description="The job's Slack thread and message.")
+    slack_channel: str | None = Field(None, description="prompt.json's Slack channel, if any.")
+    callback_url: str | None = Field(None, description="prompt.json's callback URL, if any.")
+    callback_events: list[str] | None = Field(
+        None, description="prompt.json's callback events, if any."
+    )
+    callbacks: dict[str, str] = Field(
+        default_factory=dict,
+        description="Callback event id -> delivered, or failed: why (each event is sent once).",
     )
 
     @classmethod

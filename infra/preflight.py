@@ -2,15 +2,16 @@
 
 `watch` and `serve` render here, so they check everything: the engines and profile the settings
 name exist (with the nearest real name when one is mistyped), each configured engine's packages
-import on this machine, and Slack accepts the token and knows the channel. `deploy --dry-run`
-checks the names only (its engines run in Modal's images). Each problem is one line.
+import on this machine, and Slack accepts the token and knows the channel. `deploy` (and
+`deploy --dry-run`) checks the names and Slack, not the packages (its engines run in Modal's
+images); when the Slack token is not set here (only in the Modal Secret) it says so and skips
+it. Each problem is one line.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-import re
 from collections.abc import Iterable
 
 from config.extras import install_hint, missing_packages
@@ -30,7 +31,6 @@ ENGINE_SETTINGS = {
 }
 ENGINES_EXTRA = "engines"
 """The dropreel extra every model engine needs (torch, diffusers, transformers, ...)."""
-CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 class StartupError(ValueError):
@@ -91,13 +91,25 @@ def package_problems(found: list[tuple[str, EngineSpec]]) -> list[str]:
     return problems
 
 
-def slack_problems(settings: Settings) -> list[str]:
+def slack_problems(settings: Settings, *, token_elsewhere: bool = False) -> list[str]:
     """A Slack bot token Slack refuses, or a channel id it does not know (auth.test and
-    conversations.info, as Slack itself answers them)."""
+    conversations.info, as Slack itself answers them: both only read). `token_elsewhere`: a
+    deploy, whose token may live only in the Modal Secret; without one here, nothing to check."""
     if settings.notifier != "slack":
         return []
-    from infra.notify.slack import SlackNotificationError, SlackNotifier, build_slack_notifier
+    from infra.notify.slack import (
+        CHANNEL_ID,
+        SlackNotificationError,
+        SlackNotifier,
+        bot_token,
+        build_slack_notifier,
+    )
 
+    if token_elsewhere and not (bot_token(settings) or settings.slack_webhook_url):
+        log.warning(
+            "Slack not checked: no SLACK_BOT_TOKEN here (the deployed app reads its Modal Secret)"
+        )
+        return []
     try:
         notifier = build_slack_notifier(settings)
         if isinstance(notifier, SlackNotifier):
@@ -108,11 +120,12 @@ def slack_problems(settings: Settings) -> list[str]:
 
 
 def check_startup(settings: Settings, *, local_engines: bool = True) -> None:
-    """Raise StartupError listing every problem; `local_engines` also checks packages and Slack
-    (what a process that renders and notifies here needs)."""
+    """Raise StartupError listing every problem; `local_engines` also checks packages (what a
+    process that renders here needs; a deploy's engines run in Modal's images). Slack is
+    checked either way."""
     problems, found = engine_problems(settings)
     if local_engines:
         problems += package_problems(found)
-        problems += slack_problems(settings)
+    problems += slack_problems(settings, token_elsewhere=not local_engines)
     if problems:
         raise StartupError("\n".join(problems))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from config.settings import Settings
 from handlers.notify import Notifier
 from handlers.runtime import Runtime
+from infra.notify.callbacks import CallbackSender
 from infra.notify.notifiers import ConsoleNotifier, FanOutNotifier, JsonLinesNotifier, NullNotifier
 from infra.storage import open_storage
 
@@ -39,6 +40,7 @@ def build_runtime(settings: Settings, storage=None, notifier: Notifier | None = 
         storage=storage or open_storage(settings.watch_root, settings),
         settings=settings,
         notifier=notifier or build_notifier(settings),
+        callbacks=CallbackSender.from_settings(settings),  # a job's prompt.json may name a URL
     )
 
 

@@ -13,6 +13,7 @@ from config.costs import UnknownGpu, job_cost, usd_per_hour
 from gpu.registry import ENGINES, EngineSpec
 from infra.cli import deploy as cli_deploy
 from infra.cli.main import main
+from infra.notify.fake_slack import FakeSlack
 
 APP_MODULE = "infra.modal.app"
 
@@ -32,10 +33,20 @@ def s3_env(monkeypatch):
     monkeypatch.setenv("DROPREEL_LEASE_SECONDS", "900")
 
 
-def test_dry_run_prints_functions_schedules_gpus_volumes_secrets(s3_env, monkeypatch, capsys):
+@pytest.fixture
+def slack():
+    """The deploy checks the Slack token (auth.test) and channel: a fake Slack that knows them."""
+    with FakeSlack(token="xoxb-do-not-print", channels={"C0123": "dropreel"}) as fake:
+        yield fake
+
+
+def test_dry_run_prints_functions_schedules_gpus_volumes_secrets(
+    s3_env, monkeypatch, capsys, slack
+):
     monkeypatch.setenv("DROPREEL_NOTIFIER", "slack")
     monkeypatch.setenv("DROPREEL_SLACK_CHANNEL", "C0123")
     monkeypatch.setenv("DROPREEL_SLACK_BOT_TOKEN", "xoxb-do-not-print")
+    monkeypatch.setenv("DROPREEL_SLACK_BASE_URL", slack.base_url)
     monkeypatch.setitem(
         ENGINES,
         "tiny_gpu",

@@ -27,6 +27,9 @@ SAMPLES: dict[str, object] = {
     "modal_poll_cron": "*/2 * * * *",
     "gpu_prices": {"H100": 3.5, "L40S": 1.25},
     "link_expiry_seconds": 3600,
+    "callback_url": "https://hooks.example.com/dropreel?a=1,b=2",
+    "callback_events": ["done", "failed"],
+    "callback_hosts": ["n8n.example.com", ".example.org"],
 }
 PATH_OR_DEVICE = ("_dir", "_path", "_device", "_log", "_file")
 

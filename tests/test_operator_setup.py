@@ -157,6 +157,36 @@ def test_a_slack_token_slack_refuses_stops_the_start(operator, monkeypatch, caps
     ]
 
 
+def test_deploy_dry_run_checks_slack_too(operator, monkeypatch, capsys):
+    """auth.test and conversations.info only read, so even a dry run asks Slack."""
+    monkeypatch.setenv("DROPREEL_WATCH_ROOT", "s3://media/inbox/")
+    with FakeSlack() as fake:
+        slack_env(monkeypatch, fake, token="xoxb-revoked")
+        code, out, err = run(capsys, "deploy", "--dry-run")
+        assert [r.method for r in fake.requests] == ["auth.test"]
+        slack_env(monkeypatch, fake, channel="C0TYPO")
+        code_channel, _, err_channel = run(capsys, "deploy", "--dry-run")
+    assert code == 2 and code_channel == 2 and "Modal app" not in out
+    assert refused(err) == [
+        "Slack: Slack refused the bot token (auth.test): invalid_auth: the bot token is not "
+        "valid: copy the xoxb- token of the app again"
+    ]
+    assert refused(err_channel)[0].startswith("Slack: Slack refused channel C0TYPO")
+
+
+def test_deploy_without_a_local_slack_token_says_it_did_not_check(
+    operator, monkeypatch, capsys, caplog
+):
+    """The token may live only in the Modal Secret: the deploy goes on and says so (a warning
+    on stderr)."""
+    monkeypatch.setenv("DROPREEL_WATCH_ROOT", "s3://media/inbox/")
+    monkeypatch.setenv("DROPREEL_NOTIFIER", "slack")
+    monkeypatch.setenv("DROPREEL_SLACK_CHANNEL", "C0DROPREEL")
+    code, out, _ = run(capsys, "deploy", "--dry-run")
+    assert code == 0 and "Modal app" in out
+    assert "Slack not checked: no SLACK_BOT_TOKEN here" in caplog.text
+
+
 def test_a_slack_channel_slack_does_not_know_stops_the_start(operator, monkeypatch, capsys):
     with FakeSlack() as fake:
         slack_env(monkeypatch, fake, channel="C0TYPO")

@@ -95,7 +95,8 @@ def test_finished_job_posts_blocks_and_poster_in_thread(
     assert results == {"team/alice": "done"}
     methods = [r.method for r in fake.requests]
     assert methods == [
-        "chat.postMessage",
+        "chat.postMessage",  # claimed: the job's thread starts (tests/test_timeline.py)
+        "chat.update",  # the outcome, in the same message
         "files.getUploadURLExternal",
         "upload",
         "files.completeUploadExternal",

@@ -39,6 +39,7 @@ STORAGE_SECRET = "dropreel-storage"
 SLACK_SECRET = "dropreel-slack"
 WEBHOOK_SECRET = "dropreel-webhook"
 HF_SECRET = "dropreel-huggingface"
+CALLBACK_SECRET = "dropreel-callbacks"
 
 POLL_TIMEOUT = 5 * MINUTES
 WEBHOOK_TIMEOUT = 1 * MINUTES
@@ -403,6 +404,15 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
                 ("DROPREEL_SLACK_BOT_TOKEN",),
                 ("poll", "webhook", *engine_classes),
                 "the Slack bot token (xoxb-...)",
+            )
+        )
+    if settings.callback_secret is not None:
+        secrets.append(
+            SecretPlan(
+                CALLBACK_SECRET,
+                ("DROPREEL_CALLBACK_SECRET",),
+                ("poll", "webhook", *engine_classes),
+                "the key that signs callbacks (docs/CALLBACKS.md)",
             )
         )
     if settings.modal_hf_secret:

@@ -2,8 +2,10 @@
 
 slack-sdk talks to it through `WebClient(base_url=fake.base_url)` exactly as it talks to Slack:
 the Bearer token is checked (auth.test answers for it), conversations.info looks up channel ids
-only (a name is channel_not_found, as on Slack), chat.postMessage must be JSON (or form) with a known channel and
-valid Block Kit, and files_upload_v2's three steps must happen in order and agree with each
+only (a name is channel_not_found, as on Slack), chat.postMessage must be JSON (or form) with a
+known channel and valid Block Kit (and a `thread_ts` of a message in that channel), chat.update
+must name a channel id and the ts of a message this bot posted there, with valid content,
+conversations.replies answers for an existing thread, and files_upload_v2's three steps must happen in order and agree with each
 other (files.getUploadURLExternal -> POST of exactly `length` bytes to the URL it returned ->
 files.completeUploadExternal naming uploaded file ids). It can answer 429 with Retry-After, or
 fail with 5xx, when asked; and it records everything, so tests (and `dropreel demo`) can show
@@ -21,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+BOT_ID = "B0FAKE"  # the bot the token belongs to: it may edit only its own messages
 METADATA_LIMIT = 8_000  # bytes of metadata JSON per message (an assumption; Slack's is larger)
 BLOCK_TYPES = {"header", "section", "context", "actions", "divider", "image", "rich_text"}
 
@@ -182,6 +185,8 @@ class FakeSlack:
             "auth.test": self._auth_test,
             "conversations.info": self._conversations_info,
             "chat.postMessage": self._post_message,
+            "chat.update": self._update_message,
+            "conversations.replies": self._replies,
             "conversations.history": self._history,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
@@ -199,7 +204,7 @@ class FakeSlack:
         return next((cid for cid, cname in self.channels.items() if cname == wanted), None)
 
     def _auth_test(self, ctype: str, body: dict) -> dict:
-        return {"ok": True, "team": "fake", "user": "dropreel", "bot_id": "B0FAKE"}
+        return {"ok": True, "team": "fake", "user": "dropreel", "bot_id": BOT_ID}
 
     def _conversations_info(self, ctype: str, body: dict) -> dict:
         """As Slack: only a channel id is looked up (a #name is channel_not_found)."""
@@ -218,37 +223,88 @@ class FakeSlack:
             },
         }
 
+    def _content(self, body: dict) -> tuple[dict[str, Any] | None, dict | None]:
+        """(text, blocks, metadata) of a post or an update, checked as Slack checks them, or
+        (None, Slack's error reply)."""
+        blocks = body.get("blocks")
+        if isinstance(blocks, str):  # form-encoded: blocks arrive as a JSON string
+            try:
+                blocks = json.loads(blocks)
+            except ValueError:
+                return None, {"ok": False, "error": "invalid_blocks_format"}
+        text = body.get("text")
+        if not text and not blocks:
+            return None, {"ok": False, "error": "no_text"}
+        if text and len(text) > 40_000:
+            return None, {"ok": False, "error": "msg_too_long"}
+        if blocks is not None:
+            errors = check_blocks(blocks)
+            if errors:
+                return None, {"ok": False, "error": "invalid_blocks", "errors": errors}
+        metadata, error = _metadata(body.get("metadata"))
+        if error:
+            return None, {"ok": False, "error": error}
+        return {"text": text, "blocks": blocks, "metadata": metadata}, None
+
+    def _update_message(self, ctype: str, body: dict) -> dict:
+        """chat.update as Slack answers it: a channel *id* and the ts of a message there that
+        this bot posted (else channel_not_found / message_not_found / cant_update_message),
+        with text or blocks checked as for a post. The message keeps its ts and thread."""
+        channel, ts = body.get("channel"), body.get("ts")
+        if not channel or not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel in self.archived:
+            return {"ok": False, "error": "is_archived"}
+        message = next(
+            (m for m in self.messages if m["channel"] == channel and m["ts"] == ts), None
+        )
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if message.get("bot_id") != BOT_ID:
+            return {"ok": False, "error": "cant_update_message"}
+        content, error = self._content(body)
+        if error:
+            return error
+        with self._lock:
+            message["edits"] = message.get("edits", 0) + 1
+            message.update({k: v for k, v in content.items() if v is not None})
+        return {"ok": True, "channel": channel, "ts": ts, "text": content["text"]}
+
+    def post_as_someone_else(self, channel: str, text: str) -> str:
+        """A message a person posted (not this bot): chat.update must refuse it."""
+        with self._lock:
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            ts = f"{self._last_ts:.6f}"
+            self.messages.append({"channel": channel, "ts": ts, "text": text, "blocks": None})
+        return ts
+
     def _post_message(self, ctype: str, body: dict) -> dict:
         channel = self._channel_id(body.get("channel"))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         if channel in self.archived:
             return {"ok": False, "error": "is_archived"}
-        blocks = body.get("blocks")
-        if isinstance(blocks, str):  # form-encoded: blocks arrive as a JSON string
-            try:
-                blocks = json.loads(blocks)
-            except ValueError:
-                return {"ok": False, "error": "invalid_blocks_format"}
-        text = body.get("text")
-        if not text and not blocks:
-            return {"ok": False, "error": "no_text"}
-        if text and len(text) > 40_000:
-            return {"ok": False, "error": "msg_too_long"}
-        if blocks is not None:
-            errors = check_blocks(blocks)
-            if errors:
-                return {"ok": False, "error": "invalid_blocks", "errors": errors}
-        thread_ts = body.get("thread_ts")
-        if thread_ts and not any(m["ts"] == thread_ts for m in self.messages):
-            return {"ok": False, "error": "thread_not_found"}
-        metadata, error = _metadata(body.get("metadata"))
+        content, error = self._content(body)
         if error:
-            return {"ok": False, "error": error}
+            return error
+        text, blocks, metadata = content["text"], content["blocks"], content["metadata"]
+        thread_ts = body.get("thread_ts")
+        if thread_ts and not any(
+            m["ts"] == thread_ts and m["channel"] == channel for m in self.messages
+        ):
+            return {"ok": False, "error": "thread_not_found"}
         with self._lock:
             self._last_ts = max(time.time(), self._last_ts + 0.000001)
             ts = f"{self._last_ts:.6f}"
-            message = {"channel": channel, "ts": ts, "text": text, "blocks": blocks}
+            message = {
+                "channel": channel,
+                "ts": ts,
+                "text": text,
+                "blocks": blocks,
+                "bot_id": BOT_ID,
+            }
             if thread_ts:
                 message["thread_ts"] = thread_ts
             if metadata:
@@ -288,23 +344,34 @@ class FakeSlack:
                 for m in reversed(self.messages)
                 if m["channel"] == channel and "thread_ts" not in m and within(float(m["ts"]))
             ]
-        page = found[start : start + limit]
-        messages = []
-        for m in page:
-            shown = {"type": "message", "user": "U0DROPREEL", "ts": m["ts"], "text": m["text"]}
-            if m.get("blocks"):
-                shown["blocks"] = m["blocks"]
-            if with_metadata and m.get("metadata"):
-                shown["metadata"] = m["metadata"]
-            messages.append(shown)
-        more = start + limit < len(found)
-        return {
-            "ok": True,
-            "messages": messages,
-            "has_more": more,
-            "pin_count": 0,
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
-        }
+        return {**_page(found, start, limit, with_metadata), "pin_count": 0}
+
+    def _replies(self, ctype: str, body: dict) -> dict:
+        """conversations.replies: the thread's parent then its replies, oldest first (a
+        channel id and the parent's ts, else channel_not_found / thread_not_found); `oldest`
+        exclusive, `limit`, `cursor`, metadata only with `include_all_metadata`."""
+        channel, parent = body.get("channel"), body.get("ts")
+        if not channel or not parent:
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        with self._lock:
+            thread = [
+                m
+                for m in self.messages
+                if m["channel"] == channel and parent in (m["ts"], m.get("thread_ts"))
+            ]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        try:
+            oldest = float(body.get("oldest") or 0)
+            limit = int(body.get("limit") or 100)
+            start = int(body.get("cursor") or 0)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        with_metadata = _flag(body.get("include_all_metadata"))
+        found = [m for m in thread if float(m["ts"]) > oldest]
+        return _page(found, start, limit, with_metadata)
 
     def _get_upload_url(self, ctype: str, body: dict) -> dict:
         if "form-urlencoded" not in ctype:
@@ -439,6 +506,26 @@ def _metadata(value: Any) -> tuple[dict[str, Any] | None, str | None]:
     if len(json.dumps(value)) > METADATA_LIMIT:
         return None, "metadata_too_large"
     return value, None
+
+
+def _page(found: list[dict], start: int, limit: int, with_metadata: bool) -> dict[str, Any]:
+    """One page of messages as Slack's history methods show them, with the next cursor."""
+    messages = []
+    for m in found[start : start + limit]:
+        shown = {"type": "message", "user": "U0DROPREEL", "ts": m["ts"], "text": m["text"]}
+        for key in ("thread_ts", "blocks"):
+            if m.get(key):
+                shown[key] = m[key]
+        if with_metadata and m.get("metadata"):
+            shown["metadata"] = m["metadata"]
+        messages.append(shown)
+    more = start + limit < len(found)
+    return {
+        "ok": True,
+        "messages": messages,
+        "has_more": more,
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
 
 
 def _flag(value: Any) -> bool:

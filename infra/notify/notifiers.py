@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from pathlib import Path
 
+from handlers.errors import first_line
 from handlers.notify import JobEvent, Notifier
+from handlers.status import SlackPlace
+
+log = logging.getLogger(__name__)
 
 
 class ConsoleNotifier:
@@ -34,10 +39,23 @@ class JsonLinesNotifier:
 
 
 class FanOutNotifier:
-    """Sends to each notifier in turn; one failing does not stop the others."""
+    """Sends to each notifier in turn; one failing does not stop the others. A running job's
+    updates go to those that show one (Slack); the first place one returns is kept."""
 
     def __init__(self, notifiers: list[Notifier]) -> None:
         self.notifiers = notifiers
+
+    def update(self, event: JobEvent) -> SlackPlace | None:
+        place = None
+        for notifier in self.notifiers:
+            update = getattr(notifier, "update", None)
+            if update is None:
+                continue
+            try:
+                place = place or update(event)
+            except Exception as err:  # one notifier's trouble never silences another
+                log.warning("%s update failed: %s", type(notifier).__name__, first_line(err))
+        return place
 
     def notify(self, event: JobEvent) -> None:
         errors = []

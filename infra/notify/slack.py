@@ -1,4 +1,10 @@
-"""Slack notifications: one Block Kit message per job version, written for people.
+"""Slack notifications: a job's timeline in one thread, written for people.
+
+Each job has one thread across its versions. A version's message is posted when a worker claims
+it (what, which engine, an estimate of time and cost), edited in place (`chat.update`) at coarse
+progress steps and at the outcome; the first version's message starts the thread and later
+versions reply in it (handlers/timeline.py keeps where, in status.json). A job that fails
+before it is claimed gets its outcome as a new message (or a reply) instead.
 
 A finished job: its name and folder, kind, engine and profile, a preview marker, the video's
 length, the time each stage took, a presigned link to the MP4 (its expiry said in words), and
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import urllib.error
 from collections.abc import Callable
@@ -32,7 +39,7 @@ from config.kinds import JobKind
 from config.settings import Settings
 from handlers.errors import DropreelError
 from handlers.notify import JobEvent
-from handlers.status import JobState
+from handlers.status import JobState, SlackPlace, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,10 @@ METADATA_EVENT_TYPE = "dropreel_job"
 HISTORY_PAGE_SIZE = 200  # conversations.history allows up to 999
 HISTORY_PAGES = 5  # a resend looks at the newest 1,000 messages since the decision at most
 CLOCK_SKEW = timedelta(minutes=10)  # between the worker's clock and Slack's
+RETRY_LOOKBACK = timedelta(days=1)  # how far back a later attempt looks for its own message
+RUNNING_ATTEMPTS = 1  # a claimed or progress edit is best effort: it must not hold up a render
+RUNNING_MAX_WAIT = 5.0
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 _ADVICE = {
     "not_authed": "no bot token was sent: set SLACK_BOT_TOKEN (or DROPREEL_SLACK_BOT_TOKEN)",
@@ -131,15 +142,55 @@ def build_message(
     now: datetime | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, Block Kit blocks) for one job event."""
+    if event.step is not None:
+        return _running_message(event)
     if event.state is JobState.DONE:
         return _done_message(event, link_expiry_seconds, public_base_url, now)
     return _failed_message(event)
 
 
+def _running_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
+    """A claimed or rendering job: the message that the outcome later replaces."""
+    stem, status = _stem(event), event.status
+    progress = status.progress or {}
+    if event.step == "progress" and progress.get("total"):
+        done, total = progress["done"], progress["total"]
+        title = f"⏳ {stem} is rendering: {100 * done // total} %"
+        where = f"*Progress*\nframe {done:,} of {total:,}"
+    else:
+        title, where = f"⏳ {stem} has started", f"*Progress*\n{status.stage or 'starting'}"
+    fields = [*_fields(event), {"type": "mrkdwn", "text": where}]
+    if status.attempt > 1:
+        fields.append(
+            {"type": "mrkdwn", "text": f"*Attempt*\n{status.attempt} of {status.max_attempts}"}
+        )
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(title, HEADER_LIMIT)}},
+        {"type": "section", "fields": [_field(f) for f in fields]},
+    ]
+    if event.estimate:
+        blocks.append(_context(f"⏱ {escape(event.estimate)} (an estimate, not a bill)"))
+    blocks.append(_context("This message is updated as the job goes on."))
+    return escape(title), blocks
+
+
+def _cost(event: JobEvent) -> dict[str, Any] | None:
+    """GPU time and its estimated price, as status.json holds them."""
+    status = event.status
+    if status.gpu_seconds is None:
+        return None
+    text = f"💰 {_seconds(status.gpu_seconds)} on {escape(status.gpu or '?')}"
+    if status.cost_usd is not None:
+        text += f" · ~${status.cost_usd:.4f} (estimate)"
+    return _context(text)
+
+
 def _fields(event: JobEvent) -> list[dict[str, str]]:
     status = event.status
-    profile = status.settings.get("profile") or "default"
-    engine = f"{status.engine or '?'} · profile {profile}"
+    if status.engine is None:  # it failed before it was routed (a bad prompt.json, ...)
+        engine = "not chosen: the job stopped before"
+    else:
+        engine = f"{status.engine} · profile {status.settings.get('profile') or 'default'}"
     if status.speech:  # a script job: the speech engine spoke first
         engine = f"{status.speech['engine']} (speech), then {engine}"
     return [
@@ -183,7 +234,8 @@ def _done_message(
         if public_base_url and event.video_key
         else event.video_url
     )
-    if url and len(url) <= BUTTON_URL_LIMIT:
+    button = url if url and len(url) <= BUTTON_URL_LIMIT else None
+    if button:
         blocks.append(
             {
                 "type": "actions",
@@ -191,7 +243,7 @@ def _done_message(
                     {
                         "type": "button",
                         "text": {"type": "plain_text", "text": "▶ Open the MP4"},
-                        "url": url,
+                        "url": button,
                         "style": "primary",
                         "action_id": "open_video",
                     }
@@ -201,6 +253,13 @@ def _done_message(
     where = f"`{escape(event.video_location or event.video_key or '')}`"
     if public_base_url:
         blocks.append(_context(f"Saved as {where}. The link does not expire."))
+    elif url and not button:
+        blocks.append(
+            _context(
+                f"Saved as {where}. Its link is too long for a Slack button: open the file from "
+                "the bucket."
+            )
+        )
     elif url:
         until = (now or datetime.now(UTC)) + timedelta(seconds=expiry)
         blocks.append(
@@ -216,6 +275,9 @@ def _done_message(
     if stages:
         total = sum(timings[n] for n in STAGE_ORDER if n in timings)
         blocks.append(_context(f"⏱ {' · '.join(stages)} · *total {_seconds(total)}*"))
+    cost = _cost(event)
+    if cost:
+        blocks.append(cost)
     if public_base_url and event.poster_key:
         blocks.append(
             {
@@ -254,6 +316,9 @@ def _failed_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
         },
         _context(_NEXT_STEP.get(event.status.fix_by or "user", _NEXT_STEP["user"])),
     ]
+    cost = _cost(event)
+    if cost:
+        blocks.append(cost)
     return _cut(text, TEXT_LIMIT), blocks
 
 
@@ -334,7 +399,7 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 class SlackNotifier:
-    """Posts one Block Kit message per job event with a bot token (chat.postMessage)."""
+    """A job's timeline in Slack with a bot token: chat.postMessage, then chat.update."""
 
     def __init__(
         self,
@@ -353,6 +418,7 @@ class SlackNotifier:
         self.upload_poster = upload_poster
         self.public_base_url = public_base_url
         self.retrier = _Retrier(attempts, max_wait_seconds, sleep)
+        self.quick = _Retrier(min(attempts, RUNNING_ATTEMPTS), RUNNING_MAX_WAIT, sleep)
 
     def check(self, look_up_channel: bool = True) -> None:
         """Raise SlackNotificationError if Slack refuses the token (auth.test) or does not know
@@ -376,24 +442,50 @@ class SlackNotifier:
                 f"Slack channel {self.channel}: {_ADVICE['is_archived']}", "is_archived"
             )
 
-    def notify(self, event: JobEvent) -> None:
-        if event.resend_since is not None and self._posted_already(event):
-            log.info(
-                "%s: its message is in the channel already; not sending it again", _stem(event)
-            )
-            return
+    def update(self, event: JobEvent) -> SlackPlace | None:
+        """Post the running version's message (a reply in the job's thread when it has one),
+        or edit it if it is out already; return where it is. Best effort: a short retry, so a
+        slow Slack never holds up the render."""
         text, blocks = build_message(event, self.link_expiry_seconds, self.public_base_url)
-        posted = self.retrier.call(
-            "chat.postMessage",
-            lambda: self.client.chat_postMessage(
-                channel=self.channel,
-                text=text,
-                blocks=blocks,
-                metadata=job_metadata(event),
-                unfurl_links=False,
-                unfurl_media=False,
-            ),
+        place = self._place(event)
+        if place is not None and place.ts:
+            self.quick.call("chat.update", lambda: self._edit(place, text, blocks, event))
+            return place
+        thread = place.thread if place else None
+        if event.status.attempt > 1:  # an earlier attempt may have died before it noted its post
+            since = datetime.now(UTC) - RETRY_LOOKBACK
+            found = self._find(event, thread, since, states=False)
+            if found is not None:
+                place = SlackPlace(channel=self._channel(event), ts=found, thread_ts=thread)
+                self.quick.call("chat.update", lambda: self._edit(place, text, blocks, event))
+                return place
+        posted = self.quick.call(
+            "chat.postMessage", lambda: self._post(event, text, blocks, thread)
         )
+        return SlackPlace(channel=posted["channel"], ts=posted["ts"], thread_ts=thread)
+
+    def notify(self, event: JobEvent) -> None:
+        """The outcome: in the version's message (edited in place) when it has one, else a new
+        message (a reply in the job's thread when there is one); then the poster, in the
+        thread."""
+        text, blocks = build_message(event, self.link_expiry_seconds, self.public_base_url)
+        place = self._place(event)
+        if place is not None and place.ts:  # an edit: the same on a resend, never a repeat
+            self.retrier.call("chat.update", lambda: self._edit(place, text, blocks, event))
+            channel, thread = place.channel, place.thread
+        else:
+            thread = place.thread if place else None
+            since = datetime.fromisoformat(event.resend_since or utcnow()) - CLOCK_SKEW
+            if event.resend_since is not None and self._find(event, thread, since) is not None:
+                log.info(
+                    "%s: its message is in the channel already; not sending it again",
+                    _stem(event),
+                )
+                return
+            posted = self.retrier.call(
+                "chat.postMessage", lambda: self._post(event, text, blocks, thread)
+            )
+            channel, thread = posted["channel"], thread or posted["ts"]
         if not (event.poster_jpeg and self.upload_poster and not self.public_base_url):
             return
         stem = _stem(event)
@@ -401,8 +493,8 @@ class SlackNotifier:
             self.retrier.call(
                 "the poster upload",
                 lambda: self.client.files_upload_v2(
-                    channel=posted["channel"],
-                    thread_ts=posted["ts"],
+                    channel=channel,
+                    thread_ts=thread,
                     file=event.poster_jpeg,
                     filename=f"{stem}.jpg",
                     title=f"{stem}: first frame",
@@ -412,36 +504,73 @@ class SlackNotifier:
         except SlackNotificationError as err:
             raise SlackNotificationError(f"the message was posted, but {err}") from None
 
-    def _posted_already(self, event: JobEvent) -> bool:
-        """Whether the channel holds this job version's message (its metadata says so), looking
-        only at messages posted since the outcome was decided, at most HISTORY_PAGES pages. If
-        Slack cannot tell (no channels:history scope, a channel given by name), the message is
-        sent: a duplicate beats a lost message."""
-        wanted = job_metadata(event)
-        oldest = datetime.fromisoformat(event.resend_since or "") - CLOCK_SKEW
+    def _channel(self, event: JobEvent) -> str:
+        return event.status.slack_channel or self.channel
+
+    def _place(self, event: JobEvent) -> SlackPlace | None:
+        """The job's thread and message, if they are in the channel this job posts to (a
+        `#name` cannot be compared with the id Slack answers with, so it is trusted)."""
+        place, channel = event.status.slack, self._channel(event)
+        if place is None or (CHANNEL_ID.match(channel) and place.channel != channel):
+            return None
+        return place
+
+    def _post(self, event: JobEvent, text: str, blocks: list, thread: str | None) -> Any:
+        return self.client.chat_postMessage(
+            channel=self._channel(event),
+            text=text,
+            blocks=blocks,
+            thread_ts=thread,
+            metadata=job_metadata(event),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+
+    def _edit(self, place: SlackPlace, text: str, blocks: list, event: JobEvent) -> Any:
+        return self.client.chat_update(
+            channel=place.channel,
+            ts=place.ts,
+            text=text,
+            blocks=blocks,
+            metadata=job_metadata(event),
+        )
+
+    def _find(
+        self, event: JobEvent, thread: str | None, since: datetime, states: bool = True
+    ) -> str | None:
+        """The ts of this job version's message in the channel (or the job's thread), found by
+        its metadata (with the same state, unless `states` is False), looking only at messages
+        posted since `since`, at most HISTORY_PAGES pages. None if Slack cannot tell (no
+        channels:history scope, a channel given by name): a duplicate beats a lost message."""
+        wanted = job_metadata(event)["event_payload"]
+        keys = [k for k in wanted if states or k != "state"]
         cursor = None
+        method = "conversations.replies" if thread else "conversations.history"
+        call = self.client.conversations_replies if thread else self.client.conversations_history
+        where = {"ts": thread} if thread else {}
         try:
             for _ in range(HISTORY_PAGES):
                 page = self.retrier.call(
-                    "conversations.history",
-                    lambda cursor=cursor: self.client.conversations_history(
-                        channel=self.channel,
-                        oldest=f"{oldest.timestamp():.6f}",
+                    method,
+                    lambda cursor=cursor: call(
+                        channel=self._channel(event),
+                        oldest=f"{since.timestamp():.6f}",
                         limit=HISTORY_PAGE_SIZE,
                         include_all_metadata=True,
                         cursor=cursor,
+                        **where,
                     ),
                 )
                 for message in page.get("messages") or []:
-                    found = message.get("metadata") or {}
-                    if all(found.get(k) == v for k, v in wanted.items()):
-                        return True
+                    found = (message.get("metadata") or {}).get("event_payload") or {}
+                    if all(found.get(k) == wanted[k] for k in keys):
+                        return message["ts"]
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
-                    return False
+                    return None
         except SlackNotificationError as err:
-            log.warning("%s: sending again, could not look for its message: %s", _stem(event), err)
-        return False
+            log.warning("%s: could not look for its message: %s", _stem(event), err)
+        return None
 
 
 def job_metadata(event: JobEvent) -> dict[str, Any]:
