@@ -10,6 +10,7 @@ mode for up to one clip of frames, streaming mode beyond, each later clip starti
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import math
@@ -28,7 +29,7 @@ from gpu.infinitetalk import keymap
 from gpu.infinitetalk.audio import AudioEncoder, frame_windows
 from gpu.infinitetalk.model import InfiniteTalkTransformer, TeaCacheBranch, config_from_original
 from gpu.infinitetalk.profiles import Profile
-from gpu.infinitetalk.sampler import Guidance, frame_plan, match_colors, sample
+from gpu.infinitetalk.sampler import Guidance, frame_plan, match_colors, mirror_past_end, sample
 from gpu.infinitetalk.weights import resolve
 
 log = logging.getLogger(__name__)
@@ -181,17 +182,22 @@ def _clip_normalisation(path: Path) -> tuple[tuple[float, ...], tuple[float, ...
 def fit_to_bucket(image: Image.Image, width: int, height: int) -> torch.Tensor:
     """Resize (bilinear, covering) and centre-crop to width x height -> [3, H, W] in [-1, 1].
 
-    As the reference's `resize_and_centercrop`: scale = max(H/h, W/w), sizes rounded up.
+    As the reference's `resize_and_centercrop`: scale = max(H/h, W/w), sizes rounded up, then
+    torchvision's `center_crop`, whose offsets are `int(round(excess / 2))` (half to even).
     """
     scale = max(height / image.height, width / image.width)
     new_w, new_h = math.ceil(scale * image.width), math.ceil(scale * image.height)
     resized = np.asarray(image.convert("RGB").resize((new_w, new_h), Image.Resampling.BILINEAR))
-    top, left = (new_h - height) // 2, (new_w - width) // 2
+    top, left = round((new_h - height) / 2), round((new_w - width) / 2)
     crop = resized[top : top + height, left : left + width]
     return torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
 def clean_prompt(text: str) -> str:
+    """The reference's T5 cleaning: ftfy, HTML entities unescaped twice, whitespace collapsed."""
+    import ftfy
+
+    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -299,6 +305,10 @@ def render_frames(
     clip_tokens = encode_clip(c, cond)
     guidance = Guidance(job.text_guidance, job.audio_guidance)
     plan = frame_plan(job.frames, profile.clip_frames, profile.motion_frames)
+    last_start, last_length = plan[-1]
+    speech = job.speech_embedding
+    if len(plan) > 1:  # streaming: the last full clip runs on mirrored audio, then is trimmed
+        speech = mirror_past_end(speech, last_start + last_length)
     generator = torch.Generator("cpu").manual_seed(job.seed)
     z = c.vae.config.z_dim
     lat_h, lat_w = job.height // 8, job.width // 8
@@ -315,7 +325,7 @@ def render_frames(
             y_cache[length] = _image_condition(c, cond, length, lat_h, lat_w)
         y = y_cache[length].to(device, dtype)
         condition = image_latent if first else vae_encode(c, carried)
-        windows = frame_windows(job.speech_embedding, start, length)[None].to(device)
+        windows = frame_windows(speech, start, length)[None].to(device)
         model = c.transformer
         # The reference projects the audio inside every forward; so do we (it is cheap, and it
         # keeps the adapter under the model's own offload hooks).
