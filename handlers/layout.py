@@ -4,7 +4,9 @@ Everything dropreel writes besides the MP4 sits under `<folder>/.dropreel/<stem>
 can never be taken for an input (no input type has that shape). Job state is carried by key
 names there, so a poller decides from the listing alone:
 
-    <folder>/<stem>.mp4                         the video
+    <folder>/<stem>.mp4                         the video; <stem>.dropreel.mp4 when a file of the
+                                                user's already has that name (a dubbing job's
+                                                own source video, a take.mp4 of theirs)
     <folder>/<stem>.speech.wav                  the speech made from a script (script jobs)
     <folder>/.dropreel/<stem>/status.json       human-readable status (queued/running/done/failed)
     <folder>/.dropreel/<stem>/poster.jpg        poster frame
@@ -12,6 +14,13 @@ names there, so a poller decides from the listing alone:
                                                 once final, the unsent notification (outbox)
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
+    <folder>/.dropreel/<stem>/<etag>.made       dropreel wrote the video with this ETag
+
+Videos are inputs too (dubbing), so a video dropreel wrote must never be taken for one: a video
+whose ETag a `.made` record in its folder names is an output whatever it is called now (a rename
+keeps the ETag on S3, R2 and the local backend), `<stem>.dropreel.<ext>` is always an output, and
+a video named like an image beside it belongs to that image's job (its output, or a file of the
+user's that dropreel leaves alone). A video alone, with no audio, is not a job.
 
 A stem so long that these keys would pass the store's key limit is refused; its status.json and
 failed marker go under a short name instead: `<first 32 characters of the stem>~<hash>`.
@@ -25,6 +34,9 @@ from enum import StrEnum
 META_DIR = ".dropreel"
 IMAGE_EXTS = frozenset({"png", "jpg", "jpeg", "webp"})
 AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
+VIDEO_EXTS = frozenset({"mp4", "mov", "webm", "mkv"})
+OUTPUT_TAG = "dropreel"  # <stem>.dropreel.mp4: a video dropreel wrote, never an input
+MADE = "made"  # .dropreel/<stem>/<etag>.made: the ETag of a video dropreel wrote
 PROMPT_NAME = "prompt.json"
 PROMPT_SUFFIX = ".prompt.json"
 FOLDER_PROMPT_STEM = "prompt"
@@ -54,10 +66,12 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def input_type(name: str) -> tuple[str, str] | None:
-    """('image'|'audio'|'voice'|'prompt'|'script', stem) for an input file name, else None.
+    """('image'|'audio'|'voice'|'video'|'prompt'|'script', stem) for an input file name, else
+    None.
 
     A folder-level prompt.json or script.txt has stem ''. Hidden files (leading '.') are never
-    inputs, and neither is `<stem>.speech.<audio ext>`: that is the speech dropreel writes.
+    inputs, and neither are `<stem>.speech.<audio ext>` (the speech dropreel writes) and
+    `<stem>.dropreel.<video ext>` (a video dropreel wrote).
     """
     if name.startswith("."):
         return None
@@ -77,12 +91,19 @@ def input_type(name: str) -> tuple[str, str] | None:
     if ext in IMAGE_EXTS:
         return "image", stem
     if ext in AUDIO_EXTS:
-        base, dot, tag = stem.rpartition(".")
-        tag = tag.lower() if dot and base else ""
+        tag = _tag(stem)
         if tag == SPEECH_TAG:
             return None
-        return ("voice", base) if tag == VOICE_TAG else ("audio", stem)
+        return ("voice", stem.rpartition(".")[0]) if tag == VOICE_TAG else ("audio", stem)
+    if ext in VIDEO_EXTS:
+        return None if _tag(stem) == OUTPUT_TAG else ("video", stem)
     return None
+
+
+def _tag(stem: str) -> str:
+    """'take.dropreel' -> 'dropreel': the last dotted part of a stem, lower case ('' if none)."""
+    base, dot, tag = stem.rpartition(".")
+    return tag.lower() if dot and base else ""
 
 
 def is_safe_key(key: str) -> bool:
@@ -107,8 +128,18 @@ def short_meta_stem(stem: str) -> str:
     return f"{stem[:SHORT_STEM_CHARS]}~{digest}"
 
 
-def output_key(folder: str, stem: str) -> str:
-    return f"{folder}{stem}.mp4"
+def output_key(folder: str, stem: str, taken: bool = False) -> str:
+    """`<stem>.mp4`, or `<stem>.dropreel.mp4` when a file of the user's has the first name."""
+    return f"{folder}{stem}.{OUTPUT_TAG}.mp4" if taken else f"{folder}{stem}.mp4"
+
+
+def made_key(folder: str, stem: str, etag: str) -> str:
+    return f"{meta_prefix(folder, stem)}{bare_etag(etag)}.{MADE}"
+
+
+def bare_etag(etag: str) -> str:
+    """An ETag without its quotes, as listings and PUT answers both give it here."""
+    return etag.strip('"')
 
 
 def speech_key(folder: str, stem: str) -> str:

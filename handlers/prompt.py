@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gpu.speech.script import MAX_SCRIPT_CHARS
 from handlers.errors import InputRejected
 
-Task = Literal["text_to_video", "image_to_video", "talking_head"]
+Task = Literal["text_to_video", "image_to_video", "talking_head", "dubbing"]
 Profile = Literal["fast", "balanced", "quality", "low_vram"]
 MAX_ASPECT = 4.0
 MAX_DIGITS = 100
