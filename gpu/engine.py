@@ -18,7 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     from PIL import Image
 
-    from gpu.media import AudioInfo
+    from gpu.media import AudioInfo, VideoInfo
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) while rendering; may raise to stop the render."""
@@ -29,11 +29,13 @@ class RenderRequest:
     """What a job asks for: its kind, its decoded inputs, and the prompt.json values if any.
 
     `image` is 8-bit RGB with its EXIF orientation applied; `audio` holds the probed facts
-    (length, rate, level) and `audio.samples(rate)`, the one audio loader.
+    (length, rate, level) and `audio.samples(rate)`, the one audio loader; `video` (dubbing) the
+    probed source video and its frame loader.
     """
 
     kind: str
     image: Image.Image | None = None
+    video: VideoInfo | None = None
     audio: AudioInfo | None = None
     prompt: str | None = None
     negative_prompt: str | None = None

@@ -136,7 +136,12 @@ class Job:
 
     def metadata_keys(self) -> list[str]:
         """Every key dropreel may write for this version besides the MP4."""
-        return [self.status_key, self.poster_key, *(self.marker_key(m) for m in Marker)]
+        return [
+            self.status_key,
+            self.poster_key,
+            *(self.marker_key(m) for m in Marker),
+            layout.made_key(self.folder, self.meta_stem, "0" * 32),  # an MD5 ETag's length
+        ]
 
     def stale_marker_keys(self) -> list[str]:
         """Markers of earlier versions, safe to delete once this version is done."""
@@ -160,6 +165,7 @@ def discover(
         lambda: defaultdict(dict)
     )
     made: dict[str, set[str]] = defaultdict(set)  # folder -> ETags of videos dropreel wrote
+    writes_mp4: dict[str, datetime] = {}  # folder + stem -> when dropreel began writing its mp4
     for obj in objects:
         key = obj.key
         if layout.is_reserved(key):
@@ -171,6 +177,8 @@ def discover(
                     metas[(folder, stem)][version][Marker(marker)] = obj
                 elif marker == layout.MADE and version:
                     made[folder].add(version)
+                elif name == layout.WRITES_MP4:
+                    writes_mp4[folder + stem] = obj.last_modified
             continue
         if not layout.is_safe_key(key):
             continue  # '..' and friends: never an input (see layout.is_safe_key)
@@ -183,17 +191,17 @@ def discover(
     settle = timedelta(seconds=settle_seconds)
     lease = timedelta(seconds=lease_seconds)
     for folder, items in inputs.items():
-        ours = made.get(folder, set())
-        theirs = {
-            obj.key.rpartition("/")[2].lower()
-            for kind, _, obj in items
-            if kind == "video" and layout.bare_etag(obj.etag) not in ours
-        }
-        items = [
-            (kind, stem, obj)
-            for kind, stem, obj in items
-            if kind != "video" or layout.bare_etag(obj.etag) not in ours
-        ]
+        made_here = made.get(folder, set())
+
+        def ours(kind: str, stem: str, obj: ObjectInfo) -> bool:
+            """A video dropreel wrote (see handlers/layout.py), whatever happened since."""
+            if kind != "video" or layout.bare_etag(obj.etag) in made_here:
+                return kind == "video"
+            began = writes_mp4.get(folder + stem)
+            return began is not None and obj.key.endswith(".mp4") and began <= obj.last_modified
+
+        items = [item for item in items if not ours(*item)]
+        theirs = {obj.key.rpartition("/")[2].lower() for kind, _, obj in items if kind == "video"}
         for job in _pair(folder, items):
             job.output_taken = f"{job.stem}.mp4".lower() in theirs
             job.markers = metas.get((folder, job.stem), {})

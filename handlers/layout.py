@@ -14,13 +14,19 @@ names there, so a poller decides from the listing alone:
                                                 once final, the unsent notification (outbox)
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
-    <folder>/.dropreel/<stem>/<etag>.made       dropreel wrote the video with this ETag
+    <folder>/.dropreel/<stem>/writes-mp4        written just before dropreel writes <stem>.mp4
+    <folder>/.dropreel/<stem>/<etag>.made       written just after: the video's ETag
 
-Videos are inputs too (dubbing), so a video dropreel wrote must never be taken for one: a video
-whose ETag a `.made` record in its folder names is an output whatever it is called now (a rename
-keeps the ETag on S3, R2 and the local backend), `<stem>.dropreel.<ext>` is always an output, and
-a video named like an image beside it belongs to that image's job (its output, or a file of the
-user's that dropreel leaves alone). A video alone, with no audio, is not a job.
+Videos are inputs too (dubbing), so a video dropreel wrote must never be taken for one, and a
+user's file must never be overwritten:
+- `<stem>.mp4` is dropreel's when `writes-mp4` is not newer than it (so a crash between the two
+  writes changes nothing); any other `<stem>.mp4` is the user's, and the video goes to
+  `<stem>.dropreel.mp4` instead;
+- a video whose ETag a `.made` record in its folder names is dropreel's whatever it is called
+  now (a rename keeps the ETag on S3, R2 and the local backend);
+- `<stem>.dropreel.<video ext>` is always dropreel's;
+- a video named like an image beside it belongs to that image's job (its output, or a file of
+  the user's that dropreel leaves alone), and a video alone, with no audio, is not a job.
 
 A stem so long that these keys would pass the store's key limit is refused; its status.json and
 failed marker go under a short name instead: `<first 32 characters of the stem>~<hash>`.
@@ -37,6 +43,7 @@ AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
 VIDEO_EXTS = frozenset({"mp4", "mov", "webm", "mkv"})
 OUTPUT_TAG = "dropreel"  # <stem>.dropreel.mp4: a video dropreel wrote, never an input
 MADE = "made"  # .dropreel/<stem>/<etag>.made: the ETag of a video dropreel wrote
+WRITES_MP4 = "writes-mp4"  # .dropreel/<stem>/writes-mp4: written before <stem>.mp4
 PROMPT_NAME = "prompt.json"
 PROMPT_SUFFIX = ".prompt.json"
 FOLDER_PROMPT_STEM = "prompt"
@@ -131,6 +138,10 @@ def short_meta_stem(stem: str) -> str:
 def output_key(folder: str, stem: str, taken: bool = False) -> str:
     """`<stem>.mp4`, or `<stem>.dropreel.mp4` when a file of the user's has the first name."""
     return f"{folder}{stem}.{OUTPUT_TAG}.mp4" if taken else f"{folder}{stem}.mp4"
+
+
+def writes_mp4_key(folder: str, stem: str) -> str:
+    return meta_prefix(folder, stem) + WRITES_MP4
 
 
 def made_key(folder: str, stem: str, etag: str) -> str:

@@ -30,7 +30,7 @@ from config.settings import Settings
 from gpu.encode import EncodeResult, encode_mp4, poster_jpeg
 from gpu.engine import RenderRequest
 from gpu.registry import get_spec
-from handlers import validate
+from handlers import layout, validate
 from handlers.claims import Lease, LeaseKeeper, write_marker
 from handlers.errors import (
     LeaseLost,
@@ -160,7 +160,7 @@ class Work:
 
     engine: str
     request: RenderRequest
-    audio: Path | None  # the track muxed into the MP4 (talking-head jobs)
+    audio: Path | None  # the track muxed into the MP4 (talking-head and dubbing jobs)
     video: Path
     speech: Speech | None = None  # made from a script, published next to the video
 
@@ -180,7 +180,7 @@ def prepare(rt: Runtime, job: Job, routed: Route | None, writer: StatusWriter, t
         request = replace(request, audio=validate.audio(speech.path, rt.settings))
     writer.status.engine = routed.engine
     writer.status.preview = get_spec(routed.engine).preview
-    audio = local.get("audio") if job.kind is JobKind.TALKING_HEAD else None
+    audio = local.get("audio") if job.kind in (JobKind.TALKING_HEAD, JobKind.DUBBING) else None
     return Work(routed.engine, request, audio, tmp / "out.mp4", speech)
 
 
@@ -222,7 +222,10 @@ def publish(
     keeper.confirm()
     if work.speech is not None:
         rt.storage.put(work.speech.key, work.speech.path, "audio/wav")
-    rt.storage.put(job.output_key, work.video, "video/mp4")
+    if not job.output_taken:  # <stem>.mp4 is ours from here on (see handlers/layout.py)
+        rt.storage.put(layout.writes_mp4_key(job.folder, job.meta_stem), b"")
+    etag = rt.storage.put(job.output_key, work.video, "video/mp4")
+    rt.storage.put(layout.made_key(job.folder, job.meta_stem, etag), b"")  # never an input
     poster = poster_jpeg(result.first_frame) if result.first_frame is not None else None
     if poster:
         rt.storage.put(job.poster_key, poster, "image/jpeg")
@@ -327,7 +330,7 @@ def _event(rt: Runtime, job: Job, status: JobStatus, poster: bytes | None) -> Jo
 
 def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
     local: dict[str, Path] = {}
-    for slot in ("image", "audio", "script", "voice"):
+    for slot in ("image", "video", "audio", "script", "voice"):
         obj = getattr(job, slot)
         if obj is None:
             continue
@@ -350,6 +353,7 @@ def _request(
     return RenderRequest(
         kind=job.kind,
         image=validate.image(local["image"], settings) if "image" in local else None,
+        video=validate.video(local["video"], settings) if "video" in local else None,
         audio=validate.audio(local["audio"], settings) if "audio" in local else None,
         **values,
     )
