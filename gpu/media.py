@@ -542,7 +542,10 @@ def open_video(path: Path) -> av.container.InputContainer:
         ) from err
     if not container.streams.video or container.streams.video[0].codec_context is None:
         container.close()
-        raise InputError(f"{path.name} has no video stream dropreel can decode: {VIDEO_HINT}")
+        raise InputError(
+            f"{path.name} has no video stream dropreel can decode (an interrupted upload, or "
+            f"audio only?): export it again, then {VIDEO_HINT}"
+        )
     return container
 
 

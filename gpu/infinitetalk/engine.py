@@ -1,9 +1,11 @@
-"""The `infinitetalk` engine: a face image plus a voice recording -> a lip-synced video.
+"""The `infinitetalk` engine: a face image (or a video: dubbing) plus a voice -> a lip-synced video.
 
 load() reads the weights from disk once per process (never the network); check_inputs() turns a
 request into an exact plan (480p or 720p bucket, 25 fps, 4n+1 frames not outlasting the audio,
 one clip or a stream of clips) and refuses what cannot work before any compute; render() yields
-frames clip by clip. The lifecycle muxes the original recording under them.
+frames clip by clip. The lifecycle muxes the original recording under them. A dubbing job runs
+the reference's video mode: its length follows the audio (`gpu/dubbing.py`), its size the
+video's bucket, at 25 fps like every InfiniteTalk video.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gpu.dubbing import length_adjustments, source_index
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import InputError
 from gpu.infinitetalk.profiles import PROFILES, Profile, with_fast_lora
@@ -45,6 +48,7 @@ class TalkingHeadPlan(RenderPlan):
             "model": MODEL,
             "profile": profile.name,
             "mode": "clip" if self.clips == 1 else "streaming",
+            "source": "video" if self.request.video is not None else "image",
             "clips": self.clips,
             "steps": self.steps,
             "shift": profile.shift,
@@ -146,13 +150,15 @@ class InfiniteTalkEngine:
     # --- check --------------------------------------------------------------------------------
 
     def check_inputs(self, request: RenderRequest) -> TalkingHeadPlan:
-        if request.kind != "talking_head":
+        if request.kind not in ("talking_head", "dubbing"):
             raise InputError(
-                f"the infinitetalk engine makes talking_head videos, not {request.kind}"
+                f"the infinitetalk engine makes talking_head and dubbing videos, not {request.kind}"
             )
-        image, audio = request.image, request.audio
-        if image is None or audio is None or not audio.seconds:
-            raise InputError("a talking-head job needs one image and one non-empty audio file")
+        dubbing = request.kind == "dubbing"
+        picture, audio = (request.video if dubbing else request.image), request.audio
+        if picture is None or audio is None or not audio.seconds:
+            needs = "one video" if dubbing else "one image"
+            raise InputError(f"a {request.kind} job needs {needs} and one non-empty audio file")
         profile_name = request.profile or self.default_profile
         if profile_name not in self.profiles:
             raise InputError(f"profile {profile_name!r} is not one of {', '.join(self.profiles)}")
@@ -179,12 +185,17 @@ class InfiniteTalkEngine:
         from gpu.infinitetalk.sampler import frame_plan, snap_frames
 
         frames = snap_frames(audio_frames)
-        width, height = profile.bucket(*image.size)
-        adjustments = []
-        if image.size != (width, height):
+        width, height = profile.bucket(picture.width, picture.height)
+        adjustments = length_adjustments(picture, seconds) if dubbing else []
+        if (picture.width, picture.height) != (width, height):
+            what = "video" if dubbing else "image"
             adjustments.append(
-                f"image {image.width}x{image.height} resized and centre-cropped to "
+                f"{what} {picture.width}x{picture.height} resized and centre-cropped to "
                 f"{width}x{height} ({profile.bucket_name} bucket nearest its aspect)"
+            )
+        if dubbing and picture.fps != FPS:
+            adjustments.append(
+                f"video at {float(picture.fps):g} fps dubbed at {FPS} fps, InfiniteTalk's rate"
             )
         if frames != audio_frames:
             cut = (audio_frames - frames) / FPS + (seconds - audio_frames / FPS)
@@ -226,8 +237,11 @@ class InfiniteTalkEngine:
         self._use_lora(profile)
         request = plan.request
         _, embedding = speech_features(request.audio, self.components.audio)
+        image, later = request.image, None
+        if request.video is not None:  # dubbing: each clip starts on its own source frame
+            image, later = _clip_sources(request.video, plan)
         job = Job(
-            image=request.image,
+            image=image,
             speech_embedding=embedding,
             width=plan.width,
             height=plan.height,
@@ -239,8 +253,24 @@ class InfiniteTalkEngine:
             steps=plan.steps,
             text_guidance=plan.text_guidance,
             audio_guidance=profile.audio_guidance,
+            later_sources=later,
         )
         yield from render_frames(self.components, job, progress)
+
+
+def _clip_sources(video, plan: TalkingHeadPlan):
+    """(first frame, the frames later clips start on), decoded lazily in one pass."""
+    from PIL import Image
+
+    from gpu.infinitetalk.sampler import frame_plan
+
+    profile = plan.profile
+    starts = [s for s, _ in frame_plan(plan.num_frames, profile.clip_frames, profile.motion_frames)]
+    frames = (
+        Image.fromarray(f)
+        for f in video.frames_at(source_index(s, FPS, video.fps) for s in starts)
+    )
+    return next(frames), frames
 
 
 def scaled_profiles(scale: float, **changes) -> dict[str, Profile]:

@@ -3,9 +3,11 @@
 `Components.load` reads the files `weights.py` fetched, offline: the Wan transformer shards and
 InfiniteTalk's adapter (both in the reference's naming, renamed by `keymap`), the diffusers-layout
 VAE, UMT5 text encoder + tokenizer and CLIP image encoder, and chinese-wav2vec2-base.
-`render_frames` is the reference's `generate_infinitetalk` for one image and one speaker: clip
-mode for up to one clip of frames, streaming mode beyond, each later clip starting from the last
-9 frames of the one before.
+`render_frames` is the reference's `generate_infinitetalk` for one speaker: clip mode for up to
+one clip of frames, streaming mode beyond, each later clip starting from the last 9 frames of the
+one before. Given a video instead of an image (dubbing), each clip is conditioned on the source
+frame where it starts (its CLIP tokens and first-frame VAE condition), as the reference's video
+mode does; the motion frames still come from the clip before.
 """
 
 from __future__ import annotations
@@ -280,7 +282,7 @@ def vae_decode(c: Components, latents: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Job:
-    image: Image.Image
+    image: Image.Image  # the portrait, or the source video's first frame (dubbing)
     speech_embedding: torch.Tensor  # [N, layers, C]
     width: int
     height: int
@@ -292,6 +294,7 @@ class Job:
     steps: int
     text_guidance: float
     audio_guidance: float
+    later_sources: Iterator[Image.Image] | None = None  # dubbing: the frame each later clip starts on
 
 
 def render_frames(
@@ -319,6 +322,10 @@ def render_frames(
 
     for index, (start, length) in enumerate(plan):
         first = index == 0
+        if job.later_sources is not None and not first:  # video mode: this clip's source frame
+            cond = fit_to_bucket(next(job.later_sources), job.width, job.height)
+            clip_tokens = encode_clip(c, cond)
+            y_cache.clear()
         fresh = length if first else length - profile.motion_frames
         lat_t = (length - 1) // 4 + 1
         if length not in y_cache:
