@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from gpu.dubbing import length_adjustments, source_index
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import InputError
-from gpu.dubbing import length_adjustments, source_index
 from gpu.media import even_size, fit_cover
 
 TALKING_FPS = 25

@@ -97,7 +97,15 @@ class Job:
 
     @property
     def inputs(self) -> list[ObjectInfo]:
-        slots = (self.image, self.video, self.audio, self.prompt, self.script, self.voice, *self.unpaired)
+        slots = (
+            self.image,
+            self.video,
+            self.audio,
+            self.prompt,
+            self.script,
+            self.voice,
+            *self.unpaired,
+        )
         return [obj for obj in slots if obj is not None]
 
     @property
@@ -192,15 +200,11 @@ def discover(
     lease = timedelta(seconds=lease_seconds)
     for folder, items in inputs.items():
         made_here = made.get(folder, set())
-
-        def ours(kind: str, stem: str, obj: ObjectInfo) -> bool:
-            """A video dropreel wrote (see handlers/layout.py), whatever happened since."""
-            if kind != "video" or layout.bare_etag(obj.etag) in made_here:
-                return kind == "video"
-            began = writes_mp4.get(folder + stem)
-            return began is not None and obj.key.endswith(".mp4") and began <= obj.last_modified
-
-        items = [item for item in items if not ours(*item)]
+        items = [
+            (kind, stem, obj)
+            for kind, stem, obj in items
+            if kind != "video" or not _ours(obj, made_here, writes_mp4.get(folder + stem))
+        ]
         theirs = {obj.key.rpartition("/")[2].lower() for kind, _, obj in items if kind == "video"}
         for job in _pair(folder, items):
             job.output_taken = f"{job.stem}.mp4".lower() in theirs
@@ -213,6 +217,14 @@ def discover(
             jobs.append(job)
     jobs.sort(key=lambda j: j.name)
     return jobs
+
+
+def _ours(video: ObjectInfo, made: set[str], began: datetime | None) -> bool:
+    """A video dropreel wrote (see handlers/layout.py), whatever happened to it since: its ETag
+    is recorded, or it is the <stem>.mp4 dropreel began writing before this one landed."""
+    if layout.bare_etag(video.etag) in made:
+        return True
+    return began is not None and video.key.endswith(".mp4") and began <= video.last_modified
 
 
 def _pair(folder: str, items: list[tuple[str, str, ObjectInfo]]) -> list[Job]:

@@ -29,8 +29,7 @@ def frame_numbers(data: bytes, tmp: Path) -> list[int]:
     path.write_bytes(data)
     with av.open(str(path)) as c:
         return [
-            round(float(f.to_ndarray(format="rgb24")[2:12].mean()) / 10)
-            for f in c.decode(video=0)
+            round(float(f.to_ndarray(format="rgb24")[2:12].mean()) / 10) for f in c.decode(video=0)
         ]
 
 

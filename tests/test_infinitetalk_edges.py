@@ -30,8 +30,8 @@ def _torchvision_crop(image: Image.Image, width: int, height: int) -> np.ndarray
     scale = max(height / image.height, width / image.width)
     new_w, new_h = math.ceil(scale * image.width), math.ceil(scale * image.height)
     resized = np.asarray(image.resize((new_w, new_h), Image.Resampling.BILINEAR))
-    top = int(round((new_h - height) / 2.0))
-    left = int(round((new_w - width) / 2.0))
+    top = round((new_h - height) / 2.0)  # torchvision: int(round(...)), Python's round
+    left = round((new_w - width) / 2.0)
     return resized[top : top + height, left : left + width]
 
 

@@ -267,8 +267,7 @@ def _clip_sources(video, plan: TalkingHeadPlan):
     profile = plan.profile
     starts = [s for s, _ in frame_plan(plan.num_frames, profile.clip_frames, profile.motion_frames)]
     frames = (
-        Image.fromarray(f)
-        for f in video.frames_at(source_index(s, FPS, video.fps) for s in starts)
+        Image.fromarray(f) for f in video.frames_at(source_index(s, FPS, video.fps) for s in starts)
     )
     return next(frames), frames
 

@@ -294,7 +294,7 @@ class Job:
     steps: int
     text_guidance: float
     audio_guidance: float
-    later_sources: Iterator[Image.Image] | None = None  # dubbing: the frame each later clip starts on
+    later_sources: Iterator[Image.Image] | None = None  # dubbing: where each later clip starts
 
 
 def render_frames(

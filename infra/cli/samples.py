@@ -1,4 +1,5 @@
-"""Generated sample inputs (a face-like portrait, a voice-like recording, a short video) for the demo and tests.
+"""Generated sample inputs (a face-like portrait, a voice-like recording, a short video) for the
+demo and tests.
 
 Made from code, so the demo needs no download and no data set.
 """
@@ -76,8 +77,12 @@ SCRIPT = (
 """What the demo's script job says."""
 
 
-VIDEO_CODECS = {"mp4": ("mp4", "libx264"), "mov": ("mov", "libx264"), "mkv": ("matroska", "libx264")}
-VIDEO_CODECS["webm"] = ("webm", "libvpx-vp9")
+VIDEO_CODECS = {  # extension -> (container, codec)
+    "mp4": ("mp4", "libx264"),
+    "mov": ("mov", "libx264"),
+    "mkv": ("matroska", "libx264"),
+    "webm": ("webm", "libvpx-vp9"),
+}
 
 
 def talking_video(
