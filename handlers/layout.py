@@ -107,6 +107,13 @@ def input_type(name: str) -> tuple[str, str] | None:
     return None
 
 
+def may_be_output(name: str) -> bool:
+    """True for a name dropreel's own videos can have (`*.mp4`). A bucket event for one cannot
+    tell an output from a user's MP4 without a listing, so the webhook leaves such events to the
+    poller (an MP4 dubbing source that lands after its audio waits for the next tick)."""
+    return name.lower().endswith(".mp4")
+
+
 def _tag(stem: str) -> str:
     """'take.dropreel' -> 'dropreel': the last dotted part of a stem, lower case ('' if none)."""
     base, dot, tag = stem.rpartition(".")

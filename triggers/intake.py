@@ -89,7 +89,9 @@ class Intake:
         if not _safe_key(relative) or layout.is_reserved(relative):
             return None
         folder, name = layout.split_key(relative)
-        if layout.input_type(name) is None:  # outputs (.mp4) and anything that is not an input
+        if layout.input_type(name) is None:  # metadata and anything that is not an input
+            return None
+        if layout.may_be_output(name):  # every output makes one; the poller sees an MP4 source
             return None
         return folder
 
