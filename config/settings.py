@@ -194,6 +194,12 @@ class Settings(BaseSettings):
     talking_head_compile: bool = Field(
         False, description="torch.compile the transformer blocks (CUDA; slower first render)."
     )
+    talking_head_reanchor_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Restart long talking-head videos from the portrait about every N seconds "
+        "(0: never): no drift, but a visible jump at each restart (docs/TALKING_HEAD.md).",
+    )
 
     @field_validator("watch_root")
     @classmethod

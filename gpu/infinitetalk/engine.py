@@ -40,6 +40,7 @@ class TalkingHeadPlan(RenderPlan):
     steps: int
     text_guidance: float
     clips: int
+    reanchor_every: int = 0  # restart from the portrait (or source frame) every N clips; 0: never
 
     def describe(self) -> dict[str, Any]:
         profile = self.profile
@@ -56,6 +57,8 @@ class TalkingHeadPlan(RenderPlan):
             "audio_guidance": profile.audio_guidance,
             "lora": profile.lora,
             "teacache": profile.teacache,
+            "color_match": profile.color_match,
+            "reanchor_every_clips": self.reanchor_every,
             **super().describe(),
         }
 
@@ -75,6 +78,7 @@ class InfiniteTalkEngine:
         fp8: bool | None = None,
         fast_lora: str | None = None,
         compile: bool | None = None,
+        reanchor_seconds: float | None = None,
     ) -> None:
         from config.settings import get_settings
 
@@ -94,6 +98,9 @@ class InfiniteTalkEngine:
         self.device_name = device or settings.talking_head_device
         self.fp8 = settings.talking_head_fp8 if fp8 is None else fp8
         self.compile = settings.talking_head_compile if compile is None else compile
+        self.reanchor_seconds = (
+            settings.talking_head_reanchor_seconds if reanchor_seconds is None else reanchor_seconds
+        )
         self.components = None
         self.fused_lora: str | None = None
         self._lora_backup: dict = {}
@@ -221,7 +228,15 @@ class InfiniteTalkEngine:
             steps=request.steps or profile.steps,
             text_guidance=profile.text_guidance if request.guidance is None else request.guidance,
             clips=len(frame_plan(frames, profile.clip_frames, profile.motion_frames)),
+            reanchor_every=self._reanchor_every(profile),
         )
+
+    def _reanchor_every(self, profile: Profile) -> int:
+        """Clips between restarts for the configured re-anchoring period (0: never)."""
+        if not self.reanchor_seconds:
+            return 0
+        new_frames = profile.clip_frames - profile.motion_frames  # per clip after the first
+        return max(1, round(self.reanchor_seconds * FPS / new_frames))
 
     # --- render -------------------------------------------------------------------------------
 
@@ -254,6 +269,7 @@ class InfiniteTalkEngine:
             text_guidance=plan.text_guidance,
             audio_guidance=profile.audio_guidance,
             later_sources=later,
+            reanchor_every=plan.reanchor_every,
         )
         yield from render_frames(self.components, job, progress)
 

@@ -7,7 +7,9 @@ VAE, UMT5 text encoder + tokenizer and CLIP image encoder, and chinese-wav2vec2-
 one clip of frames, streaming mode beyond, each later clip starting from the last 9 frames of the
 one before. Given a video instead of an image (dubbing), each clip is conditioned on the source
 frame where it starts (its CLIP tokens and first-frame VAE condition), as the reference's video
-mode does; the motion frames still come from the clip before.
+mode does; the motion frames still come from the clip before. Every clip is colour-matched to the
+portrait before the next continues from it; with re-anchoring, every Nth clip starts again from
+the portrait (or its source frame) instead of the clip before (docs/TALKING_HEAD.md).
 """
 
 from __future__ import annotations
@@ -295,6 +297,7 @@ class Job:
     text_guidance: float
     audio_guidance: float
     later_sources: Iterator[Image.Image] | None = None  # dubbing: where each later clip starts
+    reanchor_every: int = 0  # restart from the portrait/source frame every N clips (0: never)
 
 
 def render_frames(
@@ -331,7 +334,13 @@ def render_frames(
         if length not in y_cache:
             y_cache[length] = _image_condition(c, cond, length, lat_h, lat_w)
         y = y_cache[length].to(device, dtype)
-        condition = image_latent if first else vae_encode(c, carried)
+        anchored = not first and job.reanchor_every and index % job.reanchor_every == 0
+        if first:
+            condition = image_latent
+        elif anchored:  # re-anchor: start again from the portrait (or this clip's source frame)
+            condition = vae_encode(c, cond[:, None])
+        else:
+            condition = vae_encode(c, carried)
         windows = frame_windows(speech, start, length)[None].to(device)
         model = c.transformer
         # The reference projects the audio inside every forward; so do we (it is cheap, and it
