@@ -77,16 +77,13 @@ def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> I
                 "convert it and upload it again"
             )
         width, height = img.size
-        if width * height > max_pixels:
-            raise InputError(
-                f"{name} is {width}x{height} = {width * height:,} pixels, over the limit of "
-                f"{max_pixels:,}: downscale it and upload it again"
-            )
-        if min(width, height) < min_side:
-            raise InputError(
-                f"{name} is only {width}x{height} pixels; each side must be at least {min_side}: "
-                "upload a larger image"
-            )
+        _check_size(
+            name,
+            (width, height),
+            (min_side, max_pixels),
+            "downscale it and upload it again",
+            "image",
+        )
         if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
             raise InputError(
                 f"{name} is {width}x{height}, a {max(width, height) / min(width, height):.0f}:1 "
@@ -102,6 +99,23 @@ def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> I
                 f"{name} is truncated or damaged ({type(err).__name__} while decoding "
                 f"{img.format} data): export it again and upload the new file"
             ) from err
+
+
+def _check_size(
+    name: str, size: tuple[int, int], limits: tuple[int, int], smaller: str, what: str
+) -> None:
+    """Refuse a picture (an image, a video's frames) over the pixel limit or under the side."""
+    (width, height), (min_side, max_pixels) = size, limits
+    if width * height > max_pixels:
+        raise InputError(
+            f"{name} is {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,}: {smaller}"
+        )
+    if min(width, height) < min_side:
+        raise InputError(
+            f"{name} is only {width}x{height} pixels; each side must be at least {min_side}: "
+            f"upload a larger {what}"
+        )
 
 
 def _refuse_metadata_bomb(name: str, err: Exception) -> None:
@@ -180,24 +194,30 @@ def even_size(width: int, height: int, longest: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class AudioInfo:
+class _Probed:
+    """A probed input file: where it is, and what the user called it."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class AudioInfo(_Probed):
     """What probing an audio file found: its real length (decoded), rate, channels, level.
 
     Engines get this instead of a path: `samples(rate)` decodes the same file through the one
     loader (`load_audio`), so every engine hears the same, correctly scaled signal.
     """
 
-    path: Path
     seconds: float
     sample_rate: int
     channels: int
     codec: str
     container: str
     peak_dbfs: float
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
     def samples(self, sample_rate: int) -> np.ndarray:
         """The whole recording as mono float32 in [-1, 1] at `sample_rate`."""
@@ -240,16 +260,21 @@ def _describe_bytes(head: bytes) -> str:
     return "unrecognised data"
 
 
-def open_audio(path: Path) -> av.container.InputContainer:
-    """Open with the demuxer matching the file's bytes only (see the module docstring)."""
-    fmt = sniff_audio(path)
+def _open_as(path: Path, fmt: str, hint: str) -> av.container.InputContainer:
+    """Open with this one demuxer (the one the file's bytes named), or say the file is damaged."""
     try:
-        container = av.open(str(path), format=fmt)
+        return av.open(str(path), format=fmt)
     except Exception as err:
         raise InputError(
             f"{path.name} is truncated or damaged ({fmt} data that cannot be opened): "
-            f"export it again, then {AUDIO_HINT}"
+            f"export it again, then {hint}"
         ) from err
+
+
+def open_audio(path: Path) -> av.container.InputContainer:
+    """Open with the demuxer matching the file's bytes only (see the module docstring)."""
+    fmt = sniff_audio(path)
+    container = _open_as(path, fmt, AUDIO_HINT)
     if not container.streams.audio:
         container.close()
         raise InputError(f"{path.name} has no audio stream: {AUDIO_HINT}")
@@ -466,24 +491,19 @@ VIDEO_HINT = "upload an MP4, MOV, WebM or MKV video"
 
 
 @dataclass(frozen=True)
-class VideoInfo:
+class VideoInfo(_Probed):
     """What probing a video found by decoding it: frame size, rate, frame count, length.
 
     Engines get this instead of a path: `rgb_frames()` and `frames_at()` decode the same file
     through the one video loader. A variable frame rate is taken at its average.
     """
 
-    path: Path
     width: int
     height: int
     fps: Fraction
     frames: int
     codec: str
     container: str
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
     @property
     def seconds(self) -> float:
@@ -532,14 +552,7 @@ def sniff_video(path: Path) -> str:
 
 def open_video(path: Path) -> av.container.InputContainer:
     """Open with the demuxer matching the file's bytes only (see the module docstring)."""
-    fmt = sniff_video(path)
-    try:
-        container = av.open(str(path), format=fmt)
-    except Exception as err:
-        raise InputError(
-            f"{path.name} is truncated or damaged ({fmt} data that cannot be opened): "
-            f"export it again, then {VIDEO_HINT}"
-        ) from err
+    container = _open_as(path, sniff_video(path), VIDEO_HINT)
     if not container.streams.video or container.streams.video[0].codec_context is None:
         container.close()
         raise InputError(
@@ -559,16 +572,13 @@ def probe_video(path: Path, max_seconds: float, max_pixels: int) -> VideoInfo:
         stream = container.streams.video[0]
         fmt = container.format.name
         width, height = stream.codec_context.width, stream.codec_context.height
-        if width * height > max_pixels:
-            raise InputError(
-                f"{name} is {width}x{height} = {width * height:,} pixels a frame, over the limit "
-                f"of {max_pixels:,}: export it at a lower resolution (1080p or less)"
-            )
-        if min(width, height) < MIN_IMAGE_SIDE:
-            raise InputError(
-                f"{name} is only {width}x{height} pixels; each side must be at least "
-                f"{MIN_IMAGE_SIDE}: upload a larger video"
-            )
+        _check_size(
+            name,
+            (width, height),
+            (MIN_IMAGE_SIDE, max_pixels),
+            "export it at a lower resolution (1080p or less)",
+            "video",
+        )
         header_seconds = container.duration / av.time_base if container.duration else None
         if header_seconds and header_seconds > max_seconds * 1.01:
             raise InputError(_too_long(name, header_seconds, max_seconds))
