@@ -162,6 +162,7 @@ class InfiniteTalkEngine:
                 f"the infinitetalk engine makes talking_head and dubbing videos, not {request.kind}"
             )
         dubbing = request.kind == "dubbing"
+        what = "dubbed video" if dubbing else "talking-head video"
         picture, audio = (request.video if dubbing else request.image), request.audio
         if picture is None or audio is None or not audio.seconds:
             needs = "one video" if dubbing else "one image"
@@ -180,13 +181,13 @@ class InfiniteTalkEngine:
             )
             raise InputError(
                 f"{audio.name} is {seconds:.1f} s long; the {profile.name} profile makes "
-                f"talking-head videos of at most {profile.max_seconds:.0f} s: cut the recording "
+                f"{what}s of at most {profile.max_seconds:.0f} s: cut the recording "
                 f"into shorter parts{hint}"
             )
         audio_frames = int(seconds * FPS)
         if audio_frames < MIN_FRAMES:
             raise InputError(
-                f"{audio.name} is {seconds * 1000:.0f} ms long; a talking-head video needs "
+                f"{audio.name} is {seconds * 1000:.0f} ms long; a {what} needs "
                 f"at least {MIN_FRAMES / FPS:.1f} s of speech"
             )
         from gpu.infinitetalk.sampler import frame_plan, snap_frames
