@@ -173,7 +173,7 @@ def discover(
         lambda: defaultdict(dict)
     )
     made: dict[str, set[str]] = defaultdict(set)  # folder -> ETags of videos dropreel wrote
-    writes_mp4: dict[str, datetime] = {}  # folder + stem -> when dropreel began writing its mp4
+    writing: dict[str, datetime] = {}  # folder + stem -> when dropreel began writing its mp4
     for obj in objects:
         key = obj.key
         if layout.is_reserved(key):
@@ -183,10 +183,10 @@ def discover(
                 version, _, marker = name.rpartition(".")
                 if marker in layout.MARKERS and version:
                     metas[(folder, stem)][version][Marker(marker)] = obj
-                elif marker == layout.MADE and version:
-                    made[folder].add(version)
-                elif name == layout.WRITES_MP4:
-                    writes_mp4[folder + stem] = obj.last_modified
+                elif name == layout.WRITING:
+                    writing[folder + stem] = obj.last_modified
+                elif etag := layout.made_etag(name):
+                    made[folder].add(etag)
             continue
         if not layout.is_safe_key(key):
             continue  # '..' and friends: never an input (see layout.is_safe_key)
@@ -203,7 +203,7 @@ def discover(
         items = [
             (kind, stem, obj)
             for kind, stem, obj in items
-            if kind != "video" or not _ours(obj, made_here, writes_mp4.get(folder + stem))
+            if kind != "video" or not _ours(obj, made_here, writing.get(folder + stem))
         ]
         theirs = {obj.key.rpartition("/")[2].lower() for kind, _, obj in items if kind == "video"}
         for job in _pair(folder, items):

@@ -14,15 +14,16 @@ names there, so a poller decides from the listing alone:
                                                 once final, the unsent notification (outbox)
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
-    <folder>/.dropreel/<stem>/writes-mp4        written just before dropreel writes <stem>.mp4
-    <folder>/.dropreel/<stem>/<etag>.made       written just after: the video's ETag
+    <folder>/.dropreel/<stem>/writing.json      written just before dropreel writes <stem>.mp4
+    <folder>/.dropreel/<stem>/made-<etag>.json  written just after: the video's key and ETag
 
 Videos are inputs too (dubbing), so a video dropreel wrote must never be taken for one, and a
 user's file must never be overwritten:
-- `<stem>.mp4` is dropreel's when `writes-mp4` is not newer than it (so a crash between the two
-  writes changes nothing); any other `<stem>.mp4` is the user's, and the video goes to
+- `<stem>.mp4` is dropreel's when `writing.json` is not newer than it (so a crash between the
+  two writes changes nothing); any other `<stem>.mp4` is the user's, and the video goes to
   `<stem>.dropreel.mp4` instead;
-- a video whose ETag a `.made` record in its folder names is dropreel's whatever it is called
+- a video whose ETag a `made-<etag>.json` record in its folder names is dropreel's whatever it
+  is called
   now (a rename keeps the ETag on S3, R2 and the local backend);
 - `<stem>.dropreel.<video ext>` is always dropreel's;
 - a video named like an image beside it belongs to that image's job (its output, or a file of
@@ -42,8 +43,8 @@ IMAGE_EXTS = frozenset({"png", "jpg", "jpeg", "webp"})
 AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
 VIDEO_EXTS = frozenset({"mp4", "mov", "webm", "mkv"})
 OUTPUT_TAG = "dropreel"  # <stem>.dropreel.mp4: a video dropreel wrote, never an input
-MADE = "made"  # .dropreel/<stem>/<etag>.made: the ETag of a video dropreel wrote
-WRITES_MP4 = "writes-mp4"  # .dropreel/<stem>/writes-mp4: written before <stem>.mp4
+MADE_PREFIX, MADE_SUFFIX = "made-", ".json"  # .dropreel/<stem>/made-<etag>.json: a video we wrote
+WRITING = "writing.json"  # .dropreel/<stem>/writing.json: written before <stem>.mp4
 PROMPT_NAME = "prompt.json"
 PROMPT_SUFFIX = ".prompt.json"
 FOLDER_PROMPT_STEM = "prompt"
@@ -147,12 +148,19 @@ def output_key(folder: str, stem: str, taken: bool = False) -> str:
     return f"{folder}{stem}.{OUTPUT_TAG}.mp4" if taken else f"{folder}{stem}.mp4"
 
 
-def writes_mp4_key(folder: str, stem: str) -> str:
-    return meta_prefix(folder, stem) + WRITES_MP4
+def writing_key(folder: str, stem: str) -> str:
+    return meta_prefix(folder, stem) + WRITING
 
 
 def made_key(folder: str, stem: str, etag: str) -> str:
-    return f"{meta_prefix(folder, stem)}{bare_etag(etag)}.{MADE}"
+    return f"{meta_prefix(folder, stem)}{MADE_PREFIX}{bare_etag(etag)}{MADE_SUFFIX}"
+
+
+def made_etag(name: str) -> str | None:
+    """The ETag a `made-<etag>.json` record names, else None."""
+    if name.startswith(MADE_PREFIX) and name.endswith(MADE_SUFFIX):
+        return name[len(MADE_PREFIX) : -len(MADE_SUFFIX)] or None
+    return None
 
 
 def bare_etag(etag: str) -> str:

@@ -18,6 +18,7 @@ expire, and the next tick takes the job back (attempt + 1) until max_attempts.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -222,10 +223,12 @@ def publish(
     keeper.confirm()
     if work.speech is not None:
         rt.storage.put(work.speech.key, work.speech.path, "audio/wav")
+    record = {"video": job.output_key}
     if not job.output_taken:  # <stem>.mp4 is ours from here on (see handlers/layout.py)
-        rt.storage.put(layout.writes_mp4_key(job.folder, job.meta_stem), b"")
+        rt.storage.put(layout.writing_key(job.folder, job.meta_stem), _json(record))
     etag = rt.storage.put(job.output_key, work.video, "video/mp4")
-    rt.storage.put(layout.made_key(job.folder, job.meta_stem, etag), b"")  # never an input
+    made = _json({**record, "etag": layout.bare_etag(etag)})  # never an input, even renamed
+    rt.storage.put(layout.made_key(job.folder, job.meta_stem, etag), made, "application/json")
     poster = poster_jpeg(result.first_frame) if result.first_frame is not None else None
     if poster:
         rt.storage.put(job.poster_key, poster, "image/jpeg")
@@ -357,6 +360,10 @@ def _request(
         audio=validate.audio(local["audio"], settings) if "audio" in local else None,
         **values,
     )
+
+
+def _json(record: dict[str, str]) -> bytes:
+    return json.dumps(record, ensure_ascii=False).encode()
 
 
 def _quietly(fn, *args):
