@@ -13,5 +13,6 @@ from enum import StrEnum
 
 class JobKind(StrEnum):
     TALKING_HEAD = "talking_head"  # image + audio
+    DUBBING = "dubbing"  # video + audio: the person in the video speaks the audio
     TEXT_TO_VIDEO = "text_to_video"  # prompt.json alone
     IMAGE_TO_VIDEO = "image_to_video"  # prompt.json + image

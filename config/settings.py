@@ -84,8 +84,15 @@ class Settings(BaseSettings):
     max_prompt_bytes: int = Field(64 * 1024, gt=0, description="Largest accepted prompt.json.")
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest accepted image (w*h).")
     max_audio_seconds: float = Field(600.0, gt=0, description="Longest accepted audio.")
+    max_video_seconds: float = Field(
+        600.0, gt=0, description="Longest accepted source video (dubbing)."
+    )
+    max_video_pixels: int = Field(
+        3840 * 2160, gt=0, description="Largest accepted source video frame (w*h; 4K)."
+    )
 
     engine_talking_head: str = Field("preview", description="Engine for image + audio jobs.")
+    engine_dubbing: str = Field("preview", description="Engine for video + audio jobs.")
     engine_text_to_video: str = Field("preview", description="Engine for prompt.json jobs.")
     engine_image_to_video: str = Field("preview", description="Engine for prompt.json + image.")
     engine_speech: str = Field(
@@ -227,6 +234,12 @@ class Settings(BaseSettings):
     talking_head_compile: bool = Field(
         False, description="torch.compile the transformer blocks (CUDA; slower first render)."
     )
+    talking_head_reanchor_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Restart long talking-head videos from the portrait about every N seconds "
+        "(0: never): no drift, but a visible jump at each restart (docs/TALKING_HEAD.md).",
+    )
 
     @field_validator("watch_root")
     @classmethod
@@ -247,6 +260,7 @@ class Settings(BaseSettings):
         """The configured default engine for a job kind."""
         return {
             JobKind.TALKING_HEAD: self.engine_talking_head,
+            JobKind.DUBBING: self.engine_dubbing,
             JobKind.TEXT_TO_VIDEO: self.engine_text_to_video,
             JobKind.IMAGE_TO_VIDEO: self.engine_image_to_video,
         }[JobKind(kind)]

@@ -17,10 +17,11 @@ from gpu.speech.spec import SPEECH_ENGINES
 register(
     EngineSpec(
         name="preview",
-        kinds=("talking_head", "text_to_video", "image_to_video"),
+        kinds=("talking_head", "dubbing", "text_to_video", "image_to_video"),
         target="gpu.preview:PreviewEngine",
         preview=True,
-        description="CPU preview, no weights: the still image over the audio, or a prompt card.",
+        description="CPU preview, no weights: the still image over the audio, the source video "
+        "over the new audio, or a prompt card.",
         license="Apache-2.0 (dropreel's own code)",
     )
 )

@@ -17,6 +17,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from gpu.engine import FrameRate, plain_rate
 from gpu.errors import EncodeError
 from gpu.media import open_audio
 
@@ -30,7 +31,7 @@ class EncodeResult:
     frames: int
     width: int
     height: int
-    fps: int
+    fps: int | float
     duration_seconds: float
     has_audio: bool
     first_frame: np.ndarray | None
@@ -38,7 +39,7 @@ class EncodeResult:
 
 def encode_mp4(
     frames: Iterable[np.ndarray],
-    fps: int,
+    fps: FrameRate,
     dest: Path,
     audio: Path | None = None,
     crf: int = 20,
@@ -85,7 +86,8 @@ def encode_mp4(
         dest.unlink(missing_ok=True)
         raise
     container.close()
-    return EncodeResult(count, width, height, fps, count / fps, feeder is not None, first)
+    seconds = float(count / Fraction(fps))
+    return EncodeResult(count, width, height, plain_rate(fps), seconds, feeder is not None, first)
 
 
 class _AudioFeeder:

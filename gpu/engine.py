@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -18,7 +19,10 @@ import numpy as np
 if TYPE_CHECKING:
     from PIL import Image
 
-    from gpu.media import AudioInfo
+    from gpu.media import AudioInfo, VideoInfo
+
+FrameRate = int | Fraction
+"""Frames per second: an int, or a Fraction for a source video's rate (30000/1001)."""
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) while rendering; may raise to stop the render."""
@@ -29,11 +33,13 @@ class RenderRequest:
     """What a job asks for: its kind, its decoded inputs, and the prompt.json values if any.
 
     `image` is 8-bit RGB with its EXIF orientation applied; `audio` holds the probed facts
-    (length, rate, level) and `audio.samples(rate)`, the one audio loader.
+    (length, rate, level) and `audio.samples(rate)`, the one audio loader; `video` (dubbing) the
+    probed source video and its frame loader.
     """
 
     kind: str
     image: Image.Image | None = None
+    video: VideoInfo | None = None
     audio: AudioInfo | None = None
     prompt: str | None = None
     negative_prompt: str | None = None
@@ -58,24 +64,29 @@ class RenderPlan:
     request: RenderRequest
     width: int
     height: int
-    fps: int
+    fps: FrameRate
     num_frames: int
     seed: int
     adjustments: list[str] = field(default_factory=list)
 
     @property
     def duration_seconds(self) -> float:
-        return self.num_frames / self.fps
+        return float(self.num_frames / self.fps)
 
     def describe(self) -> dict[str, Any]:
         """The settings to show; a family puts its own first: `{..., **super().describe()}`."""
         return {
             "width": self.width,
             "height": self.height,
-            "fps": self.fps,
+            "fps": plain_rate(self.fps),
             "frames": self.num_frames,
             "seed": self.seed,
         }
+
+
+def plain_rate(fps: FrameRate) -> int | float:
+    """A frame rate as status.json shows it: 25, or 29.97 for 30000/1001."""
+    return int(fps) if Fraction(fps).denominator == 1 else round(float(fps), 3)
 
 
 class Engine(Protocol):

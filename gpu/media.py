@@ -1,4 +1,4 @@
-"""Decoding inputs safely: images with Pillow under a pixel limit, audio with PyAV.
+"""Decoding inputs safely: images with Pillow under a pixel limit, audio and video with PyAV.
 
 This is the one decoder of job inputs: the lifecycle decodes each file once here (under the
 configured limits) and hands engines the result, a decoded RGB image and an `AudioInfo` whose
@@ -18,7 +18,9 @@ from __future__ import annotations
 import math
 import struct
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -75,16 +77,13 @@ def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> I
                 "convert it and upload it again"
             )
         width, height = img.size
-        if width * height > max_pixels:
-            raise InputError(
-                f"{name} is {width}x{height} = {width * height:,} pixels, over the limit of "
-                f"{max_pixels:,}: downscale it and upload it again"
-            )
-        if min(width, height) < min_side:
-            raise InputError(
-                f"{name} is only {width}x{height} pixels; each side must be at least {min_side}: "
-                "upload a larger image"
-            )
+        _check_size(
+            name,
+            (width, height),
+            (min_side, max_pixels),
+            "downscale it and upload it again",
+            "image",
+        )
         if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
             raise InputError(
                 f"{name} is {width}x{height}, a {max(width, height) / min(width, height):.0f}:1 "
@@ -100,6 +99,23 @@ def load_image(path: Path, max_pixels: int, min_side: int = MIN_IMAGE_SIDE) -> I
                 f"{name} is truncated or damaged ({type(err).__name__} while decoding "
                 f"{img.format} data): export it again and upload the new file"
             ) from err
+
+
+def _check_size(
+    name: str, size: tuple[int, int], limits: tuple[int, int], smaller: str, what: str
+) -> None:
+    """Refuse a picture (an image, a video's frames) over the pixel limit or under the side."""
+    (width, height), (min_side, max_pixels) = size, limits
+    if width * height > max_pixels:
+        raise InputError(
+            f"{name} is {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,}: {smaller}"
+        )
+    if min(width, height) < min_side:
+        raise InputError(
+            f"{name} is only {width}x{height} pixels; each side must be at least {min_side}: "
+            f"upload a larger {what}"
+        )
 
 
 def _refuse_metadata_bomb(name: str, err: Exception) -> None:
@@ -178,24 +194,30 @@ def even_size(width: int, height: int, longest: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class AudioInfo:
+class _Probed:
+    """A probed input file: where it is, and what the user called it."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class AudioInfo(_Probed):
     """What probing an audio file found: its real length (decoded), rate, channels, level.
 
     Engines get this instead of a path: `samples(rate)` decodes the same file through the one
     loader (`load_audio`), so every engine hears the same, correctly scaled signal.
     """
 
-    path: Path
     seconds: float
     sample_rate: int
     channels: int
     codec: str
     container: str
     peak_dbfs: float
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
     def samples(self, sample_rate: int) -> np.ndarray:
         """The whole recording as mono float32 in [-1, 1] at `sample_rate`."""
@@ -238,16 +260,21 @@ def _describe_bytes(head: bytes) -> str:
     return "unrecognised data"
 
 
-def open_audio(path: Path) -> av.container.InputContainer:
-    """Open with the demuxer matching the file's bytes only (see the module docstring)."""
-    fmt = sniff_audio(path)
+def _open_as(path: Path, fmt: str, hint: str) -> av.container.InputContainer:
+    """Open with this one demuxer (the one the file's bytes named), or say the file is damaged."""
     try:
-        container = av.open(str(path), format=fmt)
+        return av.open(str(path), format=fmt)
     except Exception as err:
         raise InputError(
             f"{path.name} is truncated or damaged ({fmt} data that cannot be opened): "
-            f"export it again, then {AUDIO_HINT}"
+            f"export it again, then {hint}"
         ) from err
+
+
+def open_audio(path: Path) -> av.container.InputContainer:
+    """Open with the demuxer matching the file's bytes only (see the module docstring)."""
+    fmt = sniff_audio(path)
+    container = _open_as(path, fmt, AUDIO_HINT)
     if not container.streams.audio:
         container.close()
         raise InputError(f"{path.name} has no audio stream: {AUDIO_HINT}")
@@ -456,3 +483,121 @@ def _full_scale(data: np.ndarray) -> np.ndarray:
     if data.dtype == np.uint8:
         return (data.astype(np.float32) - 128.0) / 128.0
     return (data.astype(np.float64) / -float(np.iinfo(data.dtype).min)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------ video
+
+VIDEO_HINT = "upload an MP4, MOV, WebM or MKV video"
+
+
+@dataclass(frozen=True)
+class VideoInfo(_Probed):
+    """What probing a video found by decoding it: frame size, rate, frame count, length.
+
+    Engines get this instead of a path: `rgb_frames()` and `frames_at()` decode the same file
+    through the one video loader. A variable frame rate is taken at its average.
+    """
+
+    width: int
+    height: int
+    fps: Fraction
+    frames: int
+    codec: str
+    container: str
+
+    @property
+    def seconds(self) -> float:
+        return float(self.frames / self.fps)
+
+    def rgb_frames(self) -> Iterator[np.ndarray]:
+        """Every frame, in order, as HxWx3 uint8 RGB (at most `frames` of them)."""
+        container = open_video(self.path)
+        with container:
+            stream = container.streams.video[0]
+            for index, frame in enumerate(container.decode(stream)):
+                if index >= self.frames:
+                    return
+                yield frame.to_ndarray(format="rgb24")
+
+    def frames_at(self, indices: Iterable[int]) -> Iterator[np.ndarray]:
+        """The frames at these (non-decreasing) indices, one decode pass; an index past the end
+        gives the last frame."""
+        wanted = iter(indices)
+        target = next(wanted, None)
+        last = None
+        for index, frame in enumerate(self.rgb_frames()):
+            last = frame
+            while target is not None and target <= index:
+                yield frame
+                target = next(wanted, None)
+            if target is None:
+                return
+        while target is not None and last is not None:
+            yield last
+            target = next(wanted, None)
+
+
+def sniff_video(path: Path) -> str:
+    """The ffmpeg demuxer for this file, from its first bytes; InputError if not video we read."""
+    with path.open("rb") as f:
+        head = f.read(64)
+    if not head:
+        raise InputError(f"{path.name} is empty (0 bytes): upload the video again")
+    if head[4:8] == b"ftyp":
+        return "mov"  # MP4 and QuickTime: ffmpeg's one ISO-BMFF demuxer
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"  # MKV and WebM
+    raise InputError(f"{path.name} is not a video file ({_describe_bytes(head)}): {VIDEO_HINT}")
+
+
+def open_video(path: Path) -> av.container.InputContainer:
+    """Open with the demuxer matching the file's bytes only (see the module docstring)."""
+    container = _open_as(path, sniff_video(path), VIDEO_HINT)
+    if not container.streams.video or container.streams.video[0].codec_context is None:
+        container.close()
+        raise InputError(
+            f"{path.name} has no video stream dropreel can decode (an interrupted upload, or "
+            f"audio only?): export it again, then {VIDEO_HINT}"
+        )
+    return container
+
+
+def probe_video(path: Path, max_seconds: float, max_pixels: int) -> VideoInfo:
+    """Check a video's size and length from its header, then decode it once (stopping at the
+    limit) to count its frames. Refuses: not a video, no video stream, frames over the pixel
+    limit or under 64 px a side, longer than `max_seconds`, no frames, damaged data."""
+    name = path.name
+    container = open_video(path)
+    with container:
+        stream = container.streams.video[0]
+        fmt = container.format.name
+        width, height = stream.codec_context.width, stream.codec_context.height
+        _check_size(
+            name,
+            (width, height),
+            (MIN_IMAGE_SIDE, max_pixels),
+            "export it at a lower resolution (1080p or less)",
+            "video",
+        )
+        header_seconds = container.duration / av.time_base if container.duration else None
+        if header_seconds and header_seconds > max_seconds * 1.01:
+            raise InputError(_too_long(name, header_seconds, max_seconds))
+        rate = stream.average_rate or stream.guessed_rate
+        fps = Fraction(rate) if rate else None
+        frames = 0
+        try:
+            for _ in container.decode(stream):
+                frames += 1
+                if fps and frames / fps > max_seconds * 1.01:
+                    raise InputError(_too_long(name, float(frames / fps), max_seconds, True))
+        except InputError:
+            raise
+        except Exception as err:
+            raise InputError(
+                f"{name} is truncated or damaged: decoding stopped after {frames} frames "
+                f"({type(err).__name__}): export it again and upload the new file"
+            ) from err
+        codec = stream.codec_context.name
+    if frames == 0 or not fps:
+        raise InputError(f"{name} holds no video frames: {VIDEO_HINT}")
+    return VideoInfo(path, width, height, fps, frames, codec, fmt)

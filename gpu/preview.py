@@ -1,6 +1,8 @@
 """The preview engine: real MP4s on CPU with no weights, through the same interface as GPU engines.
 
 talking_head: the still image with a slow zoom over the full audio (25 fps).
+dubbing: the source video's own frames, at its size and frame rate, over the new audio, as long
+as the audio (the dubbing length rule: `gpu/dubbing.py`).
 text_to_video / image_to_video: a short animated card showing the prompt (over the image if any).
 Every output is marked as a preview in status.json and in the notification.
 """
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from gpu.dubbing import length_adjustments, source_index
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import InputError
 from gpu.media import even_size, fit_cover
@@ -50,6 +53,8 @@ class PreviewEngine:
     def check_inputs(self, request: RenderRequest) -> PreviewPlan:
         adjustments: list[str] = []
         image = request.image
+        if request.kind == "dubbing":
+            return self._dubbing_plan(request)
         if request.kind == "talking_head":
             if image is None or request.audio is None or not request.audio.seconds:
                 raise InputError("a talking-head job needs an image and a non-empty audio file")
@@ -90,6 +95,28 @@ class PreviewEngine:
             image=image,
         )
 
+    def _dubbing_plan(self, request: RenderRequest) -> PreviewPlan:
+        video, audio = request.video, request.audio
+        if video is None or audio is None or not audio.seconds:
+            raise InputError("a dubbing job needs a video and a non-empty audio file")
+        width, height = video.width // 2 * 2, video.height // 2 * 2  # H.264 needs even sides
+        adjustments = length_adjustments(video, audio.seconds)
+        if (width, height) != (video.width, video.height):
+            adjustments.append(
+                f"{video.name} is {video.width}x{video.height}: the odd edge row or column is "
+                f"dropped ({width}x{height}), as H.264 video needs even sides"
+            )
+        return PreviewPlan(
+            request=request,
+            width=width,
+            height=height,
+            fps=video.fps,
+            num_frames=max(1, math.ceil(audio.seconds * video.fps - 1e-6)),
+            seed=request.seed or 0,
+            adjustments=adjustments,
+            image=None,
+        )
+
     def _card_size(
         self, request: RenderRequest, image: Image.Image | None, adjustments: list[str]
     ) -> tuple[int, int]:
@@ -114,7 +141,13 @@ class PreviewEngine:
         return width, height
 
     def render(self, plan: PreviewPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
-        frames = self._talking(plan) if plan.request.kind == "talking_head" else self._card(plan)
+        kind = plan.request.kind
+        if kind == "dubbing":
+            frames = self._dubbing(plan)
+        elif kind == "talking_head":
+            frames = self._talking(plan)
+        else:
+            frames = self._card(plan)
         for index, frame in enumerate(frames, 1):
             yield frame
             if progress:
@@ -138,6 +171,12 @@ class PreviewEngine:
             box = (cx - cw / 2, cy - ch / 2, cx + cw / 2, cy + ch / 2)
             box = tuple(edge / step for edge in box)
             yield np.asarray(small.resize(size, Image.Resampling.BILINEAR, box=box))
+
+    def _dubbing(self, plan: PreviewPlan) -> Iterator[np.ndarray]:
+        video = plan.request.video
+        indices = (source_index(i, video.fps, video.fps) for i in range(plan.num_frames))
+        for frame in video.frames_at(indices):
+            yield frame[: plan.height, : plan.width]
 
     def _card(self, plan: PreviewPlan) -> Iterator[np.ndarray]:
         width, height = plan.width, plan.height

@@ -56,6 +56,7 @@ class Job:
     folder: str
     stem: str
     image: ObjectInfo | None = None
+    video: ObjectInfo | None = None  # a dubbing job's source video
     audio: ObjectInfo | None = None
     prompt: ObjectInfo | None = None
     unpaired: list[ObjectInfo] = field(default_factory=list)  # audios this image cannot pair
@@ -66,6 +67,7 @@ class Job:
     phase: Phase = Phase.INCOMPLETE
     ready_at: datetime | None = None
     meta_name: str | None = None  # set when the stem is too long to name its metadata folder
+    output_taken: bool = False  # a file of the user's is called <stem>.mp4 (layout.output_key)
 
     @property
     def meta_stem(self) -> str:
@@ -78,6 +80,8 @@ class Job:
 
     @property
     def kind(self) -> JobKind | None:
+        if self.video and self.audio:
+            return JobKind.DUBBING
         if self.image and (
             self.audio or self.unpaired or self.speaks
         ):  # unpaired: refused when routed
@@ -95,7 +99,15 @@ class Job:
 
     @property
     def inputs(self) -> list[ObjectInfo]:
-        slots = (self.image, self.audio, self.prompt, self.script, self.voice, *self.unpaired)
+        slots = (
+            self.image,
+            self.video,
+            self.audio,
+            self.prompt,
+            self.script,
+            self.voice,
+            *self.unpaired,
+        )
         return [obj for obj in slots if obj is not None]
 
     @property
@@ -112,7 +124,7 @@ class Job:
 
     @property
     def output_key(self) -> str:
-        return layout.output_key(self.folder, self.stem)
+        return layout.output_key(self.folder, self.stem, self.output_taken)
 
     @property
     def speech_key(self) -> str:
@@ -131,7 +143,12 @@ class Job:
 
     def metadata_keys(self) -> list[str]:
         """Every key dropreel may write for this version besides the MP4."""
-        return [self.status_key, self.poster_key, *(self.marker_key(m) for m in Marker)]
+        return [
+            self.status_key,
+            self.poster_key,
+            *(self.marker_key(m) for m in Marker),
+            layout.made_key(self.folder, self.meta_stem, "0" * 32),  # an MD5 ETag's length
+        ]
 
     def stale_marker_keys(self) -> list[str]:
         """Markers of earlier versions, safe to delete once this version is done."""
@@ -162,6 +179,8 @@ def discover(
     metas: dict[tuple[str, str], dict[str, dict[Marker, ObjectInfo]]] = defaultdict(
         lambda: defaultdict(dict)
     )
+    made: dict[str, set[str]] = defaultdict(set)  # folder -> ETags of videos dropreel wrote
+    writing: dict[str, datetime] = {}  # folder + stem -> when dropreel began writing its mp4
     for obj in objects:
         key = obj.key
         if layout.is_reserved(key):
@@ -171,6 +190,10 @@ def discover(
                 version, _, marker = name.rpartition(".")
                 if marker in layout.MARKERS and version:
                     metas[(folder, stem)][version][Marker(marker)] = obj
+                elif name == layout.WRITING:
+                    writing[folder + stem] = obj.last_modified
+                elif etag := layout.made_etag(name):
+                    made[folder].add(etag)
             continue
         if not layout.is_safe_key(key):
             continue  # '..' and friends: never an input (see layout.is_safe_key)
@@ -183,8 +206,16 @@ def discover(
     settle = timedelta(seconds=settle_seconds)
     lease = timedelta(seconds=lease_seconds)
     for folder, items in inputs.items():
+        made_here = made.get(folder, set())
+        items = [
+            (kind, stem, obj)
+            for kind, stem, obj in items
+            if kind != "video" or not _ours(obj, made_here, writing.get(folder + stem))
+        ]
+        theirs = {obj.key.rpartition("/")[2].lower() for kind, _, obj in items if kind == "video"}
         paired = _pair(folder, items)
         for job in paired:
+            job.output_taken = f"{job.stem}.mp4".lower() in theirs
             job.markers = metas.get((folder, job.stem), {})
             if not job.markers and len(job.stem) > layout.SHORT_STEM_CHARS:
                 short = layout.short_meta_stem(job.stem)
@@ -197,8 +228,22 @@ def discover(
     return jobs
 
 
+def _ours(video: ObjectInfo, made: set[str], began: datetime | None) -> bool:
+    """A video dropreel wrote (see handlers/layout.py), whatever happened to it since: its ETag
+    is recorded, or it is the <stem>.mp4 dropreel began writing before this one landed."""
+    if layout.bare_etag(video.etag) in made:
+        return True
+    return began is not None and video.key.endswith(".mp4") and began <= video.last_modified
+
+
 def _pair(folder: str, items: list[tuple[str, str, ObjectInfo]]) -> list[Job]:
     images = [(stem, obj) for kind, stem, obj in items if kind == "image"]
+    named_like_images = {stem for stem, _ in images}  # a video there is the image job's business
+    videos = [
+        (stem, obj)
+        for kind, stem, obj in items
+        if kind == "video" and stem not in named_like_images
+    ]
     audios = [(stem, obj) for kind, stem, obj in items if kind == "audio"]
     folder_prompt = next((obj for kind, stem, obj in items if kind == "prompt" and not stem), None)
     folder_script = next((obj for kind, stem, obj in items if kind == "script" and not stem), None)
@@ -207,11 +252,14 @@ def _pair(folder: str, items: list[tuple[str, str, ObjectInfo]]) -> list[Job]:
     def job_for(stem: str) -> Job:
         return by_stem.setdefault(stem, Job(folder=folder, stem=stem))
 
-    lone_pair = len(images) == 1 and len(audios) == 1
+    pictures = images + videos
+    lone_pair = len(pictures) == 1 and len(audios) == 1
     for stem, obj in images:
         _keep_newest(job_for(stem), "image", obj)
+    for stem, obj in videos:
+        _keep_newest(job_for(stem), "video", obj)
     for stem, obj in audios:
-        target = images[0][0] if lone_pair else stem
+        target = pictures[0][0] if lone_pair else stem
         _keep_newest(job_for(target), "audio", obj)
     for kind, stem, obj in items:
         if kind in ("prompt", "script", "voice") and stem:
@@ -221,6 +269,9 @@ def _pair(folder: str, items: list[tuple[str, str, ObjectInfo]]) -> list[Job]:
             job = job_for(stem)
             if job.script is None and job.audio is None:
                 job.script = folder_script
+    for stem, job in list(by_stem.items()):  # a video alone is not a job (nor any output)
+        if job.video and len(job.inputs) == 1:
+            del by_stem[stem]
     if folder_prompt is not None:
         if images or audios:
             for job in by_stem.values():
@@ -239,7 +290,7 @@ def _hold_unpaired(by_stem: dict[str, Job], images: list[tuple[str, ObjectInfo]]
     if len(images) != 1:
         return
     job = by_stem[images[0][0]]
-    lone = [j for j in by_stem.values() if j.audio and not j.image and not j.prompt]
+    lone = [j for j in by_stem.values() if j.audio and not (j.image or j.video or j.prompt)]
     if job.kind is None and len(lone) > 1:
         for other in lone:
             del by_stem[other.stem]

@@ -4,7 +4,9 @@ Everything dropreel writes besides the MP4 sits under `<folder>/.dropreel/<stem>
 can never be taken for an input (no input type has that shape). Job state is carried by key
 names there, so a poller decides from the listing alone:
 
-    <folder>/<stem>.mp4                         the video
+    <folder>/<stem>.mp4                         the video; <stem>.dropreel.mp4 when a file of the
+                                                user's already has that name (a dubbing job's
+                                                own source video, a take.mp4 of theirs)
     <folder>/<stem>.speech.wav                  the speech made from a script (script jobs)
     <folder>/.dropreel/<stem>/status.json       human-readable status (queued/running/done/failed)
     <folder>/.dropreel/<stem>/poster.jpg        poster frame
@@ -13,6 +15,20 @@ names there, so a poller decides from the listing alone:
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.cancelled  cancelled by the user (handlers/control.py)
+    <folder>/.dropreel/<stem>/writing.json      written just before dropreel writes <stem>.mp4
+    <folder>/.dropreel/<stem>/made-<etag>.json  written just after: the video's key and ETag
+
+Videos are inputs too (dubbing), so a video dropreel wrote must never be taken for one, and a
+user's file must never be overwritten:
+- `<stem>.mp4` is dropreel's when `writing.json` is not newer than it (so a crash between the
+  two writes changes nothing); any other `<stem>.mp4` is the user's, and the video goes to
+  `<stem>.dropreel.mp4` instead;
+- a video whose ETag a `made-<etag>.json` record in its folder names is dropreel's whatever it
+  is called
+  now (a rename keeps the ETag on S3, R2 and the local backend);
+- `<stem>.dropreel.<video ext>` is always dropreel's;
+- a video named like an image beside it belongs to that image's job (its output, or a file of
+  the user's that dropreel leaves alone), and a video alone, with no audio, is not a job.
 
 A stem so long that these keys would pass the store's key limit is refused; its status.json and
 failed marker go under a short name instead: `<first 32 characters of the stem>~<hash>`.
@@ -26,6 +42,10 @@ from enum import StrEnum
 META_DIR = ".dropreel"
 IMAGE_EXTS = frozenset({"png", "jpg", "jpeg", "webp"})
 AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
+VIDEO_EXTS = frozenset({"mp4", "mov", "webm", "mkv"})
+OUTPUT_TAG = "dropreel"  # <stem>.dropreel.mp4: a video dropreel wrote, never an input
+MADE_PREFIX, MADE_SUFFIX = "made-", ".json"  # .dropreel/<stem>/made-<etag>.json: a video we wrote
+WRITING = "writing.json"  # .dropreel/<stem>/writing.json: written before <stem>.mp4
 PROMPT_NAME = "prompt.json"
 PROMPT_SUFFIX = ".prompt.json"
 FOLDER_PROMPT_STEM = "prompt"
@@ -56,10 +76,12 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def input_type(name: str) -> tuple[str, str] | None:
-    """('image'|'audio'|'voice'|'prompt'|'script', stem) for an input file name, else None.
+    """('image'|'audio'|'voice'|'video'|'prompt'|'script', stem) for an input file name, else
+    None.
 
     A folder-level prompt.json or script.txt has stem ''. Hidden files (leading '.') are never
-    inputs, and neither is `<stem>.speech.<audio ext>`: that is the speech dropreel writes.
+    inputs, and neither are `<stem>.speech.<audio ext>` (the speech dropreel writes) and
+    `<stem>.dropreel.<video ext>` (a video dropreel wrote).
     """
     if name.startswith("."):
         return None
@@ -79,12 +101,26 @@ def input_type(name: str) -> tuple[str, str] | None:
     if ext in IMAGE_EXTS:
         return "image", stem
     if ext in AUDIO_EXTS:
-        base, dot, tag = stem.rpartition(".")
-        tag = tag.lower() if dot and base else ""
+        tag = _tag(stem)
         if tag == SPEECH_TAG:
             return None
-        return ("voice", base) if tag == VOICE_TAG else ("audio", stem)
+        return ("voice", stem.rpartition(".")[0]) if tag == VOICE_TAG else ("audio", stem)
+    if ext in VIDEO_EXTS:
+        return None if _tag(stem) == OUTPUT_TAG else ("video", stem)
     return None
+
+
+def may_be_output(name: str) -> bool:
+    """True for a name dropreel's own videos can have (`*.mp4`). A bucket event for one cannot
+    tell an output from a user's MP4 without a listing, so the webhook leaves such events to the
+    poller (an MP4 dubbing source that lands after its audio waits for the next tick)."""
+    return name.lower().endswith(".mp4")
+
+
+def _tag(stem: str) -> str:
+    """'take.dropreel' -> 'dropreel': the last dotted part of a stem, lower case ('' if none)."""
+    base, dot, tag = stem.rpartition(".")
+    return tag.lower() if dot and base else ""
 
 
 def is_safe_key(key: str) -> bool:
@@ -109,8 +145,29 @@ def short_meta_stem(stem: str) -> str:
     return f"{stem[:SHORT_STEM_CHARS]}~{digest}"
 
 
-def output_key(folder: str, stem: str) -> str:
-    return f"{folder}{stem}.mp4"
+def output_key(folder: str, stem: str, taken: bool = False) -> str:
+    """`<stem>.mp4`, or `<stem>.dropreel.mp4` when a file of the user's has the first name."""
+    return f"{folder}{stem}.{OUTPUT_TAG}.mp4" if taken else f"{folder}{stem}.mp4"
+
+
+def writing_key(folder: str, stem: str) -> str:
+    return meta_prefix(folder, stem) + WRITING
+
+
+def made_key(folder: str, stem: str, etag: str) -> str:
+    return f"{meta_prefix(folder, stem)}{MADE_PREFIX}{bare_etag(etag)}{MADE_SUFFIX}"
+
+
+def made_etag(name: str) -> str | None:
+    """The ETag a `made-<etag>.json` record names, else None."""
+    if name.startswith(MADE_PREFIX) and name.endswith(MADE_SUFFIX):
+        return name[len(MADE_PREFIX) : -len(MADE_SUFFIX)] or None
+    return None
+
+
+def bare_etag(etag: str) -> str:
+    """An ETag without its quotes, as listings and PUT answers both give it here."""
+    return etag.strip('"')
 
 
 def speech_key(folder: str, stem: str) -> str:

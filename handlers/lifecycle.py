@@ -18,6 +18,7 @@ expire, and the next tick takes the job back (attempt + 1) until max_attempts.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -30,7 +31,7 @@ from config.settings import Settings
 from gpu.encode import EncodeResult, encode_mp4, poster_jpeg
 from gpu.engine import RenderRequest
 from gpu.registry import get_spec
-from handlers import validate
+from handlers import layout, validate
 from handlers.claims import Lease, LeaseKeeper, write_marker
 from handlers.errors import (
     LeaseLost,
@@ -172,7 +173,7 @@ class Work:
 
     engine: str
     request: RenderRequest
-    audio: Path | None  # the track muxed into the MP4 (talking-head jobs)
+    audio: Path | None  # the track muxed into the MP4 (talking-head and dubbing jobs)
     video: Path
     speech: Speech | None = None  # made from a script, published next to the video
 
@@ -207,7 +208,7 @@ def prepare(
     if speech is not None:  # the talking head's audio, checked like a dropped recording
         local["audio"] = speech.path
         request = replace(request, audio=validate.audio(speech.path, rt.settings))
-    audio = local.get("audio") if job.kind is JobKind.TALKING_HEAD else None
+    audio = local.get("audio") if job.kind in (JobKind.TALKING_HEAD, JobKind.DUBBING) else None
     return Work(routed.engine, request, audio, tmp / "out.mp4", speech)
 
 
@@ -261,7 +262,12 @@ def publish(
     keeper.confirm()
     if work.speech is not None:
         rt.storage.put(work.speech.key, work.speech.path, "audio/wav")
-    rt.storage.put(job.output_key, work.video, "video/mp4")
+    record = {"video": job.output_key}
+    if not job.output_taken:  # <stem>.mp4 is ours from here on (see handlers/layout.py)
+        rt.storage.put(layout.writing_key(job.folder, job.meta_stem), _json(record))
+    etag = rt.storage.put(job.output_key, work.video, "video/mp4")
+    made = _json({**record, "etag": layout.bare_etag(etag)})  # never an input, even renamed
+    rt.storage.put(layout.made_key(job.folder, job.meta_stem, etag), made, "application/json")
     poster = poster_jpeg(result.first_frame) if result.first_frame is not None else None
     if poster:
         rt.storage.put(job.poster_key, poster, "image/jpeg")
@@ -368,7 +374,7 @@ def _event(rt: Runtime, job: Job, status: JobStatus, poster: bytes | None) -> Jo
 
 def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
     local: dict[str, Path] = {}
-    for slot in ("image", "audio", "script", "voice"):
+    for slot in ("image", "video", "audio", "script", "voice"):
         obj = getattr(job, slot)
         if obj is None:
             continue
@@ -392,9 +398,14 @@ def _request(
     return RenderRequest(
         kind=job.kind,
         image=validate.image(local["image"], settings) if "image" in local else None,
+        video=validate.video(local["video"], settings) if "video" in local else None,
         audio=validate.audio(local["audio"], settings) if "audio" in local else None,
         **values,
     )
+
+
+def _json(record: dict[str, str]) -> bytes:
+    return json.dumps(record, ensure_ascii=False).encode()
 
 
 def _quietly(fn, *args):

@@ -18,7 +18,7 @@ from config.settings import CallbackEvent
 from gpu.speech.script import MAX_SCRIPT_CHARS
 from handlers.errors import InputRejected
 
-Task = Literal["text_to_video", "image_to_video", "talking_head"]
+Task = Literal["text_to_video", "image_to_video", "talking_head", "dubbing"]
 Profile = Literal["fast", "balanced", "quality", "low_vram"]
 NOTIFY_FIELDS = frozenset({"slack_channel", "callback_url", "callback_events"})
 """Fields that say who hears about the job, not how to render it (never an engine's input)."""

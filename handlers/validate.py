@@ -18,7 +18,7 @@ from PIL import Image
 from config.kinds import JobKind
 from config.settings import Settings
 from gpu.errors import InputError
-from gpu.media import AudioInfo, load_image, probe_audio
+from gpu.media import AudioInfo, VideoInfo, load_image, probe_audio, probe_video
 from gpu.speech.script import MAX_SCRIPT_CHARS
 from handlers import layout
 from handlers.errors import InputRejected
@@ -67,6 +67,14 @@ def audio(path: Path, settings: Settings, name: str | None = None) -> AudioInfo:
     """Probe the audio (decoding at most the duration limit): its length, rate and level."""
     try:
         return probe_audio(path, settings.max_audio_seconds, settings.min_audio_seconds)
+    except InputError as err:
+        raise InputRejected(_renamed(str(err), path, name)) from err
+
+
+def video(path: Path, settings: Settings, name: str | None = None) -> VideoInfo:
+    """Probe the source video (decoding at most the duration limit): size, rate, frames."""
+    try:
+        return probe_video(path, settings.max_video_seconds, settings.max_video_pixels)
     except InputError as err:
         raise InputRejected(_renamed(str(err), path, name)) from err
 

@@ -25,6 +25,7 @@ log = logging.getLogger("dropreel")
 
 ENGINE_SETTINGS = {
     "engine_talking_head": JobKind.TALKING_HEAD,
+    "engine_dubbing": JobKind.DUBBING,
     "engine_text_to_video": JobKind.TEXT_TO_VIDEO,
     "engine_image_to_video": JobKind.IMAGE_TO_VIDEO,
     "engine_speech": SPEECH,

@@ -90,7 +90,9 @@ class Intake:
         if not _safe_key(relative) or layout.is_reserved(relative):
             return None
         folder, name = layout.split_key(relative)
-        if layout.input_type(name) is None and control_type(name) is None:  # outputs, others
+        if layout.input_type(name) is None and control_type(name) is None:  # metadata, others
+            return None
+        if layout.may_be_output(name):  # every output makes one; the poller sees an MP4 source
             return None
         return folder
 

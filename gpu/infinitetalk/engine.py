@@ -1,9 +1,11 @@
-"""The `infinitetalk` engine: a face image plus a voice recording -> a lip-synced video.
+"""The `infinitetalk` engine: a face image (or a video: dubbing) plus a voice -> a lip-synced video.
 
 load() reads the weights from disk once per process (never the network); check_inputs() turns a
 request into an exact plan (480p or 720p bucket, 25 fps, 4n+1 frames not outlasting the audio,
 one clip or a stream of clips) and refuses what cannot work before any compute; render() yields
-frames clip by clip. The lifecycle muxes the original recording under them.
+frames clip by clip. The lifecycle muxes the original recording under them. A dubbing job runs
+the reference's video mode: its length follows the audio (`gpu/dubbing.py`), its size the
+video's bucket, at 25 fps like every InfiniteTalk video.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gpu.dubbing import length_adjustments, source_index
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import InputError
 from gpu.infinitetalk.profiles import PROFILES, Profile, with_fast_lora
@@ -37,6 +40,7 @@ class TalkingHeadPlan(RenderPlan):
     steps: int
     text_guidance: float
     clips: int
+    reanchor_every: int = 0  # restart from the portrait (or source frame) every N clips; 0: never
 
     def describe(self) -> dict[str, Any]:
         profile = self.profile
@@ -45,6 +49,7 @@ class TalkingHeadPlan(RenderPlan):
             "model": MODEL,
             "profile": profile.name,
             "mode": "clip" if self.clips == 1 else "streaming",
+            "source": "video" if self.request.video is not None else "image",
             "clips": self.clips,
             "steps": self.steps,
             "shift": profile.shift,
@@ -52,6 +57,8 @@ class TalkingHeadPlan(RenderPlan):
             "audio_guidance": profile.audio_guidance,
             "lora": profile.lora,
             "teacache": profile.teacache,
+            "color_match": profile.color_match,
+            "reanchor_every_clips": self.reanchor_every,
             **super().describe(),
         }
 
@@ -71,6 +78,7 @@ class InfiniteTalkEngine:
         fp8: bool | None = None,
         fast_lora: str | None = None,
         compile: bool | None = None,
+        reanchor_seconds: float | None = None,
     ) -> None:
         from config.settings import get_settings
 
@@ -90,6 +98,9 @@ class InfiniteTalkEngine:
         self.device_name = device or settings.talking_head_device
         self.fp8 = settings.talking_head_fp8 if fp8 is None else fp8
         self.compile = settings.talking_head_compile if compile is None else compile
+        self.reanchor_seconds = (
+            settings.talking_head_reanchor_seconds if reanchor_seconds is None else reanchor_seconds
+        )
         self.components = None
         self.fused_lora: str | None = None
         self._lora_backup: dict = {}
@@ -146,13 +157,16 @@ class InfiniteTalkEngine:
     # --- check --------------------------------------------------------------------------------
 
     def check_inputs(self, request: RenderRequest) -> TalkingHeadPlan:
-        if request.kind != "talking_head":
+        if request.kind not in ("talking_head", "dubbing"):
             raise InputError(
-                f"the infinitetalk engine makes talking_head videos, not {request.kind}"
+                f"the infinitetalk engine makes talking_head and dubbing videos, not {request.kind}"
             )
-        image, audio = request.image, request.audio
-        if image is None or audio is None or not audio.seconds:
-            raise InputError("a talking-head job needs one image and one non-empty audio file")
+        dubbing = request.kind == "dubbing"
+        what = "dubbed video" if dubbing else "talking-head video"
+        picture, audio = (request.video if dubbing else request.image), request.audio
+        if picture is None or audio is None or not audio.seconds:
+            needs = "one video" if dubbing else "one image"
+            raise InputError(f"a {request.kind} job needs {needs} and one non-empty audio file")
         profile_name = request.profile or self.default_profile
         if profile_name not in self.profiles:
             raise InputError(f"profile {profile_name!r} is not one of {', '.join(self.profiles)}")
@@ -167,24 +181,29 @@ class InfiniteTalkEngine:
             )
             raise InputError(
                 f"{audio.name} is {seconds:.1f} s long; the {profile.name} profile makes "
-                f"talking-head videos of at most {profile.max_seconds:.0f} s: cut the recording "
+                f"{what}s of at most {profile.max_seconds:.0f} s: cut the recording "
                 f"into shorter parts{hint}"
             )
         audio_frames = int(seconds * FPS)
         if audio_frames < MIN_FRAMES:
             raise InputError(
-                f"{audio.name} is {seconds * 1000:.0f} ms long; a talking-head video needs "
+                f"{audio.name} is {seconds * 1000:.0f} ms long; a {what} needs "
                 f"at least {MIN_FRAMES / FPS:.1f} s of speech"
             )
         from gpu.infinitetalk.sampler import frame_plan, snap_frames
 
         frames = snap_frames(audio_frames)
-        width, height = profile.bucket(*image.size)
-        adjustments = []
-        if image.size != (width, height):
+        width, height = profile.bucket(picture.width, picture.height)
+        adjustments = length_adjustments(picture, seconds) if dubbing else []
+        if (picture.width, picture.height) != (width, height):
+            what = "video" if dubbing else "image"
             adjustments.append(
-                f"image {image.width}x{image.height} resized and centre-cropped to "
+                f"{what} {picture.width}x{picture.height} resized and centre-cropped to "
                 f"{width}x{height} ({profile.bucket_name} bucket nearest its aspect)"
+            )
+        if dubbing and picture.fps != FPS:
+            adjustments.append(
+                f"video at {float(picture.fps):g} fps dubbed at {FPS} fps, InfiniteTalk's rate"
             )
         if frames != audio_frames:
             cut = (audio_frames - frames) / FPS + (seconds - audio_frames / FPS)
@@ -210,7 +229,15 @@ class InfiniteTalkEngine:
             steps=request.steps or profile.steps,
             text_guidance=profile.text_guidance if request.guidance is None else request.guidance,
             clips=len(frame_plan(frames, profile.clip_frames, profile.motion_frames)),
+            reanchor_every=self._reanchor_every(profile),
         )
+
+    def _reanchor_every(self, profile: Profile) -> int:
+        """Clips between restarts for the configured re-anchoring period (0: never)."""
+        if not self.reanchor_seconds:
+            return 0
+        new_frames = profile.clip_frames - profile.motion_frames  # per clip after the first
+        return max(1, round(self.reanchor_seconds * FPS / new_frames))
 
     # --- render -------------------------------------------------------------------------------
 
@@ -226,8 +253,11 @@ class InfiniteTalkEngine:
         self._use_lora(profile)
         request = plan.request
         _, embedding = speech_features(request.audio, self.components.audio)
+        image, later = request.image, None
+        if request.video is not None:  # dubbing: each clip starts on its own source frame
+            image, later = _clip_sources(request.video, plan)
         job = Job(
-            image=request.image,
+            image=image,
             speech_embedding=embedding,
             width=plan.width,
             height=plan.height,
@@ -239,8 +269,24 @@ class InfiniteTalkEngine:
             steps=plan.steps,
             text_guidance=plan.text_guidance,
             audio_guidance=profile.audio_guidance,
+            later_sources=later,
+            reanchor_every=plan.reanchor_every,
         )
         yield from render_frames(self.components, job, progress)
+
+
+def _clip_sources(video, plan: TalkingHeadPlan):
+    """(first frame, the frames later clips start on), decoded lazily in one pass."""
+    from PIL import Image
+
+    from gpu.infinitetalk.sampler import frame_plan
+
+    profile = plan.profile
+    starts = [s for s, _ in frame_plan(plan.num_frames, profile.clip_frames, profile.motion_frames)]
+    frames = (
+        Image.fromarray(f) for f in video.frames_at(source_index(s, FPS, video.fps) for s in starts)
+    )
+    return next(frames), frames
 
 
 def scaled_profiles(scale: float, **changes) -> dict[str, Profile]:

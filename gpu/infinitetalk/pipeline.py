@@ -3,13 +3,18 @@
 `Components.load` reads the files `weights.py` fetched, offline: the Wan transformer shards and
 InfiniteTalk's adapter (both in the reference's naming, renamed by `keymap`), the diffusers-layout
 VAE, UMT5 text encoder + tokenizer and CLIP image encoder, and chinese-wav2vec2-base.
-`render_frames` is the reference's `generate_infinitetalk` for one image and one speaker: clip
-mode for up to one clip of frames, streaming mode beyond, each later clip starting from the last
-9 frames of the one before.
+`render_frames` is the reference's `generate_infinitetalk` for one speaker: clip mode for up to
+one clip of frames, streaming mode beyond, each later clip starting from the last 9 frames of the
+one before. Given a video instead of an image (dubbing), each clip is conditioned on the source
+frame where it starts (its CLIP tokens and first-frame VAE condition), as the reference's video
+mode does; the motion frames still come from the clip before. Every clip is colour-matched to the
+portrait before the next continues from it; with re-anchoring, every Nth clip starts again from
+the portrait (or its source frame) instead of the clip before (docs/TALKING_HEAD.md).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import math
@@ -28,7 +33,7 @@ from gpu.infinitetalk import keymap
 from gpu.infinitetalk.audio import AudioEncoder, frame_windows
 from gpu.infinitetalk.model import InfiniteTalkTransformer, TeaCacheBranch, config_from_original
 from gpu.infinitetalk.profiles import Profile
-from gpu.infinitetalk.sampler import Guidance, frame_plan, match_colors, sample
+from gpu.infinitetalk.sampler import Guidance, frame_plan, match_colors, mirror_past_end, sample
 from gpu.infinitetalk.weights import resolve
 
 log = logging.getLogger(__name__)
@@ -181,17 +186,22 @@ def _clip_normalisation(path: Path) -> tuple[tuple[float, ...], tuple[float, ...
 def fit_to_bucket(image: Image.Image, width: int, height: int) -> torch.Tensor:
     """Resize (bilinear, covering) and centre-crop to width x height -> [3, H, W] in [-1, 1].
 
-    As the reference's `resize_and_centercrop`: scale = max(H/h, W/w), sizes rounded up.
+    As the reference's `resize_and_centercrop`: scale = max(H/h, W/w), sizes rounded up, then
+    torchvision's `center_crop`, whose offsets are `int(round(excess / 2))` (half to even).
     """
     scale = max(height / image.height, width / image.width)
     new_w, new_h = math.ceil(scale * image.width), math.ceil(scale * image.height)
     resized = np.asarray(image.convert("RGB").resize((new_w, new_h), Image.Resampling.BILINEAR))
-    top, left = (new_h - height) // 2, (new_w - width) // 2
+    top, left = round((new_h - height) / 2), round((new_w - width) / 2)
     crop = resized[top : top + height, left : left + width]
     return torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
 def clean_prompt(text: str) -> str:
+    """The reference's T5 cleaning: ftfy, HTML entities unescaped twice, whitespace collapsed."""
+    import ftfy
+
+    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -274,7 +284,7 @@ def vae_decode(c: Components, latents: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Job:
-    image: Image.Image
+    image: Image.Image  # the portrait, or the source video's first frame (dubbing)
     speech_embedding: torch.Tensor  # [N, layers, C]
     width: int
     height: int
@@ -286,6 +296,8 @@ class Job:
     steps: int
     text_guidance: float
     audio_guidance: float
+    later_sources: Iterator[Image.Image] | None = None  # dubbing: where each later clip starts
+    reanchor_every: int = 0  # restart from the portrait/source frame every N clips (0: never)
 
 
 def render_frames(
@@ -299,6 +311,10 @@ def render_frames(
     clip_tokens = encode_clip(c, cond)
     guidance = Guidance(job.text_guidance, job.audio_guidance)
     plan = frame_plan(job.frames, profile.clip_frames, profile.motion_frames)
+    last_start, last_length = plan[-1]
+    speech = job.speech_embedding
+    if len(plan) > 1:  # streaming: the last full clip runs on mirrored audio, then is trimmed
+        speech = mirror_past_end(speech, last_start + last_length)
     generator = torch.Generator("cpu").manual_seed(job.seed)
     z = c.vae.config.z_dim
     lat_h, lat_w = job.height // 8, job.width // 8
@@ -309,13 +325,23 @@ def render_frames(
 
     for index, (start, length) in enumerate(plan):
         first = index == 0
+        if job.later_sources is not None and not first:  # video mode: this clip's source frame
+            cond = fit_to_bucket(next(job.later_sources), job.width, job.height)
+            clip_tokens = encode_clip(c, cond)
+            y_cache.clear()
         fresh = length if first else length - profile.motion_frames
         lat_t = (length - 1) // 4 + 1
         if length not in y_cache:
             y_cache[length] = _image_condition(c, cond, length, lat_h, lat_w)
         y = y_cache[length].to(device, dtype)
-        condition = image_latent if first else vae_encode(c, carried)
-        windows = frame_windows(job.speech_embedding, start, length)[None].to(device)
+        anchored = not first and job.reanchor_every and index % job.reanchor_every == 0
+        if first:
+            condition = image_latent
+        elif anchored:  # re-anchor: start again from the portrait (or this clip's source frame)
+            condition = vae_encode(c, cond[:, None])
+        else:
+            condition = vae_encode(c, carried)
+        windows = frame_windows(speech, start, length)[None].to(device)
         model = c.transformer
         # The reference projects the audio inside every forward; so do we (it is cheap, and it
         # keeps the adapter under the model's own offload hooks).

@@ -89,20 +89,28 @@ def sample(
 def frame_plan(total: int, clip: int, motion: int) -> list[tuple[int, int]]:
     """(start frame, frame count) of each clip; later clips begin with `motion` overlap frames.
 
-    Each clip length is 4n+1. The last clip is only as long as it needs to be (the reference
-    always renders a full clip and trims); every frame of `total` is covered exactly once by the
-    new frames of a clip.
+    Up to one clip: a single clip of 4n+1 frames. Beyond: every clip is a full `clip` frames, as
+    the reference renders them; the last one runs past `total` (on mirrored audio, see
+    `mirror_past_end`) and is trimmed. Every frame of `total` is covered once by new frames.
     """
     if total <= clip:
         return [(0, _four_n_plus_one(total))]
     plan = [(0, clip)]
-    done = clip
-    while done < total:
-        start = done - motion
-        length = min(clip, _four_n_plus_one(total - start))
-        plan.append((start, length))
-        done = start + length
+    while plan[-1][0] + clip < total:
+        plan.append((plan[-1][0] + clip - motion, clip))
     return plan
+
+
+def mirror_past_end(embedding: torch.Tensor, end: int) -> torch.Tensor:
+    """The audio features extended to cover frames up to `end`, as the reference's last clip:
+    when `end` reaches the audio's length N, the last `end - N + 3` frames are appended in
+    reverse order (the speech played backwards from its end), so the model hears speech-like
+    sound, not a frozen frame, in the part of the clip that is trimmed away."""
+    length = embedding.shape[0]
+    if end < length:
+        return embedding
+    missing = end - length + 3
+    return torch.cat([embedding, torch.flip(embedding[-missing:], dims=[0])], dim=0)
 
 
 def _four_n_plus_one(frames: int) -> int:

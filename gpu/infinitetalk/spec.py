@@ -13,13 +13,13 @@ from gpu.registry import EngineSpec
 # speed on the default GPU.
 INFINITETALK = EngineSpec(
     name="infinitetalk",
-    kinds=("talking_head",),
+    kinds=("talking_head", "dubbing"),
     target="gpu.infinitetalk.engine:InfiniteTalkEngine",
     gpu="H100",
     gpu_fallbacks=("A100-80GB",),
     gpu_memory_gib=64,
     description="InfiniteTalk: Wan2.1-I2V-14B + audio adapter, lip-synced talking heads "
-    "of any length at 480p (720p with the quality profile), 25 fps.",
+    "of any length at 480p (720p with the quality profile), 25 fps; dubbing in video mode.",
     license="Wan2.1 Apache-2.0; InfiniteTalk Apache-2.0; chinese-wav2vec2-base MIT",
     max_render_seconds=14400,
     profiles=PROFILES,

@@ -1,4 +1,5 @@
-"""Generated sample inputs (a face-like portrait, a voice-like recording) for the demo and tests.
+"""Generated sample inputs (a face-like portrait, a voice-like recording, a short video) for the
+demo and tests.
 
 Made from code, so the demo needs no download and no data set.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 
+import av
 import numpy as np
 import soundfile as sf
 from PIL import Image, ImageDraw
@@ -73,3 +75,44 @@ SCRIPT = (
     "dropreel read my script, spoke it, then made this video."
 )
 """What the demo's script job says."""
+
+
+VIDEO_CODECS = {  # extension -> (container, codec)
+    "mp4": ("mp4", "libx264"),
+    "mov": ("mov", "libx264"),
+    "mkv": ("matroska", "libx264"),
+    "webm": ("webm", "libvpx-vp9"),
+}
+
+
+def talking_video(
+    seconds: float = 2.0,
+    fps: int = 25,
+    width: int = 320,
+    height: int = 240,
+    ext: str = "mp4",
+    seed: int = 0,
+) -> bytes:
+    """A small source video for dubbing: a face-like oval that moves and changes colour, each
+    frame numbered in its top 16 rows (grey level 10 x the index, up to 25, for tests)."""
+    fmt, codec = VIDEO_CODECS[ext]
+    rng = np.random.default_rng(seed)
+    tint = rng.integers(60, 200, 3)
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        yy, xx = np.mgrid[0:height, 0:width]
+        for i in range(round(seconds * fps)):
+            t = i / fps
+            cx, cy = width * (0.5 + 0.1 * np.sin(t * 2)), height * 0.5
+            face = ((xx - cx) / (width * 0.2)) ** 2 + ((yy - cy) / (height * 0.3)) ** 2 < 1
+            frame = np.empty((height, width, 3), np.uint8)
+            frame[:] = tint // 3
+            frame[face] = (tint + i * 3) % 256
+            frame[:16] = min(250, i * 10)  # the frame number, readable after lossy coding
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buf.getvalue()

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 KIND_NAMES = {
     JobKind.TALKING_HEAD: "Talking head (image + audio)",
+    JobKind.DUBBING: "Dubbing (video + audio)",
     JobKind.TEXT_TO_VIDEO: "Text to video",
     JobKind.IMAGE_TO_VIDEO: "Image to video",
 }
