@@ -96,8 +96,13 @@ def is_safe_key(key: str) -> bool:
     return all(part not in ("", ".", "..") for part in key.split("/"))
 
 
+def meta_root(folder: str) -> str:
+    """The folder under which all of `folder`'s jobs keep their metadata."""
+    return f"{folder}{META_DIR}/"
+
+
 def meta_prefix(folder: str, stem: str) -> str:
-    return f"{folder}{META_DIR}/{stem}/"
+    return f"{meta_root(folder)}{stem}/"
 
 
 def short_meta_stem(stem: str) -> str:

@@ -39,6 +39,11 @@ class Storage(Protocol):
 
     def list(self, prefix: str = "") -> Listing: ...
 
+    def list_folder(self, folder: str) -> Listing:
+        """The objects directly in `folder` (`''` or ending in '/') plus everything under its
+        `.dropreel/` folder: all that a decision about the folder's jobs reads, and never its
+        subfolders, so the cost is the folder's own size whatever lies below it."""
+
     def check_key(self, key: str) -> None:
         """Raise KeyTooLong (or OutsideWatchRoot) for a key this store cannot hold; no request.
         Every other call checks its key the same way."""

@@ -1,7 +1,9 @@
 """From object events to claimed jobs: the part of the webhook that is not HTTP.
 
 For each event: keep it only if it is a creation inside the watch root and names an input (not
-dropreel's own MP4 or metadata); list that job's folder once per request; reconcile the listing,
+dropreel's own MP4 or metadata); list that job's folder once per request (its own files with a
+delimiter, plus its `.dropreel/` metadata: never the subtree, so an event at the top of a bucket
+costs the same as one deep inside it); reconcile the listing,
 which claims ready jobs and hands them to a non-blocking dispatcher. A job still inside its
 settle window gets one re-check timed for when the window ends (the poller stays the safety net
 for anything missed). Duplicate and replayed events are harmless: the listing then shows the job
@@ -119,7 +121,7 @@ class Intake:
         return report
 
     def reconcile_folder(self, folder: str) -> TickReport:
-        listing = self.rt.storage.list(prefix=folder)
+        listing = self.rt.storage.list_folder(folder)
         report = reconcile(self.rt, listing, self.dispatcher)
         if report.next_ready_in is not None:
             self.rechecks.schedule(folder, report.next_ready_in + RECHECK_MARGIN_SECONDS)

@@ -33,6 +33,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from handlers import layout
 from handlers.errors import (
     AccessDenied,
     KeyTooLong,
@@ -43,6 +44,7 @@ from handlers.errors import (
 )
 from handlers.storage import Listing, ObjectInfo
 from infra.storage.keys import clean_key
+from infra.storage.timestamps import parse_timestamp
 
 _PERMISSION_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
@@ -52,7 +54,8 @@ _MISSING_BUCKET = {"NoSuchBucket"}
 
 
 def make_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """A boto3 S3 client with R2-safe checksums, adaptive retries and SigV4 everywhere."""
+    """A boto3 S3 client with R2-safe checksums, adaptive retries and SigV4 everywhere, whose
+    responses are parsed with the fast timestamp parser."""
     config = Config(
         retries={"mode": "adaptive", "max_attempts": 8},
         request_checksum_calculation="when_required",
@@ -62,7 +65,18 @@ def make_client(endpoint_url: str | None = None, region: str | None = None) -> A
         max_pool_connections=32,
         signature_version="s3v4",  # presigned links: AWS refuses SigV2 on newer buckets and KMS
     )
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+    client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+    use_fast_timestamps(client)
+    return client
+
+
+def use_fast_timestamps(client: Any) -> None:
+    """Parse this client's response dates with `timestamps.parse_timestamp`. botocore builds a
+    client's parser without the session's parser defaults, so the parser itself is told; on a
+    botocore without that attribute the client keeps dateutil (slower, same dates)."""
+    parser = getattr(client, "_response_parser", None)
+    if hasattr(parser, "_timestamp_parser"):
+        parser._timestamp_parser = parse_timestamp
 
 
 def _is_conflict(err: ClientError) -> bool:
@@ -130,11 +144,16 @@ class S3Storage:
         for objects, _ in self._pages(prefix):
             yield objects
 
-    def _pages(self, prefix: str) -> Iterator[tuple[list[ObjectInfo], datetime | None]]:
+    def _pages(
+        self, prefix: str, delimiter: str = ""
+    ) -> Iterator[tuple[list[ObjectInfo], datetime | None]]:
         paginator = self.client.get_paginator("list_objects_v2")
         strip = len(self.prefix)
+        query: dict[str, str] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+        if delimiter:
+            query["Delimiter"] = delimiter
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            for page in paginator.paginate(**query):
                 server_time = _server_date(page)
                 objects = [
                     ObjectInfo(
@@ -149,15 +168,22 @@ class S3Storage:
         except (ClientError, BotoCoreError) as err:
             raise self._translate(err, prefix) from err
 
-    def list(self, prefix: str = "") -> Listing:
+    def _listing(self, *queries: tuple[str, str]) -> Listing:
         objects: list[ObjectInfo] = []
         pages = 0
         server_time = None
-        for page, page_time in self._pages(prefix):
-            objects.extend(page)
-            pages += 1
-            server_time = server_time or page_time
+        for prefix, delimiter in queries:
+            for page, page_time in self._pages(prefix, delimiter):
+                objects.extend(page)
+                pages += 1
+                server_time = server_time or page_time
         return Listing(objects, server_time or datetime.now(UTC), pages)
+
+    def list(self, prefix: str = "") -> Listing:
+        return self._listing((prefix, ""))
+
+    def list_folder(self, folder: str) -> Listing:
+        return self._listing((folder, "/"), (layout.meta_root(folder), ""))
 
     def get(self, key: str) -> bytes:
         try:
