@@ -13,6 +13,9 @@ names there, so a poller decides from the listing alone:
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
 
+Beside the job folders, the watch root holds `.dropreel-index/`: the active index, which says
+which folders a poller tick must look at and when (handlers/active.py).
+
 A stem so long that these keys would pass the store's key limit is refused; its status.json and
 failed marker go under a short name instead: `<first 32 characters of the stem>~<hash>`.
 """
@@ -23,6 +26,8 @@ import hashlib
 from enum import StrEnum
 
 META_DIR = ".dropreel"
+INDEX_DIR = ".dropreel-index/"  # at the watch root: the active index (handlers/active.py)
+TMP_PREFIX = ".dropreel-tmp/"  # at the watch root: the local backend's staged writes
 IMAGE_EXTS = frozenset({"png", "jpg", "jpeg", "webp"})
 AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
 PROMPT_NAME = "prompt.json"
@@ -147,4 +152,4 @@ def parse_meta(key: str) -> tuple[str, str, str] | None:
 
 def is_reserved(key: str) -> bool:
     """True for anything dropreel writes itself (metadata and temp files)."""
-    return f"/{META_DIR}/" in f"/{key}" or key.startswith(".dropreel-tmp/")
+    return f"/{META_DIR}/" in f"/{key}" or key.startswith((TMP_PREFIX, INDEX_DIR))

@@ -48,7 +48,10 @@ class Storage(Protocol):
         """Raise KeyTooLong (or OutsideWatchRoot) for a key this store cannot hold; no request.
         Every other call checks its key the same way."""
 
-    def iter_pages(self, prefix: str = "") -> Iterator[list[ObjectInfo]]: ...
+    def iter_pages(self, prefix: str = "") -> Iterator[Listing]:
+        """The listing of `prefix` one page at a time (each a Listing of one page, with the
+        server's clock when it was served), a folder's whole subtree together: S3's byte order,
+        or the local backend's depth-first walk."""
 
     def get(self, key: str) -> bytes: ...
 

@@ -7,7 +7,9 @@ costs the same as one deep inside it); reconcile the listing,
 which claims ready jobs and hands them to a non-blocking dispatcher. A job still inside its
 settle window gets one re-check timed for when the window ends (the poller stays the safety net
 for anything missed). Duplicate and replayed events are harmless: the listing then shows the job
-claimed or done, and a claim is a conditional write that only one caller wins.
+claimed or done, and a claim is a conditional write that only one caller wins. A folder left
+with work in flight gets an entry in the active index (`handlers/active.py`), so a poller
+follows the job should this process stop.
 
 Each folder is reconciled alone (and within it, each job: see `handlers.reconcile`): a folder
 whose listing fails is logged in one line, the others go on, and the request then answers with
@@ -26,8 +28,9 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlparse
 
 from handlers import layout
+from handlers.active import look, note_active
 from handlers.errors import first_line
-from handlers.reconcile import Dispatcher, TickReport, reconcile
+from handlers.reconcile import Dispatcher, TickReport
 from handlers.runtime import Runtime
 from triggers.events.model import ObjectEvent
 
@@ -121,8 +124,9 @@ class Intake:
         return report
 
     def reconcile_folder(self, folder: str) -> TickReport:
-        listing = self.rt.storage.list_folder(folder)
-        report = reconcile(self.rt, listing, self.dispatcher)
+        found = look(self.rt, folder, self.dispatcher)
+        report = found.report
+        report.requests += note_active(self.rt, found)
         if report.next_ready_in is not None:
             self.rechecks.schedule(folder, report.next_ready_in + RECHECK_MARGIN_SECONDS)
         if report.claimed or report.taken_back:

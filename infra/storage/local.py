@@ -82,10 +82,11 @@ class LocalStorage:
     def describe(self, key: str) -> str:
         return str(self.root / key)
 
-    def iter_pages(self, prefix: str = "") -> Iterator[list[ObjectInfo]]:
+    def iter_pages(self, prefix: str = "") -> Iterator[Listing]:
         """Pages of the objects whose keys start with `prefix`, a folder's whole subtree
         together (depth first), walking only the folder the prefix names."""
-        return _pages(self._walk(prefix))
+        for page in _pages(self._walk(prefix)):
+            yield Listing(page, datetime.now(UTC), 1)
 
     def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
         base, _, start = prefix.rpartition("/")
@@ -121,12 +122,12 @@ class LocalStorage:
         yield ObjectInfo(key, st.st_size, _etag(st), datetime.fromtimestamp(st.st_mtime, UTC))
 
     def list(self, prefix: str = "") -> Listing:
-        return _listing(self.iter_pages(prefix))
+        return _listing(_pages(self._walk(prefix)))
 
     def list_folder(self, folder: str) -> Listing:
         if folder:
             clean_key(folder.rstrip("/"))
-        meta = self.iter_pages(layout.meta_root(folder))
+        meta = _pages(self._walk(layout.meta_root(folder)))
         return _listing(itertools.chain(_pages(self._files_in(folder)), meta))
 
     def get(self, key: str) -> bytes:

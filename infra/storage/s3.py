@@ -140,9 +140,9 @@ class S3Storage:
             return TransientStorageError(f"S3 error on {where}: {code or status}")
         return TransientStorageError(f"could not reach S3 for {where}: {type(err).__name__}")
 
-    def iter_pages(self, prefix: str = "") -> Iterator[list[ObjectInfo]]:
-        for objects, _ in self._pages(prefix):
-            yield objects
+    def iter_pages(self, prefix: str = "") -> Iterator[Listing]:
+        for objects, server_time in self._pages(prefix):
+            yield Listing(objects, server_time or datetime.now(UTC), 1)
 
     def _pages(
         self, prefix: str, delimiter: str = ""
