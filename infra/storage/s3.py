@@ -22,6 +22,7 @@ Callers make that test sound by putting a fresh write id in every conditional bo
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -65,18 +67,18 @@ def make_client(endpoint_url: str | None = None, region: str | None = None) -> A
         max_pool_connections=32,
         signature_version="s3v4",  # presigned links: AWS refuses SigV2 on newer buckets and KMS
     )
-    client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
-    use_fast_timestamps(client)
-    return client
+    return _session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
 
 
-def use_fast_timestamps(client: Any) -> None:
-    """Parse this client's response dates with `timestamps.parse_timestamp`. botocore builds a
-    client's parser without the session's parser defaults, so the parser itself is told; on a
-    botocore without that attribute the client keeps dateutil (slower, same dates)."""
-    parser = getattr(client, "_response_parser", None)
-    if hasattr(parser, "_timestamp_parser"):
-        parser._timestamp_parser = parse_timestamp
+@functools.cache
+def _session() -> boto3.session.Session:
+    """dropreel's boto3 session: botocore's own, except that responses are parsed with the fast
+    timestamp parser (the parser factory's default; other sessions are left alone)."""
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=parse_timestamp
+    )
+    return boto3.session.Session(botocore_session=core)
 
 
 def _is_conflict(err: ClientError) -> bool:
