@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from urllib.parse import urlparse
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 RECHECK_MARGIN_SECONDS = 0.1
 MAX_PENDING_RECHECKS = 10_000
+RECHECK_WORKERS = 16  # re-checks in flight at once (each is a folder's LISTs and a claim)
 
 
 @dataclass
@@ -146,15 +148,19 @@ class Intake:
 
 
 class Rechecks:
-    """One timer thread, at most one pending re-check per folder (the earliest one wins)."""
+    """One timer thread, at most one pending re-check per folder (the earliest one wins). Due
+    re-checks run on a small pool, so a burst of jobs that settle together is claimed together
+    rather than one LIST after another."""
 
     def __init__(
         self,
         run: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
         max_pending: int = MAX_PENDING_RECHECKS,
+        workers: int = RECHECK_WORKERS,
     ) -> None:
         self.run = run
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recheck-run")
         self.clock = clock
         self.max_pending = max_pending
         self._heap: list[tuple[float, int, str]] = []
@@ -200,7 +206,7 @@ class Rechecks:
                 if self._due.get(folder) != due:
                     continue  # superseded by an earlier re-check of the same folder
                 del self._due[folder]
-            self.run(folder)
+            self._pool.submit(self.run, folder)
 
     def close(self) -> None:
         with self._cond:
@@ -208,3 +214,4 @@ class Rechecks:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=True)
