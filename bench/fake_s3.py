@@ -55,7 +55,7 @@ class History:
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 (one History per server)
     def version(self, job: int) -> str:
-        key = self.folder(job) + "prompt.json"
+        key = self.folder(job)[len(self.prefix) :] + "prompt.json"  # as the watch root sees it
         etag = md5(job_body(job))
         return hashlib.sha256(f"{key}\0{etag}\n".encode()).hexdigest()[:16]
 

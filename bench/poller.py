@@ -254,10 +254,14 @@ def main() -> None:
     parser.add_argument("--active", type=int, default=20, help="running jobs beside it")
     parser.add_argument("--pending", type=int, default=1000, help="moto: images without audio")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--server", choices=("auto", "moto", "fake"), default="auto",
+        help=f"auto: moto up to {MOTO_LIMIT:,} keys, the fake listing server past that",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    if args.keys > MOTO_LIMIT:
+    if args.server == "fake" or (args.server == "auto" and args.keys > MOTO_LIMIT):
         finished = args.keys // 5
         receive, send = multiprocessing.Pipe(duplex=False)
         server = multiprocessing.Process(

@@ -80,10 +80,16 @@ def find_jobs(rt: Runtime, objects: Iterable[ObjectInfo], now: datetime) -> list
 
 
 def reconcile_jobs(
-    rt: Runtime, jobs: list[Job], now: datetime, dispatcher: Dispatcher
+    rt: Runtime,
+    jobs: list[Job],
+    now: datetime,
+    dispatcher: Dispatcher,
+    report: TickReport | None = None,
 ) -> TickReport:
-    """Act on jobs found in a listing made at `now` (the storage server's clock)."""
-    report = TickReport(jobs=len(jobs))
+    """Act on jobs found in a listing made at `now` (the storage server's clock), adding to
+    `report` (a sweep keeps one for all its folders) or to a new one."""
+    report = report or TickReport()
+    report.jobs += len(jobs)
     for job in jobs:
         report.states[job.phase] += 1
         try:

@@ -39,9 +39,11 @@ def folder_of(key: str) -> str | None:
 
 def by_folder(pages: Iterable[Listing]) -> Iterator[tuple[str, Listing]]:
     """Each folder with its own objects (its files and its `.dropreel/` metadata) as one
-    Listing, dated by the page that completed it, from pages that come subtree by subtree;
-    holds only the folders above the current key."""
-    open_folders: dict[str, list[ObjectInfo]] = {}
+    Listing, dated by the page that completed it, from pages that come subtree by subtree.
+
+    The open folders are the current key's ancestors (each a prefix of the next), kept as a
+    stack: a folder is complete, and handed over, once a key that is not inside it arrives."""
+    stack: list[tuple[str, list[ObjectInfo]]] = []
     now = datetime.now(UTC)
     for page in pages:
         now = page.server_time
@@ -49,11 +51,15 @@ def by_folder(pages: Iterable[Listing]) -> Iterator[tuple[str, Listing]]:
             folder = folder_of(obj.key)
             if folder is None:
                 continue
-            for done in [f for f in open_folders if not obj.key.startswith(f)]:
-                yield done, Listing(open_folders.pop(done), now, 0)
-            open_folders.setdefault(folder, []).append(obj)
-    for folder in reversed(list(open_folders)):
-        yield folder, Listing(open_folders.pop(folder), now, 0)
+            while stack and not obj.key.startswith(stack[-1][0]):
+                done, objects = stack.pop()
+                yield done, Listing(objects, now, 0)
+            if not stack or stack[-1][0] != folder:
+                stack.append((folder, []))
+            stack[-1][1].append(obj)
+    while stack:
+        done, objects = stack.pop()
+        yield done, Listing(objects, now, 0)
 
 
 def sweep(rt: Runtime, dispatcher: Dispatcher, index: Index | None) -> TickReport:
@@ -64,7 +70,7 @@ def sweep(rt: Runtime, dispatcher: Dispatcher, index: Index | None) -> TickRepor
     entries = dict(index.entries) if index else {}
     for folder, listing in by_folder(_counting(rt.storage.iter_pages(), report)):
         jobs = find_jobs(rt, listing.objects, listing.server_time)
-        report.add(reconcile_jobs(rt, jobs, listing.server_time, dispatcher))
+        reconcile_jobs(rt, jobs, listing.server_time, dispatcher, report)
         if index is None:
             continue
         listed = entries.pop(folder, [])
