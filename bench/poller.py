@@ -150,20 +150,18 @@ def bare_list(client, prefix: str) -> int:
     return pages
 
 
+def bench_runtime(endpoint: str, **settings) -> Runtime:
+    """A runtime on the bench bucket: no settle window, long leases, no notifications."""
+    storage = S3Storage(BUCKET, PREFIX, client=make_client(endpoint, "us-east-1"))
+    values = {"settle_seconds": 0, "lease_seconds": 600, "notifier": "none", **settings}
+    chosen = Settings(_env_file=None, watch_root=storage.url, endpoint_url=endpoint, **values)
+    return Runtime(storage=storage, settings=chosen, notifier=NullNotifier())
+
+
 def run(endpoint: str, args: argparse.Namespace, finished: int, backend: str) -> dict:
-    client = make_client(endpoint, "us-east-1")
-    storage = S3Storage(BUCKET, PREFIX, client=client)
+    rt = bench_runtime(endpoint, sweep_seconds=3600)
+    storage, settings, client = rt.storage, rt.settings, rt.storage.client
     active = add_running_jobs(storage, args.active)
-    settings = Settings(
-        _env_file=None,
-        watch_root=f"s3://{BUCKET}/{PREFIX}",
-        endpoint_url=endpoint,
-        settle_seconds=0,
-        lease_seconds=600,
-        sweep_seconds=3600,
-        notifier="none",
-    )
-    rt = Runtime(storage=storage, settings=settings, notifier=NullNotifier())
     counter = RequestCounter(client)
     out: dict = {"finished_jobs": finished, "active_jobs": args.active, "backend": backend}
 
@@ -214,17 +212,8 @@ def run(endpoint: str, args: argparse.Namespace, finished: int, backend: str) ->
 def ratio_fields(endpoint: str, args: argparse.Namespace) -> dict:
     """The original claim, unchanged: a tick that sweeps (no webhook: every tick) costs the LIST
     pages and nothing more for finished jobs, vs a bare listing of the same prefix."""
-    client = make_client(endpoint, "us-east-1")
-    storage = S3Storage(BUCKET, PREFIX, client=client)
-    settings = Settings(
-        _env_file=None,
-        watch_root=f"s3://{BUCKET}/{PREFIX}",
-        endpoint_url=endpoint,
-        settle_seconds=0,
-        lease_seconds=600,
-        notifier="none",
-    )
-    rt = Runtime(storage=storage, settings=settings, notifier=NullNotifier())
+    rt = bench_runtime(endpoint)
+    client = rt.storage.client
     counter = RequestCounter(client)
     tick_times, list_times = [], []
     pages = tick_requests = 0

@@ -20,8 +20,8 @@ import logging
 import threading
 import uuid
 
-from handlers.active import SWEPT_KEY, Index, look, read_index, reschedule
-from handlers.errors import PreconditionFailed, first_line
+from handlers.active import SWEPT_KEY, Index, forget, look, read_index, reschedule
+from handlers.errors import PreconditionFailed, first_line, is_permanent
 from handlers.reconcile import Dispatcher, TickReport
 from handlers.runtime import Runtime
 from handlers.sweep import sweep
@@ -29,11 +29,13 @@ from handlers.sweep import sweep
 log = logging.getLogger(__name__)
 
 
-def tick(rt: Runtime, dispatcher: Dispatcher) -> TickReport:
+def tick(rt: Runtime, dispatcher: Dispatcher, full: bool = False) -> TickReport:
+    """One tick: a sweep when it is due (or `full`: `watch --once` looks at everything), else a
+    fast tick over the index."""
     if rt.settings.sweep_interval == 0:  # every tick sweeps: nobody reads the index
         report = sweep(rt, dispatcher, None)
         kind = "tick"
-    elif _sweep_is_ours(rt, index := read_index(rt.storage)):
+    elif (index := read_index(rt.storage)) and (full or _sweep_is_ours(rt, index)):
         report = sweep(rt, dispatcher, index)
         kind = "sweep"
     else:
@@ -66,6 +68,8 @@ def fast_tick(rt: Runtime, dispatcher: Dispatcher, index: Index) -> TickReport:
         except Exception as err:  # one folder's trouble never stops the others
             log.error("tick: folder %r skipped: %s", folder[:200] or "/", first_line(err))
             report.errors.append(folder)
+            if is_permanent(err):  # a name no listing can take: an entry no dropreel wrote
+                report.requests += forget(rt.storage, listed)
             continue
         report.add(found.report)
         report.requests += reschedule(rt.storage, folder, found.next_look, listed)
