@@ -53,9 +53,10 @@ def test_a_prefix_listing_walks_only_what_it_names(storage):
     assert storage.list("../").objects == []
 
 
-def test_a_root_event_costs_two_list_requests_at_any_depth(s3_storage):
+def test_a_root_event_costs_at_most_two_list_requests_at_any_depth(s3_storage):
     for i in range(30):
         s3_storage.put(f"deep/{i}/a/b/face.png", b"x")
+        s3_storage.put(f"deep/{i}/a/b/.dropreel/face/v.done", b"x")
     s3_storage.put("face.png", b"x")
     sent: list[str] = []
     s3_storage.client.meta.events.register(
@@ -63,6 +64,12 @@ def test_a_root_event_costs_two_list_requests_at_any_depth(s3_storage):
     )
     listing = s3_storage.list_folder("")
     assert [o.key for o in listing.objects] == ["face.png"]
+    assert sent == ["GET"] and listing.pages == 1  # no .dropreel/ here: one LIST
+
+    s3_storage.put(".dropreel/face/v.lease", b"x")
+    sent.clear()
+    listing = s3_storage.list_folder("")
+    assert [o.key for o in listing.objects] == ["face.png", ".dropreel/face/v.lease"]
     assert sent == ["GET", "GET"] and listing.pages == 2
 
 

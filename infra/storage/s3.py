@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -54,7 +53,6 @@ _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 _CONFLICT_CODE = "ConditionalRequestConflict"
 CONFLICT_RETRIES = 3
 _MISSING_BUCKET = {"NoSuchBucket"}
-_LISTERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-list")  # see list_folder
 
 
 def make_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
@@ -145,12 +143,13 @@ class S3Storage:
         return TransientStorageError(f"could not reach S3 for {where}: {type(err).__name__}")
 
     def iter_pages(self, prefix: str = "") -> Iterator[Listing]:
-        for objects, server_time in self._pages(prefix):
+        for objects, server_time, _ in self._pages(prefix):
             yield Listing(objects, server_time or datetime.now(UTC), 1)
 
     def _pages(
         self, prefix: str, delimiter: str = ""
-    ) -> Iterator[tuple[list[ObjectInfo], datetime | None]]:
+    ) -> Iterator[tuple[list[ObjectInfo], datetime | None, list[str]]]:
+        """Each page's objects, server clock and common prefixes (relative to the root)."""
         paginator = self.client.get_paginator("list_objects_v2")
         strip = len(self.prefix)
         query: dict[str, str] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
@@ -158,7 +157,6 @@ class S3Storage:
             query["Delimiter"] = delimiter
         try:
             for page in paginator.paginate(**query):
-                server_time = _server_date(page)
                 objects = [
                     ObjectInfo(
                         key=item["Key"][strip:],
@@ -168,31 +166,36 @@ class S3Storage:
                     )
                     for item in page.get("Contents", ())
                 ]
-                yield objects, server_time
+                folders = [p["Prefix"][strip:] for p in page.get("CommonPrefixes", ())]
+                yield objects, _server_date(page), folders
         except (ClientError, BotoCoreError) as err:
             raise self._translate(err, prefix) from err
 
-    def _listing(self, *queries: tuple[str, str]) -> Listing:
+    def _listing(self, prefix: str, delimiter: str = "") -> tuple[Listing, list[str]]:
+        """The whole listing of `prefix`, and the common prefixes `delimiter` made."""
         objects: list[ObjectInfo] = []
+        folders: list[str] = []
         pages = 0
         server_time = None
-        for prefix, delimiter in queries:
-            for page, page_time in self._pages(prefix, delimiter):
-                objects.extend(page)
-                pages += 1
-                server_time = server_time or page_time
-        return Listing(objects, server_time or datetime.now(UTC), pages)
+        for page, page_time, page_folders in self._pages(prefix, delimiter):
+            objects.extend(page)
+            folders.extend(page_folders)
+            pages += 1
+            server_time = server_time or page_time
+        return Listing(objects, server_time or datetime.now(UTC), pages), folders
 
     def list(self, prefix: str = "") -> Listing:
-        return self._listing((prefix, ""))
+        return self._listing(prefix)[0]
 
     def list_folder(self, folder: str) -> Listing:
-        """The folder's own keys (with a delimiter) and its metadata, listed side by side so an
-        event waits for one LIST's round trip, not two."""
-        meta = _LISTERS.submit(self._listing, (layout.meta_root(folder), ""))
-        own = self._listing((folder, "/"))
-        theirs = meta.result()
-        return Listing(own.objects + theirs.objects, own.server_time, own.pages + theirs.pages)
+        """The folder's own keys (with a delimiter); then, only if that listing shows the
+        folder has a `.dropreel/` (no job of it ever claimed: none), its metadata."""
+        own, subfolders = self._listing(folder, "/")
+        meta_root = layout.meta_root(folder)
+        if meta_root not in subfolders:
+            return own
+        meta, _ = self._listing(meta_root)
+        return Listing(own.objects + meta.objects, own.server_time, own.pages + meta.pages)
 
     def get(self, key: str) -> bytes:
         try:
