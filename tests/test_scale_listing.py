@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import botocore.session
+from botocore.parsers import RestXMLParser
 from botocore.utils import parse_timestamp as botocore_parse
 
+from infra.storage.listing_parser import ListingParser
 from infra.storage.timestamps import parse_timestamp
 
 NESTED = [
@@ -90,3 +93,29 @@ def test_the_s3_client_parses_listing_dates_with_the_fast_parser(s3_storage):
     listed = s3_storage.list().objects[0].last_modified
     assert listed.tzinfo is UTC  # datetime's own UTC: dateutil would have given tzutc()
     assert abs((datetime.now(UTC) - listed).total_seconds()) < 60
+
+
+LISTING = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>'
+    b"<Prefix>inbox/</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys>"
+    b"<IsTruncated>false</IsTruncated>"
+    b"<Contents><Key>inbox/a &amp; b.png</Key><LastModified>2026-01-01T00:00:00.000Z"
+    b"</LastModified><ETag>&quot;abc&quot;</ETag><Size>12</Size>"
+    b"<StorageClass>STANDARD</StorageClass></Contents>"
+    b"<Contents><Key>inbox/o.png</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>"
+    b"<ETag>&quot;abc&quot;</ETag><ChecksumAlgorithm>CRC32</ChecksumAlgorithm><Size>1</Size>"
+    b"<Owner><ID>x</ID></Owner><StorageClass>STANDARD</StorageClass></Contents>"
+    b"<CommonPrefixes><Prefix>inbox/x/</Prefix></CommonPrefixes></ListBucketResult>"
+)
+
+
+def test_the_listing_parser_returns_what_botocore_returns():
+    model = botocore.session.get_session().get_service_model("s3")
+    shape = model.operation_model("ListObjectsV2").output_shape
+    response = {"body": LISTING, "headers": {}, "status_code": 200}
+    ours = ListingParser(timestamp_parser=parse_timestamp).parse(response, shape)
+    theirs = RestXMLParser(timestamp_parser=parse_timestamp).parse(response, shape)
+    assert ours == theirs
+    assert ours["Contents"][0]["Key"] == "inbox/a & b.png" and ours["Contents"][0]["Size"] == 12
+    assert ours["Contents"][1]["Owner"] == {"ID": "x"}  # anything else: the generic path

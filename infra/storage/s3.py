@@ -46,6 +46,7 @@ from handlers.errors import (
 )
 from handlers.storage import Listing, ObjectInfo
 from infra.storage.keys import clean_key
+from infra.storage.listing_parser import ListingParserFactory
 from infra.storage.timestamps import parse_timestamp
 
 _PERMISSION_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
@@ -73,11 +74,12 @@ def make_client(endpoint_url: str | None = None, region: str | None = None) -> A
 @functools.cache
 def _session() -> boto3.session.Session:
     """dropreel's boto3 session: botocore's own, except that responses are parsed with the fast
-    timestamp parser (the parser factory's default; other sessions are left alone)."""
+    timestamp parser and listings' objects read directly (`listing_parser`); other sessions
+    are left alone."""
     core = botocore.session.get_session()
-    core.get_component("response_parser_factory").set_parser_defaults(
-        timestamp_parser=parse_timestamp
-    )
+    factory = ListingParserFactory()
+    factory.set_parser_defaults(timestamp_parser=parse_timestamp)
+    core.register_component("response_parser_factory", factory)
     return boto3.session.Session(botocore_session=core)
 
 
