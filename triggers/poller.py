@@ -33,14 +33,13 @@ def tick(rt: Runtime, dispatcher: Dispatcher, full: bool = False) -> TickReport:
     """One tick: a sweep when it is due (or `full`: `watch --once` looks at everything), else a
     fast tick over the index."""
     if rt.settings.sweep_interval == 0:  # every tick sweeps: nobody reads the index
-        report = sweep(rt, dispatcher, None)
-        kind = "tick"
-    elif (index := read_index(rt.storage)) and (full or _sweep_is_ours(rt, index)):
-        report = sweep(rt, dispatcher, index)
-        kind = "sweep"
+        report, kind = sweep(rt, dispatcher, None), "tick"
     else:
-        report = fast_tick(rt, dispatcher, index)
-        kind = "tick"
+        index = read_index(rt.storage)
+        if full or _sweep_is_ours(rt, index):
+            report, kind = sweep(rt, dispatcher, index), "sweep"
+        else:
+            report, kind = fast_tick(rt, dispatcher, index), "tick"
     if report.claimed or report.taken_back or report.failed or report.errors:
         log.info(
             "%s: %d jobs, claimed %d, took back %d, failed %d, skipped %d",
