@@ -95,7 +95,7 @@ def folder_of(key: str) -> str | None:
     folder = unquote(key[len(ACTIVE_DIR) :].rpartition("@")[0])
     if folder and not (folder.endswith("/") and layout.is_safe_key(folder[:-1])):
         return None
-    if layout.is_reserved(folder + "x"):
+    if layout.is_reserved(folder):  # dropreel's own folders hold no jobs
         return None
     return folder
 
