@@ -1,9 +1,23 @@
-"""Poller tick cost vs a bare paginated listing of the same prefix, on moto's S3 server.
+"""Poller cost: a fast tick, a sweep and a webhook event at the watch root, against today's
+tick (one whole listing, dateutil timestamps) and a bare paginated listing, in the same run.
 
-Claim: a tick decides from the listing alone, so it costs the LIST pages and nothing more for
-finished jobs. Prints a JSON object on the last line:
-  keys, finished_jobs, pending_keys, tick_s, bare_list_s, ratio, tick_requests, list_pages.
-Run: python bench/poller.py [--finished 3800] [--pending 1000] [--repeats 5]
+Up to 100,000 keys the bucket is moto's S3 server (real requests, for correctness); past that,
+`bench/fake_s3.py`, which makes a bucket's history up on the fly in constant time per page. The
+history is finished prompt.json jobs as a real run leaves them (five keys each); beside it,
+`--active` running jobs (claimed, lease fresh, as a webhook leaves them) and, on moto, the
+`--pending` images that wait for their audio. Prints a JSON object on the last line:
+
+  keys, finished_jobs, active_jobs, backend,
+  fast_tick_requests, fast_tick_cpu_s      a tick with nothing due (what most ticks are)
+  due_tick_requests, due_tick_cpu_s        a tick where every active folder is due for a look
+  sweep_requests, sweep_cpu_s, sweep_peak_mb
+  old_tick_requests, old_tick_cpu_s, old_tick_peak_mb, sweep_vs_old_cpu
+  webhook_root_requests                    an event for a file at the watch root
+  tick_s, bare_list_s, ratio, tick_requests, list_pages    (moto only: a tick that sweeps,
+                                           vs a bare listing of the same prefix, as before)
+
+    python bench/poller.py                      # 20,000 keys on moto (3,800 jobs + 1,000 images)
+    python bench/poller.py --keys 1000000 --active 20
 """
 
 from __future__ import annotations
@@ -12,7 +26,9 @@ import argparse
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import time
@@ -22,26 +38,60 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+
+import boto3
+
+import bench.fake_s3 as fake_s3
 from config.settings import Settings
-from handlers.jobs import Job, Phase, discover
+from handlers.active import entry_key, read_index
+from handlers.claims import LeaseRecord
+from handlers.jobs import Job
+from handlers.reconcile import reconcile
 from handlers.runtime import Runtime
 from handlers.storage import ObjectInfo
-from infra.local_dispatch import InlineDispatcher
 from infra.notify.notifiers import NullNotifier
 from infra.storage.s3 import S3Storage, make_client
-from triggers.poller import tick
+from triggers.events.model import ObjectEvent
+from triggers.intake import Intake
+from triggers.poller import fast_tick, tick
 
 BUCKET = "bench-poller"
 PREFIX = "inbox/"
+MOTO_LIMIT = 100_000
 
 
-def populate(client, finished: int, pending: int) -> int:
+class Holds:
+    """A dispatcher that keeps nothing and renders nothing (the bench measures deciding)."""
+
+    def dispatch(self, job, lease) -> None:
+        pass
+
+
+class RequestCounter:
+    def __init__(self, client) -> None:
+        self.count = 0
+        client.meta.events.register("before-send.s3", self._hit)
+
+    def _hit(self, **_) -> None:
+        self.count += 1
+
+
+def old_client(endpoint: str):
+    """Today's client: the same settings, botocore's own (dateutil) timestamp parser."""
+    fast = make_client(endpoint, "us-east-1")
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", config=fast.meta.config
+    )
+
+
+def populate_moto(client, finished: int, pending: int) -> None:
     """Finished prompt.json jobs as a real run leaves them, plus images waiting for audio."""
     keys: list[tuple[str, bytes]] = []
     for i in range(finished):
         folder = f"team{i % 40}/job{i:05d}/"
         body = json.dumps({"prompt": f"scene {i}"}).encode()
-        # The version comes from the ETag S3 assigns (the MD5 of the body for a simple PUT).
         etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
         prompt = ObjectInfo(folder + "prompt.json", len(body), etag, datetime.now(UTC))
         version = Job(folder=folder, stem="prompt", prompt=prompt).version
@@ -60,38 +110,163 @@ def populate(client, finished: int, pending: int) -> int:
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(put, keys))
-    return len(keys)
 
 
-class RequestCounter:
-    def __init__(self, client) -> None:
-        self.count = 0
-        client.meta.events.register("before-send.s3", self._hit)
+def add_running_jobs(storage: S3Storage, count: int) -> list[str]:
+    """Jobs in flight: inputs plus a fresh lease each, as a claim leaves them."""
+    folders = []
+    for i in range(count):
+        folder = f"active/a{i:03d}/"
+        png = storage.put(folder + "face.png", b"png")
+        wav = storage.put(folder + "face.wav", b"wav")
+        now = datetime.now(UTC)
+        job = Job(
+            folder=folder,
+            stem="face",
+            image=ObjectInfo(folder + "face.png", 3, png, now),
+            audio=ObjectInfo(folder + "face.wav", 3, wav, now),
+        )
+        record = LeaseRecord(attempt=1, version=job.version, worker="bench")
+        storage.put(f"{folder}.dropreel/face/{job.version}.lease", record.to_bytes())
+        folders.append(folder)
+    return folders
 
-    def _hit(self, **_) -> None:
-        self.count += 1
+
+def measure(fn, counter: RequestCounter) -> tuple[float, int, float, object]:
+    """(CPU seconds of this thread, requests, growth of the peak RSS in MB, result)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = counter.count
+    cpu = time.thread_time()
+    result = fn()
+    cpu = time.thread_time() - cpu
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
+    return cpu, counter.count - before, grown, result
 
 
-def bare_list(client) -> tuple[int, int]:
-    pages = keys = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX):
+def bare_list(client, prefix: str) -> int:
+    pages = 0
+    for _ in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
         pages += 1
-        keys += len(page.get("Contents", ()))
-    return pages, keys
+    return pages
+
+
+def bench_runtime(endpoint: str, **settings) -> Runtime:
+    """A runtime on the bench bucket: no settle window, long leases, no notifications."""
+    storage = S3Storage(BUCKET, PREFIX, client=make_client(endpoint, "us-east-1"))
+    values = {"settle_seconds": 0, "lease_seconds": 600, "notifier": "none", **settings}
+    chosen = Settings(_env_file=None, watch_root=storage.url, endpoint_url=endpoint, **values)
+    return Runtime(storage=storage, settings=chosen, notifier=NullNotifier())
+
+
+def run(endpoint: str, args: argparse.Namespace, finished: int, backend: str) -> dict:
+    rt = bench_runtime(endpoint, sweep_seconds=3600)
+    storage, settings, client = rt.storage, rt.settings, rt.storage.client
+    active = add_running_jobs(storage, args.active)
+    counter = RequestCounter(client)
+    out: dict = {"finished_jobs": finished, "active_jobs": args.active, "backend": backend}
+
+    # The sweep (the first tick of a poller: no sweep marker yet), streamed.
+    cpu, requests, peak, report = measure(lambda: tick(rt, Holds()), counter)
+    assert report.states["running"] == args.active and report.states["done"] == finished, report
+    out.update(sweep_requests=requests, sweep_cpu_s=round(cpu, 3), sweep_peak_mb=round(peak, 1))
+
+    # Fast ticks: nothing due (leases fresh), then every active folder due for a look.
+    fast = [measure(lambda: tick(rt, Holds()), counter) for _ in range(args.repeats)]
+    out.update(
+        fast_tick_requests=fast[-1][1],
+        fast_tick_cpu_s=round(statistics.median(f[0] for f in fast), 4),
+    )
+    for folder in active:
+        storage.put(entry_key(folder, datetime(2000, 1, 1, tzinfo=UTC)), b"")
+    index = read_index(storage)
+    cpu, requests, _, report = measure(lambda: fast_tick(rt, Holds(), index), counter)
+    assert report.states["running"] == args.active, report
+    out.update(due_tick_requests=requests + index.pages, due_tick_cpu_s=round(cpu, 4))
+
+    # A webhook event for a file at the watch root (an image waiting for its audio).
+    storage.put("root.png", b"png")
+    intake = Intake(rt, Holds())
+    event = ObjectEvent(BUCKET, f"{PREFIX}root.png", True)
+    _, requests, _, _ = measure(lambda: intake.accept([event]), counter)
+    intake.close()
+    out["webhook_root_requests"] = requests
+
+    # Today's tick: one whole listing with dateutil timestamps, decided in memory.
+    old = S3Storage(BUCKET, PREFIX, client=old_client(endpoint))
+    old_rt = Runtime(storage=old, settings=settings, notifier=NullNotifier())
+    old_counter = RequestCounter(old.client)
+    cpu, requests, peak, report = measure(
+        lambda: reconcile(old_rt, old.list(), Holds()), old_counter
+    )
+    assert report.states["done"] == finished, report
+    out.update(
+        old_tick_requests=requests,
+        old_tick_cpu_s=round(cpu, 3),
+        old_tick_peak_mb=round(peak, 1),
+        sweep_vs_old_cpu=round(out["sweep_cpu_s"] / cpu, 3),
+    )
+    out["keys"] = finished * 5 + args.active * 3 + (args.pending if backend == "moto" else 0)
+    return out
+
+
+def ratio_fields(endpoint: str, args: argparse.Namespace) -> dict:
+    """The original claim, unchanged: a tick that sweeps (no webhook: every tick) costs the LIST
+    pages and nothing more for finished jobs, vs a bare listing of the same prefix."""
+    rt = bench_runtime(endpoint)
+    client = rt.storage.client
+    counter = RequestCounter(client)
+    tick_times, list_times = [], []
+    pages = tick_requests = 0
+    for _ in range(args.repeats):  # alternate to share the machine's noise fairly
+        start = time.perf_counter()
+        pages = bare_list(client, PREFIX)
+        list_times.append(time.perf_counter() - start)
+        before = counter.count
+        start = time.perf_counter()
+        report = tick(rt, Holds())
+        tick_times.append(time.perf_counter() - start)
+        tick_requests = counter.count - before
+    assert report.claimed == [], report
+    tick_s, list_s = statistics.median(tick_times), statistics.median(list_times)
+    return {
+        "tick_s": round(tick_s, 4),
+        "bare_list_s": round(list_s, 4),
+        "ratio": round(tick_s / list_s, 3),
+        "tick_requests": tick_requests,
+        "list_pages": pages,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--finished", type=int, default=3800)
-    parser.add_argument("--pending", type=int, default=1000)
+    parser.add_argument("--keys", type=int, default=20_000, help="keys of history, about")
+    parser.add_argument("--active", type=int, default=20, help="running jobs beside it")
+    parser.add_argument("--pending", type=int, default=1000, help="moto: images without audio")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--server", choices=("auto", "moto", "fake"), default="auto",
+        help=f"auto: moto up to {MOTO_LIMIT:,} keys, the fake listing server past that",
+    )  # fmt: skip
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    if args.server == "fake" or (args.server == "auto" and args.keys > MOTO_LIMIT):
+        finished = args.keys // 5
+        receive, send = multiprocessing.Pipe(duplex=False)
+        server = multiprocessing.Process(
+            target=fake_s3.serve, args=(BUCKET, PREFIX, finished, send), daemon=True
+        )
+        server.start()
+        try:
+            endpoint = f"http://127.0.0.1:{receive.recv()}"
+            result = run(endpoint, args, finished, "fake S3 listing server")
+        finally:
+            server.terminate()
+        print(json.dumps(result))
+        return
 
     from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -99,53 +274,14 @@ def main() -> None:
         endpoint = f"http://{host}:{port}"
         client = make_client(endpoint, "us-east-1")
         client.create_bucket(Bucket=BUCKET)
-        total = populate(client, args.finished, args.pending)
-        print(f"populated {total} keys", file=sys.stderr)
-
-        settings = Settings(
-            _env_file=None,
-            watch_root=f"s3://{BUCKET}/{PREFIX}",
-            endpoint_url=endpoint,
-            settle_seconds=0,
-            notifier="none",
-        )
-        storage = S3Storage(BUCKET, PREFIX, client=client)
-        rt = Runtime(storage=storage, settings=settings, notifier=NullNotifier())
-        dispatcher = InlineDispatcher(rt)
-        counter = RequestCounter(client)
-
-        tick_times, list_times = [], []
-        pages = keys = 0
-        for _ in range(args.repeats):  # alternate to share the machine's noise fairly
-            start = time.perf_counter()
-            pages, keys = bare_list(client)
-            list_times.append(time.perf_counter() - start)
-            before = counter.count
-            start = time.perf_counter()
-            report = tick(rt, dispatcher)
-            tick_times.append(time.perf_counter() - start)
-            tick_requests = counter.count - before
-        listing = storage.list()
-        jobs = discover(listing.objects, listing.server_time, 0, 60)
-        done = sum(1 for j in jobs if j.phase is Phase.DONE)
-        assert report.claimed == [] and done == args.finished, (report, done)
-        tick_s, list_s = statistics.median(tick_times), statistics.median(list_times)
-        print(
-            json.dumps(
-                {
-                    "keys": keys,
-                    "finished_jobs": done,
-                    "pending_keys": args.pending,
-                    "tick_s": round(tick_s, 4),
-                    "bare_list_s": round(list_s, 4),
-                    "ratio": round(tick_s / list_s, 3),
-                    "tick_requests": tick_requests,
-                    "list_pages": pages,
-                }
-            )
-        )
+        finished = max(0, (args.keys - args.pending) // 5)
+        populate_moto(client, finished, args.pending)
+        print(f"populated {finished * 5 + args.pending} keys", file=sys.stderr)
+        result = ratio_fields(endpoint, args)
+        result.update(run(endpoint, args, finished, "moto"))
     finally:
         server.stop()
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from config.kinds import JobKind
 
 CallbackEvent = Literal["claimed", "progress", "done", "failed"]
 """The job events a callback URL can receive (docs/CALLBACKS.md)."""
+SWEEP_WITH_EVENTS_SECONDS = 3600.0  # the default sweep when bucket events feed the index
 
 MACHINE_LOCAL = frozenset(
     {
@@ -78,6 +79,13 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts before a job is failed.")
     poll_seconds: float = Field(15.0, gt=0, description="Interval of `dropreel watch`.")
+    sweep_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="How often a poller tick lists the whole watch root (the sweep) instead of "
+        "only the folders the active index names; 0: every tick. Default: hourly when a webhook "
+        "source is configured (events feed the index), else every tick.",
+    )
     workers: int = Field(1, ge=1, le=64, description="Jobs rendered at once by a local watcher.")
 
     max_input_bytes: int = Field(200 * 1024**2, gt=0, description="Largest accepted input file.")
@@ -251,6 +259,23 @@ class Settings(BaseSettings):
                 f"watch_root {value!r} must start with file:// or s3:// (R2: s3:// plus endpoint_url)"
             )
         return value
+
+    @property
+    def sweep_interval(self) -> float:
+        """Seconds between sweeps (see `sweep_seconds`)."""
+        if self.sweep_seconds is not None:
+            return self.sweep_seconds
+        return SWEEP_WITH_EVENTS_SECONDS if self.webhook_configured else 0.0
+
+    @property
+    def webhook_configured(self) -> bool:
+        """True when some webhook source is set, so bucket events reach dropreel."""
+        return bool(
+            self.webhook_sns_topic_arns
+            or self.webhook_eventbridge_secret
+            or self.webhook_s3_token
+            or self.webhook_r2_secret
+        )
 
     @property
     def heartbeat_interval(self) -> float:

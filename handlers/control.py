@@ -27,7 +27,8 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from handlers import layout
 from handlers.claims import DECIDED, JSON, Lease, LeaseRecord, claim
@@ -37,7 +38,7 @@ from handlers.layout import Marker
 from handlers.lifecycle import complete
 from handlers.runtime import Runtime
 from handlers.status import JobState, JobStatus, write_status
-from handlers.storage import Listing, ObjectInfo
+from handlers.storage import ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,12 @@ def control_type(name: str) -> tuple[str, str] | None:
     return word, stem
 
 
-def apply(rt: Runtime, jobs: list[Job], listing: Listing, errors: list[str]) -> None:
-    """Act on the control files beside `jobs` and stop renders of versions that are gone.
-    Retried jobs leave here ready to claim. A job whose step raises is logged in `errors`."""
-    objects = listing.objects
+def apply(
+    rt: Runtime, jobs: list[Job], objects: Sequence[ObjectInfo], now: datetime, errors: list[str]
+) -> None:
+    """Act on the control files beside `jobs` (found in `objects`, listed at `now`, the server's
+    clock) and stop renders of versions that are gone. Retried jobs leave here ready to claim.
+    A job whose step raises is logged in `errors`."""
     requests: dict[tuple[str, str], list[ObjectInfo]] = defaultdict(list)
     for obj in objects:
         if layout.is_reserved(obj.key) or not layout.is_safe_key(obj.key):
@@ -80,7 +83,7 @@ def apply(rt: Runtime, jobs: list[Job], listing: Listing, errors: list[str]) -> 
         job = current.get(meta[:2])
         version = meta[2].rpartition(".")[0]
         if job is None or job.version != version:
-            expired = obj.last_modified + lease_for <= listing.server_time
+            expired = obj.last_modified + lease_for <= now
             _guarded(errors, obj.key, _stop_stale, rt, obj, version, job, expired)
 
 

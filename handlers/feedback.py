@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,7 +26,7 @@ from handlers.jobs import Job, Phase, version_of
 from handlers.notify import JobEvent
 from handlers.runtime import Runtime
 from handlers.status import JobState, JobStatus, write_status
-from handlers.storage import Listing, ObjectInfo
+from handlers.storage import ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +163,11 @@ def _names(objects: Iterable[ObjectInfo]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def announce(rt: Runtime, jobs: list[Job], listing: Listing, errors: list[str]) -> None:
+def announce(
+    rt: Runtime, jobs: list[Job], objects: Sequence[ObjectInfo], now: datetime, errors: list[str]
+) -> None:
     """Report each situation `notices` finds, once: status.json, then one notification."""
-    found = notices(
-        jobs, listing.objects, listing.server_time, rt.settings.incomplete_grace_seconds
-    )
+    found = notices(jobs, objects, now, rt.settings.incomplete_grace_seconds)
     for notice in found:
         name = f"{notice.folder}{notice.stem}"
         try:

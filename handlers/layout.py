@@ -30,6 +30,9 @@ user's file must never be overwritten:
 - a video named like an image beside it belongs to that image's job (its output, or a file of
   the user's that dropreel leaves alone), and a video alone, with no audio, is not a job.
 
+Beside the job folders, the watch root holds `.dropreel-index/`: the active index, which says
+which folders a poller tick must look at and when (handlers/active.py).
+
 A stem so long that these keys would pass the store's key limit is refused; its status.json and
 failed marker go under a short name instead: `<first 32 characters of the stem>~<hash>`.
 """
@@ -40,6 +43,8 @@ import hashlib
 from enum import StrEnum
 
 META_DIR = ".dropreel"
+INDEX_DIR = ".dropreel-index/"  # at the watch root: the active index (handlers/active.py)
+TMP_PREFIX = ".dropreel-tmp/"  # at the watch root: the local backend's staged writes
 IMAGE_EXTS = frozenset({"png", "jpg", "jpeg", "webp"})
 AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
 VIDEO_EXTS = frozenset({"mp4", "mov", "webm", "mkv"})
@@ -134,8 +139,13 @@ def is_safe_key(key: str) -> bool:
     return all(part not in ("", ".", "..") for part in key.split("/"))
 
 
+def meta_root(folder: str) -> str:
+    """The folder under which all of `folder`'s jobs keep their metadata."""
+    return f"{folder}{META_DIR}/"
+
+
 def meta_prefix(folder: str, stem: str) -> str:
-    return f"{folder}{META_DIR}/{stem}/"
+    return f"{meta_root(folder)}{stem}/"
 
 
 def short_meta_stem(stem: str) -> str:
@@ -201,4 +211,4 @@ def parse_meta(key: str) -> tuple[str, str, str] | None:
 
 def is_reserved(key: str) -> bool:
     """True for anything dropreel writes itself (metadata and temp files)."""
-    return f"/{META_DIR}/" in f"/{key}" or key.startswith(".dropreel-tmp/")
+    return f"/{META_DIR}/" in f"/{key}" or key.startswith((TMP_PREFIX, INDEX_DIR))

@@ -1,7 +1,8 @@
 """Decide and act on a set of jobs: claim the ready, take back the expired, fail the exhausted,
 and send the notifications a dead worker left unsent (the outbox).
 
-The poller calls this with the whole watch root's listing; the webhook with one folder's. Each
+The poller calls this for each folder it looks at (the folders the active index names, or every
+folder of a sweep); the webhook for the folder an event names. Each
 claimed job goes to a dispatcher (in-process, a worker pool, or a Modal GPU class). Whatever it
 takes over, it takes by compare-and-swap on the lease's ETag as listed, so it never acts on a
 lease that changed since.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -28,7 +30,7 @@ from handlers.jobs import Job, Phase, discover
 from handlers.layout import MAX_KEY_BYTES, Marker, short_meta_stem
 from handlers.lifecycle import RunOutcome, fail_unstarted, resend
 from handlers.runtime import Runtime
-from handlers.storage import Listing
+from handlers.storage import Listing, ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -51,28 +53,59 @@ class TickReport:
     requests: int = 0
     next_ready_in: float | None = None
 
+    def add(self, other: TickReport) -> None:
+        """Fold another pass (another folder of the same tick) into this one."""
+        self.jobs += other.jobs
+        self.states.update(other.states)
+        for name in ("claimed", "taken_back", "failed", "errors", "resent"):
+            getattr(self, name).extend(getattr(other, name))
+        self.requests += other.requests
+        self.wake_in(other.next_ready_in)
+
+    def wake_in(self, seconds: float | None) -> None:
+        """Something needs a look in `seconds`: keep the earliest."""
+        if seconds is not None:
+            now = self.next_ready_in
+            self.next_ready_in = seconds if now is None else min(now, seconds)
+
 
 def reconcile(rt: Runtime, listing: Listing, dispatcher: Dispatcher) -> TickReport:
+    jobs = find_jobs(rt, listing.objects, listing.server_time)
+    report = reconcile_jobs(rt, jobs, listing.objects, listing.server_time, dispatcher)
+    report.requests += listing.pages
+    return report
+
+
+def find_jobs(rt: Runtime, objects: Iterable[ObjectInfo], now: datetime) -> list[Job]:
     settings = rt.settings
-    jobs = discover(
-        listing.objects, listing.server_time, settings.settle_seconds, settings.lease_seconds
-    )
-    report = TickReport(jobs=len(jobs), requests=listing.pages)
-    control.apply(rt, jobs, listing, report.errors)  # retry/cancel files, stale renders
-    feedback.announce(rt, jobs, listing, report.errors)  # folders whose files make no job
+    return discover(objects, now, settings.settle_seconds, settings.lease_seconds)
+
+
+def reconcile_jobs(
+    rt: Runtime,
+    jobs: list[Job],
+    objects: Sequence[ObjectInfo],
+    now: datetime,
+    dispatcher: Dispatcher,
+    report: TickReport | None = None,
+) -> TickReport:
+    """Act on jobs found in `objects`, a listing made at `now` (the storage server's clock),
+    adding to `report` (a sweep keeps one for all its folders) or to a new one."""
+    report = report or TickReport()
+    report.jobs += len(jobs)
+    control.apply(rt, jobs, objects, now, report.errors)  # retry/cancel files, stale renders
+    feedback.announce(rt, jobs, objects, now, report.errors)  # folders whose files make no job
     for job in jobs:
         report.states[job.phase] += 1
         try:
-            _act(rt, job, listing, dispatcher, report)
+            _act(rt, job, now, dispatcher, report)
         except Exception as err:  # one job's trouble never stops the tick for the others
             log.error("%s: skipped this tick: %s", job.name[:200], first_line(err))
             report.errors.append(job.name)
     return report
 
 
-def _act(
-    rt: Runtime, job: Job, listing: Listing, dispatcher: Dispatcher, report: TickReport
-) -> None:
+def _act(rt: Runtime, job: Job, now: datetime, dispatcher: Dispatcher, report: TickReport) -> None:
     """Claim, take back, give up on or finish announcing one job, as its phase says."""
     settings = rt.settings
     if job.phase is Phase.READY:
@@ -101,7 +134,7 @@ def _act(
             cancel_superseded(rt, record)
             dispatcher.dispatch(job, lease)
     elif job.phase in (Phase.DONE, Phase.FAILED, Phase.CANCELLED) and _expired_lease(
-        job, listing.server_time, settings.lease_seconds
+        job, now, settings.lease_seconds
     ):
         report.requests += 2
         record = read_lease(rt.storage, job)
@@ -110,8 +143,7 @@ def _act(
         else:  # left by a version of dropreel without the outbox: clutter
             rt.storage.delete(job.marker_key(Marker.LEASE))
     elif job.phase is Phase.SETTLING and job.ready_at is not None:
-        wait = (job.ready_at - listing.server_time).total_seconds()
-        report.next_ready_in = min(wait, report.next_ready_in or wait)
+        report.wake_in((job.ready_at - now).total_seconds())
 
 
 def _keys_fit(rt: Runtime, job: Job, report: TickReport) -> bool:

@@ -39,11 +39,19 @@ class Storage(Protocol):
 
     def list(self, prefix: str = "") -> Listing: ...
 
+    def list_folder(self, folder: str) -> Listing:
+        """The objects directly in `folder` (`''` or ending in '/') plus everything under its
+        `.dropreel/` folder: all that a decision about the folder's jobs reads, and never its
+        subfolders, so the cost is the folder's own size whatever lies below it."""
+
     def check_key(self, key: str) -> None:
         """Raise KeyTooLong (or OutsideWatchRoot) for a key this store cannot hold; no request.
         Every other call checks its key the same way."""
 
-    def iter_pages(self, prefix: str = "") -> Iterator[list[ObjectInfo]]: ...
+    def iter_pages(self, prefix: str = "") -> Iterator[Listing]:
+        """The listing of `prefix` one page at a time (each a Listing of one page, with the
+        server's clock when it was served), a folder's whole subtree together: S3's byte order,
+        or the local backend's depth-first walk."""
 
     def get(self, key: str) -> bytes: ...
 

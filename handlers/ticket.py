@@ -113,9 +113,9 @@ def make_ticket(storage: Storage, job: Job, lease: Lease, routed: Route) -> Tick
 
 
 def find_job(rt: Runtime, ticket: Ticket) -> Job | None:
-    """The ticket's job as the bucket shows it now (one LIST of its folder)."""
+    """The ticket's job as the bucket shows it now (its folder's own LIST, never the subtree)."""
     settings = rt.settings
-    listing = rt.storage.list(ticket.folder)
+    listing = rt.storage.list_folder(ticket.folder)
     jobs = discover(
         listing.objects, listing.server_time, settings.settle_seconds, settings.lease_seconds
     )

@@ -45,10 +45,11 @@ def build_runtime(settings: Settings, storage=None, notifier: Notifier | None = 
 
 
 def build_webhook_app(settings: Settings, **options):
-    """The webhook app with a local runtime and a worker pool (what `dropreel serve` runs)."""
-    from infra.local_dispatch import PoolDispatcher
+    """The webhook app with a local runtime that claims, and a render process that renders
+    (what `dropreel serve` runs: renders never share the webhook's process)."""
+    from infra.render_process import RenderProcess
     from triggers.webhook import create_app
 
     runtime = build_runtime(settings)
-    pool = PoolDispatcher(runtime, settings.workers)
-    return create_app(settings, runtime, pool, closables=[pool], **options)
+    renders = RenderProcess(settings, settings.workers)
+    return create_app(settings, runtime, renders, closables=[renders], **options)

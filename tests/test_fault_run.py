@@ -29,6 +29,7 @@ from infra.storage.s3 import S3Storage, make_client
 from tests.crashes import STEPS, job_of
 from tests.fault_proxy import FaultProxy
 from tests.helpers import Notifications, status
+from tests.index_chaos import IndexVandal
 from tests.test_lost_replies import drop, settled
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +90,7 @@ def test_a_hundred_jobs_through_lost_replies_and_sigkills(moto_endpoint, bucket,
             "DROPREEL_LEASE_SECONDS": str(LEASE),
             "DROPREEL_MAX_ATTEMPTS": "8",
             "DROPREEL_POLL_SECONDS": "0.5",
+            "DROPREEL_SWEEP_SECONDS": "2",  # ticks follow the active index, under a vandal
             "DROPREEL_WORKERS": "2",
             "DROPREEL_NOTIFIER": "slack",
             "DROPREEL_SLACK_BOT_TOKEN": slack.token,
@@ -114,20 +116,22 @@ def test_a_hundred_jobs_through_lost_replies_and_sigkills(moto_endpoint, bucket,
         procs: list[subprocess.Popen | None] = [start(i) for i in range(len(commands))]
         restarts = 0
         started = time.monotonic()
+        vandal = IndexVandal(truth, sorted({name.rpartition("/")[0] + "/" for name in names}))
         try:
-            while not settled(truth, names) and time.monotonic() - started < DEADLINE:
-                for i, proc in enumerate(procs):
-                    if proc is None or proc.poll() is None:
-                        continue
-                    assert proc.returncode == -9 or commands[i][0] == "intake", (
-                        f"worker {i} exited {proc.returncode}: see {tmp_path}/worker{i}.log"
-                    )
-                    if proc.returncode == -9:  # killed at its planned step: start a new one
-                        procs[i] = start(i)
-                        restarts += 1
-                    else:
-                        procs[i] = None  # the intake fed every event twice and finished
-                time.sleep(0.3)
+            with vandal:
+                while not settled(truth, names) and time.monotonic() - started < DEADLINE:
+                    for i, proc in enumerate(procs):
+                        if proc is None or proc.poll() is None:
+                            continue
+                        assert proc.returncode == -9 or commands[i][0] == "intake", (
+                            f"worker {i} exited {proc.returncode}: see {tmp_path}/worker{i}.log"
+                        )
+                        if proc.returncode == -9:  # killed at its planned step: start a new one
+                            procs[i] = start(i)
+                            restarts += 1
+                        else:
+                            procs[i] = None  # the intake fed every event twice and finished
+                    time.sleep(0.3)
         finally:
             for proc in procs:
                 if proc is not None and proc.poll() is None:

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections import Counter
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from infra.storage.s3 import S3Storage, make_client
 from tests.crashes import STEPS, Crash, CrashingStorage, crash_mid_render
 from tests.fault_proxy import FaultProxy
 from tests.helpers import Notifications, Renders, png, run_tick, runtime, status, wav
+from tests.index_chaos import IndexVandal
 from triggers.events.model import ObjectEvent
 from triggers.intake import Intake
 from triggers.poller import tick
@@ -160,13 +162,15 @@ def settled(storage, names: list[str]) -> bool:
     return markers["lease"] == 0 and markers["done"] + markers["failed"] == len(names)
 
 
+@pytest.mark.parametrize("index", ["every tick sweeps", "index under vandals"])
 def test_lost_replies_and_crashes_every_version_once(
-    proxy, bucket, moto_endpoint, make_settings, tmp_path, monkeypatch
+    proxy, bucket, moto_endpoint, make_settings, tmp_path, monkeypatch, index
 ):
     """36 jobs, 3 watchers with 2 render threads each, the webhook fed every event twice; 5%
     of the replies of every kind lost after moto applied them; 32 of the 36 jobs crash once,
     eight at each of four steps (mid-render, after upload, after the lease turned final, between
-    the done marker and the notification)."""
+    the done marker and the notification). Either every tick sweeps, or ticks follow the
+    active index (a sweep every 1.5 s) while a vandal deletes it or fills it with garbage."""
     truth = S3Storage(bucket, "inbox/", client=make_client(moto_endpoint, "us-east-1"))
     names = drop(truth, JOBS)
     plan = {name: CRASH_STEPS[i % 4] for i, name in enumerate(names) if i % 9 != 8}
@@ -175,7 +179,9 @@ def test_lost_replies_and_crashes_every_version_once(
     notes = Notifications(tmp_path / "notes.jsonl")
     crashed: dict[str, str] = {}
     lock = threading.Lock()
-    settings = make_settings(truth, lease_seconds=LEASE, max_attempts=6)
+    sweep = 0.0 if index == "every tick sweeps" else 1.5
+    settings = make_settings(truth, lease_seconds=LEASE, max_attempts=6, sweep_seconds=sweep)
+    vandal = IndexVandal(truth, [f"run/{i}/" for i in range(4)]) if sweep else nullcontext()
 
     def watcher_runtime() -> Runtime:
         storage = CrashingStorage(proxied(proxy, bucket), plan)
@@ -217,8 +223,9 @@ def test_lost_replies_and_crashes_every_version_once(
     for thread in threads:
         thread.start()
     try:
-        while not settled(truth, names) and time.monotonic() - started < 80:
-            time.sleep(0.5)
+        with vandal:
+            while not settled(truth, names) and time.monotonic() - started < 80:
+                time.sleep(0.5)
     finally:
         stop.set()
         for thread in threads:
@@ -226,6 +233,7 @@ def test_lost_replies_and_crashes_every_version_once(
         for pool in pools:
             pool.close()
     proxy.every = 0
+    assert not sweep or vandal.rounds >= 2, "the vandal never struck"
 
     assert settled(truth, names), f"unfinished after 80 s; tick errors: {errors[:3]}"
     listed = [o.key for o in truth.list().objects]

@@ -45,6 +45,10 @@ class CountingStorage:
         self.lists.append(prefix)
         return self.inner.list(prefix)
 
+    def list_folder(self, folder: str):
+        self.lists.append(folder)
+        return self.inner.list_folder(folder)
+
     def __getattr__(self, name):
         return getattr(self.inner, name)
 

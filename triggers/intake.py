@@ -1,11 +1,15 @@
 """From object events to claimed jobs: the part of the webhook that is not HTTP.
 
 For each event: keep it only if it is a creation inside the watch root and names an input (not
-dropreel's own MP4 or metadata); list that job's folder once per request; reconcile the listing,
+dropreel's own MP4 or metadata); list that job's folder once per request (its own files with a
+delimiter, plus its `.dropreel/` metadata: never the subtree, so an event at the top of a bucket
+costs the same as one deep inside it); reconcile the listing,
 which claims ready jobs and hands them to a non-blocking dispatcher. A job still inside its
 settle window gets one re-check timed for when the window ends (the poller stays the safety net
 for anything missed). Duplicate and replayed events are harmless: the listing then shows the job
-claimed or done, and a claim is a conditional write that only one caller wins.
+claimed or done, and a claim is a conditional write that only one caller wins. A folder left
+with work in flight gets an entry in the active index (`handlers/active.py`), so a poller
+follows the job should this process stop.
 
 Each folder is reconciled alone (and within it, each job: see `handlers.reconcile`): a folder
 whose listing fails is logged in one line, the others go on, and the request then answers with
@@ -20,13 +24,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from urllib.parse import urlparse
 
 from handlers import layout
+from handlers.active import look, note_active
 from handlers.control import control_type
 from handlers.errors import first_line
-from handlers.reconcile import Dispatcher, TickReport, reconcile
+from handlers.reconcile import Dispatcher, TickReport
 from handlers.runtime import Runtime
 from triggers.events.model import ObjectEvent
 
@@ -34,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RECHECK_MARGIN_SECONDS = 0.1
 MAX_PENDING_RECHECKS = 10_000
+RECHECK_WORKERS = 16  # re-checks in flight at once (each is a folder's LISTs and a claim)
 
 
 @dataclass
@@ -122,8 +129,9 @@ class Intake:
         return report
 
     def reconcile_folder(self, folder: str) -> TickReport:
-        listing = self.rt.storage.list(prefix=folder)
-        report = reconcile(self.rt, listing, self.dispatcher)
+        found = look(self.rt, folder, self.dispatcher)
+        report = found.report
+        report.requests += note_active(self.rt, found)
         if report.next_ready_in is not None:
             self.rechecks.schedule(folder, report.next_ready_in + RECHECK_MARGIN_SECONDS)
         if report.claimed or report.taken_back:
@@ -143,15 +151,19 @@ class Intake:
 
 
 class Rechecks:
-    """One timer thread, at most one pending re-check per folder (the earliest one wins)."""
+    """One timer thread, at most one pending re-check per folder (the earliest one wins). Due
+    re-checks run on a small pool, so a burst of jobs that settle together is claimed together
+    rather than one LIST after another."""
 
     def __init__(
         self,
         run: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
         max_pending: int = MAX_PENDING_RECHECKS,
+        workers: int = RECHECK_WORKERS,
     ) -> None:
         self.run = run
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recheck-run")
         self.clock = clock
         self.max_pending = max_pending
         self._heap: list[tuple[float, int, str]] = []
@@ -197,7 +209,7 @@ class Rechecks:
                 if self._due.get(folder) != due:
                     continue  # superseded by an earlier re-check of the same folder
                 del self._due[folder]
-            self.run(folder)
+            self._pool.submit(self.run, folder)
 
     def close(self) -> None:
         with self._cond:
@@ -205,3 +217,4 @@ class Rechecks:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=True)

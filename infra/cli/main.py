@@ -58,7 +58,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     dispatcher = PoolDispatcher(rt, settings.workers, on_result=count)
     try:
         if args.once:
-            report = tick(rt, dispatcher)
+            report = tick(rt, dispatcher, full=True)  # every job, not only the index's
             dispatcher.wait()
             counts: Counter[str] = Counter()
             for phase, n in report.states.items():

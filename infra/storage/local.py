@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from handlers import layout
 from handlers.errors import ObjectNotFound, PreconditionFailed
 from handlers.storage import Listing, ObjectInfo
 from infra.storage.keys import clean_key
@@ -29,6 +31,31 @@ FILE_MODE = 0o666 & ~_UMASK
 """Outputs get the mode any new file gets here (0644 under the usual umask), not mkstemp's
 0600, so whoever can read the inputs can read the MP4 beside them."""
 PAGE_SIZE = 1000
+
+
+def _name(entry: os.DirEntry) -> str:
+    return entry.name
+
+
+def _pages(objects: Iterator[ObjectInfo]) -> Iterator[list[ObjectInfo]]:
+    page: list[ObjectInfo] = []
+    for obj in objects:
+        page.append(obj)
+        if len(page) == PAGE_SIZE:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def _listing(pages: Iterator[list[ObjectInfo]]) -> Listing:
+    objects: list[ObjectInfo] = []
+    count = 0
+    for page in pages:
+        objects.extend(page)
+        count += 1
+    objects.sort(key=lambda o: o.key)
+    return Listing(objects, datetime.now(UTC), max(count, 1))
 
 
 def _etag(stat: os.stat_result) -> str:
@@ -55,38 +82,53 @@ class LocalStorage:
     def describe(self, key: str) -> str:
         return str(self.root / key)
 
-    def iter_pages(self, prefix: str = "") -> Iterator[list[ObjectInfo]]:
-        page: list[ObjectInfo] = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            if dirpath == str(self.root):
-                dirnames[:] = [d for d in dirnames if d != TMP_DIR]
+    def iter_pages(self, prefix: str = "") -> Iterator[Listing]:
+        """Pages of the objects whose keys start with `prefix`, a folder's whole subtree
+        together (depth first), walking only the folder the prefix names."""
+        for page in _pages(self._walk(prefix)):
+            yield Listing(page, datetime.now(UTC), 1)
+
+    def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
+        base, _, start = prefix.rpartition("/")
+        if base and not layout.is_safe_key(base):
+            return  # no key below an unsafe folder name is ever listed
+        top = self.root / base if base else self.root
+        for dirpath, dirnames, filenames in os.walk(top):
+            rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            if dirpath == str(top):
+                dirnames[:] = [d for d in dirnames if d.startswith(start) and d != TMP_DIR]
             dirnames.sort()
-            rel_dir = os.path.relpath(dirpath, self.root)
+            folder = "" if rel_dir == "." else rel_dir + "/"
             for name in sorted(filenames):
-                key = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-                if not key.startswith(prefix):
-                    continue
-                try:
-                    st = os.stat(os.path.join(dirpath, name))
-                except FileNotFoundError:
-                    continue
-                page.append(
-                    ObjectInfo(key, st.st_size, _etag(st), datetime.fromtimestamp(st.st_mtime, UTC))
-                )
-                if len(page) == PAGE_SIZE:
-                    yield page
-                    page = []
-        if page:
-            yield page
+                if (folder + name).startswith(prefix):
+                    yield from self._info(folder + name, os.path.join(dirpath, name))
+
+    def _files_in(self, folder: str) -> Iterator[ObjectInfo]:
+        """The files directly in `folder`, not its subfolders."""
+        try:
+            entries = sorted(os.scandir(self.root / folder if folder else self.root), key=_name)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                yield from self._info(folder + entry.name, entry.path)
+
+    @staticmethod
+    def _info(key: str, path: str) -> Iterator[ObjectInfo]:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:  # deleted while listed
+            return
+        yield ObjectInfo(key, st.st_size, _etag(st), datetime.fromtimestamp(st.st_mtime, UTC))
 
     def list(self, prefix: str = "") -> Listing:
-        objects: list[ObjectInfo] = []
-        pages = 0
-        for page in self.iter_pages(prefix):
-            objects.extend(page)
-            pages += 1
-        objects.sort(key=lambda o: o.key)
-        return Listing(objects, datetime.now(UTC), max(pages, 1))
+        return _listing(_pages(self._walk(prefix)))
+
+    def list_folder(self, folder: str) -> Listing:
+        if folder:
+            clean_key(folder.rstrip("/"))
+        meta = _pages(self._walk(layout.meta_root(folder)))
+        return _listing(itertools.chain(_pages(self._files_in(folder)), meta))
 
     def get(self, key: str) -> bytes:
         try:

@@ -22,6 +22,7 @@ Callers make that test sound by putting a fresh write id in every conditional bo
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from handlers import layout
 from handlers.errors import (
     AccessDenied,
     KeyTooLong,
@@ -43,6 +46,8 @@ from handlers.errors import (
 )
 from handlers.storage import Listing, ObjectInfo
 from infra.storage.keys import clean_key
+from infra.storage.listing_parser import ListingParserFactory
+from infra.storage.timestamps import parse_timestamp
 
 _PERMISSION_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
@@ -52,7 +57,8 @@ _MISSING_BUCKET = {"NoSuchBucket"}
 
 
 def make_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """A boto3 S3 client with R2-safe checksums, adaptive retries and SigV4 everywhere."""
+    """A boto3 S3 client with R2-safe checksums, adaptive retries and SigV4 everywhere, whose
+    responses are parsed with the fast timestamp parser."""
     config = Config(
         retries={"mode": "adaptive", "max_attempts": 8},
         request_checksum_calculation="when_required",
@@ -62,7 +68,19 @@ def make_client(endpoint_url: str | None = None, region: str | None = None) -> A
         max_pool_connections=32,
         signature_version="s3v4",  # presigned links: AWS refuses SigV2 on newer buckets and KMS
     )
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+    return _session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    """dropreel's boto3 session: botocore's own, except that responses are parsed with the fast
+    timestamp parser and listings' objects read directly (`listing_parser`); other sessions
+    are left alone."""
+    core = botocore.session.get_session()
+    factory = ListingParserFactory()
+    factory.set_parser_defaults(timestamp_parser=parse_timestamp)
+    core.register_component("response_parser_factory", factory)
+    return boto3.session.Session(botocore_session=core)
 
 
 def _is_conflict(err: ClientError) -> bool:
@@ -126,16 +144,21 @@ class S3Storage:
             return TransientStorageError(f"S3 error on {where}: {code or status}")
         return TransientStorageError(f"could not reach S3 for {where}: {type(err).__name__}")
 
-    def iter_pages(self, prefix: str = "") -> Iterator[list[ObjectInfo]]:
-        for objects, _ in self._pages(prefix):
-            yield objects
+    def iter_pages(self, prefix: str = "") -> Iterator[Listing]:
+        for objects, server_time, _ in self._pages(prefix):
+            yield Listing(objects, server_time or datetime.now(UTC), 1)
 
-    def _pages(self, prefix: str) -> Iterator[tuple[list[ObjectInfo], datetime | None]]:
+    def _pages(
+        self, prefix: str, delimiter: str = ""
+    ) -> Iterator[tuple[list[ObjectInfo], datetime | None, list[str]]]:
+        """Each page's objects, server clock and common prefixes (relative to the root)."""
         paginator = self.client.get_paginator("list_objects_v2")
         strip = len(self.prefix)
+        query: dict[str, str] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+        if delimiter:
+            query["Delimiter"] = delimiter
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-                server_time = _server_date(page)
+            for page in paginator.paginate(**query):
                 objects = [
                     ObjectInfo(
                         key=item["Key"][strip:],
@@ -145,19 +168,36 @@ class S3Storage:
                     )
                     for item in page.get("Contents", ())
                 ]
-                yield objects, server_time
+                folders = [p["Prefix"][strip:] for p in page.get("CommonPrefixes", ())]
+                yield objects, _server_date(page), folders
         except (ClientError, BotoCoreError) as err:
             raise self._translate(err, prefix) from err
 
-    def list(self, prefix: str = "") -> Listing:
+    def _listing(self, prefix: str, delimiter: str = "") -> tuple[Listing, list[str]]:
+        """The whole listing of `prefix`, and the common prefixes `delimiter` made."""
         objects: list[ObjectInfo] = []
+        folders: list[str] = []
         pages = 0
         server_time = None
-        for page, page_time in self._pages(prefix):
+        for page, page_time, page_folders in self._pages(prefix, delimiter):
             objects.extend(page)
+            folders.extend(page_folders)
             pages += 1
             server_time = server_time or page_time
-        return Listing(objects, server_time or datetime.now(UTC), pages)
+        return Listing(objects, server_time or datetime.now(UTC), pages), folders
+
+    def list(self, prefix: str = "") -> Listing:
+        return self._listing(prefix)[0]
+
+    def list_folder(self, folder: str) -> Listing:
+        """The folder's own keys (with a delimiter); then, only if that listing shows the
+        folder has a `.dropreel/` (no job of it ever claimed: none), its metadata."""
+        own, subfolders = self._listing(folder, "/")
+        meta_root = layout.meta_root(folder)
+        if meta_root not in subfolders:
+            return own
+        meta, _ = self._listing(meta_root)
+        return Listing(own.objects + meta.objects, own.server_time, own.pages + meta.pages)
 
     def get(self, key: str) -> bytes:
         try:
