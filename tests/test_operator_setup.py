@@ -133,6 +133,7 @@ def test_a_job_naming_an_engine_without_packages_blames_the_setup_not_the_file(
         [message] = fake.messages
         seen = fake.render(message)
     assert "the operator must fix the setup" in seen
+    assert "drop a file named `prompt.retry` in that folder" in seen  # how to ask again
     assert "Fix or replace the file" not in seen
 
 

@@ -315,7 +315,7 @@ def _failed_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
             "type": "section",
             "text": {"type": "mrkdwn", "text": _cut(f"*Inputs*\n{inputs}", TEXT_LIMIT)},
         },
-        _context(_NEXT_STEP.get(event.status.fix_by or "user", _NEXT_STEP["user"])),
+        _context(_next_step(event.status.fix_by or "user", event.status.job)),
     ]
     cost = _cost(event)
     if cost:
@@ -323,13 +323,17 @@ def _failed_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
     return _cut(text, TEXT_LIMIT), blocks
 
 
-_NEXT_STEP = {
-    "user": "Fix or replace the file in that folder: dropreel tries again by itself when an "
-    "input changes.",
-    "operator": "Your files are not the problem: the operator must fix the setup (see the "
-    "error above); ask them, then replace the file to try again.",
-}
-"""What to do next, by whose move the failure is (`JobStatus.fix_by`)."""
+def _next_step(fix_by: str, job: str) -> str:
+    """What to do next, by whose move the failure is (`JobStatus.fix_by`)."""
+    if fix_by == "operator":
+        return (
+            "Your files are not the problem: the operator must fix the setup (see the error "
+            f"above); ask them, then drop a file named `{job}.retry` in that folder to try again."
+        )
+    return (
+        "Fix or replace the file in that folder: dropreel tries again by itself when an input "
+        f"changes (or drop a file named `{job}.retry` to try the same files again)."
+    )
 
 
 def _field(field: dict[str, str]) -> dict[str, str]:
