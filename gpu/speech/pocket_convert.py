@@ -93,7 +93,6 @@ CONFIGS = {
         "intermediate_size": 2048,
         "sliding_window": 250,
         "layer_scale_initial_scale": 0.01,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
         "upsample_groups": 512,
         "latent_stride": 16,
         "latent_dim": 32,
