@@ -250,6 +250,7 @@ def test_english_comes_from_kyutais_pinned_checkpoint_converted_like_the_others(
 
     english = weights / "pocket-tts" / "en"
     assert json.loads((english / "model" / "converted-from.json").read_text()) == {
+        "layout": 2,
         "language": "en",
         "model": "kyutai/pocket-tts@39592ff23c9ef80098bb74895d104c26275fe2c9/"
         "languages/english/model.safetensors",

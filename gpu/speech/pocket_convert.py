@@ -63,6 +63,9 @@ CHAT_TEMPLATE = (
 a full stop after a last letter or digit), then the first audio position."""
 MARKER = "converted-from.json"
 """Written last into a converted folder: what it was made from (a later pull skips the work)."""
+LAYOUT = 2
+"""The conversion's own version, in the marker: raise it when what it writes changes, so a later
+pull converts again (1 took the English config, template and tokens from eustlb/pocket-tts)."""
 SAMPLING = {"do_sample": True, "temperature": 0.7, "num_flow_steps": 1, "eos_threshold": -4.0}
 """Kyutai's defaults (pocket_tts/default_parameters.py: temperature, LSD steps, EOS threshold)."""
 CONFIGS = {
@@ -181,6 +184,7 @@ def convert_language(source: WeightSource, places: Places, configs: dict | None 
     tokenizer = locate(language.tokenizer, places, fix) / language.tokenizer.patterns[0]
     out = Path(places.weights_dir or ".").expanduser() / language.converted
     origin = {
+        "layout": LAYOUT,
         "language": language.code,
         "model": f"{language.model.repo_id}@{language.model.ref}/{language.model.patterns[0]}",
         "tokenizer": f"{language.tokenizer.repo_id}@{language.tokenizer.ref}/"
@@ -194,7 +198,7 @@ def convert_language(source: WeightSource, places: Places, configs: dict | None 
 
 
 def convert(
-    checkpoint: Path, tokenizer_model: Path, out: Path, origin: dict[str, str], configs: dict
+    checkpoint: Path, tokenizer_model: Path, out: Path, origin: dict, configs: dict
 ) -> None:
     """Kyutai's `checkpoint` + `tokenizer_model` -> `out/model` and `out/codec` (transformers)."""
     from safetensors.torch import load_file
