@@ -1,15 +1,12 @@
-"""A tiny random-weight Pocket TTS in the layout `dropreel weights pull pocket-tts` makes.
+"""A tiny random-weight Pocket TTS, as `dropreel weights pull pocket-tts` downloads and converts it.
 
-The real transformers classes (model, codec, feature extractor, a character tokenizer with the
-Pocket TTS special tokens and a chat template) at a few thousand parameters, saved with
-`save_pretrained` into `<weights_dir>/pocket-tts/{model,codec,voices}`, so the engine loads them
-by the same code that loads the published checkpoint.
-
-Next to it, each other language in Kyutai's own format, as the pull downloads it before
-converting: a `model.safetensors` with the tensor names and shapes Kyutai's package gives its
-model at a matching tiny size (recorded in tests/data/pocket_kyutai_tiny.json; its flow LM has
-two layers where the English one has one, as French has 24 where English has 6), filled with
-random values, and a SentencePiece `tokenizer.model` trained on a few sentences.
+Every language in Kyutai's own format, where the pull puts it: a `model.safetensors` with the
+tensor names and shapes Kyutai's package gives its model at a matching tiny size (recorded in
+tests/data/pocket_kyutai_tiny.json, with the transformers config of that size; the English flow
+LM has one layer where the others have two, as English has 6 where French has 24), filled with
+random values, and a SentencePiece `tokenizer.model` trained on a few sentences. `build` then runs
+the pull's own conversion, so the engine loads the real transformers classes converted by the
+real code, with the preset voices next to them.
 """
 
 from __future__ import annotations
@@ -18,14 +15,7 @@ import io
 import json
 from pathlib import Path
 
-from gpu.speech.spec import (
-    KYUTAI_LANGUAGES,
-    POCKET_CODEC,
-    POCKET_MODEL,
-    POCKET_VOICES,
-    VOICE_FILES,
-    PocketLanguage,
-)
+from gpu.speech.spec import KYUTAI_LANGUAGES, POCKET_VOICES, VOICE_FILES, PocketLanguage
 from gpu.weights import Places
 from tests.helpers import wav
 
@@ -37,97 +27,28 @@ CORPUS = [
     "Hello there. This is a tiny voice, and it keeps going a while.",
 ]
 
-SPECIAL = {
-    "audio_prompt_bos_token": "<voice_bos>",
-    "audio_prompt_token": "<voice>",
-    "audio_latent_token": "<audio>",
-    "audio_bos_token": "<audio_bos>",
-}
-TEMPLATE = (
-    "{% for m in messages %}{% for c in m['content'] %}"
-    "{% if c['type'] == 'audio' %}<voice_bos><voice>{% else %}{{ c['text'] }}{% endif %}"
-    "{% endfor %}{% endfor %}<audio_bos>"
-)
+
+def configs() -> dict:
+    """The converter's transformers configs at the tiny size of the recorded checkpoint."""
+    from gpu.speech.pocket_convert import CONFIGS
+
+    tiny = json.loads(KYUTAI_TINY.read_text())["configs"]
+    return {part: {**CONFIGS[part], **tiny[part]} for part in CONFIGS}
 
 
 def build(weights_dir: Path, seed: int = 0) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import (
-        PocketTTSAudioTokenizerConfig,
-        PocketTTSAudioTokenizerModel,
-        PocketTTSConfig,
-        PocketTTSFeatureExtractor,
-        PocketTTSForConditionalGeneration,
-        PreTrainedTokenizerFast,
-    )
+    """Every language downloaded and converted, and the preset voices, under `weights_dir`."""
+    from gpu.speech.pocket_convert import convert_language
 
-    torch.manual_seed(seed)
     places = Places(weights_dir=str(weights_dir))
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    chars = [*letters, *letters.upper(), *"0123456789 .,!?;:'-\""]
-    vocab = {w: i for i, w in enumerate(["<unk>", "<s>", "</s>", "<pad>", *chars])}
-    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    core.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        unk_token="<unk>",
-        pad_token="<pad>",
-        padding_side="left",
-        extra_special_tokens=SPECIAL,
-    )
-    tokenizer.chat_template = TEMPLATE
-    ids = tokenizer.convert_tokens_to_ids(list(SPECIAL.values()))
-
-    codec_config = PocketTTSAudioTokenizerConfig(
-        hidden_size=16,
-        num_filters=4,
-        upsampling_ratios=[4, 4],
-        num_hidden_layers=1,
-        intermediate_size=32,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        upsample_groups=16,
-        latent_stride=15,
-        latent_dim=8,
-    )
-    codec = PocketTTSAudioTokenizerModel(codec_config).eval()
-    config = PocketTTSConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        latent_dim=8,
-        pad_token_id=vocab["<pad>"],
-        audio_prompt_bos_token_id=ids[0],
-        audio_prompt_token_id=ids[1],
-        audio_latent_token_id=ids[2],
-        audio_bos_token_id=ids[3],
-        frame_rate=codec_config.frame_rate,
-        flow_head_config={
-            "hidden_size": 16,
-            "num_hidden_layers": 1,
-            "latent_dim": 8,
-            "condition_dim": 32,
-        },
-    )
-    model = PocketTTSForConditionalGeneration(config).eval()
-
-    model_dir = places.folder(POCKET_MODEL)
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    (model_dir / "chat_template.jinja").write_text(TEMPLATE)
-    PocketTTSFeatureExtractor(sampling_rate=24_000).save_pretrained(model_dir)
-    codec.save_pretrained(places.folder(POCKET_CODEC))
     for path in VOICE_FILES.values():
         voice = places.folder(POCKET_VOICES) / path
         voice.parent.mkdir(parents=True, exist_ok=True)
         voice.write_bytes(wav(2.0, rate=24_000, seed=seed + 1))
     tokenizer = sentencepiece_model()
     for language in KYUTAI_LANGUAGES:
-        build_kyutai(places, language, tokenizer, seed)
+        build_kyutai(places, language, tokenizer, seed, flow_layers=1 if language.always else 2)
+        convert_language(language.model, places, configs())
     return weights_dir
 
 
@@ -148,9 +69,15 @@ def sentencepiece_model() -> bytes:
 
 
 def build_kyutai(
-    places: Places, language: PocketLanguage, tokenizer: bytes, seed: int = 0, **extra
+    places: Places,
+    language: PocketLanguage,
+    tokenizer: bytes,
+    seed: int = 0,
+    flow_layers: int = 2,
+    **extra,
 ) -> None:
-    """`language` in Kyutai's layout, where the pull puts it: random values, recorded names."""
+    """`language` in Kyutai's layout, where the pull puts it: random values, recorded names; the
+    flow LM keeps its first `flow_layers` layers."""
     import sentencepiece
     import torch
     from safetensors.torch import save_file
@@ -160,6 +87,12 @@ def build_kyutai(
     tokenizer_path.write_bytes(tokenizer)
     pieces = sentencepiece.SentencePieceProcessor(model_proto=tokenizer).vocab_size()
     shapes = json.loads(KYUTAI_TINY.read_text())["tensors"]
+    layer = "flow_lm.transformer.layers."
+    shapes = {
+        k: v
+        for k, v in shapes.items()
+        if not k.startswith(layer) or int(k.removeprefix(layer).split(".")[0]) < flow_layers
+    }
     shapes["flow_lm.conditioner.embed.weight"][0] = pieces + 1  # Kyutai: n_bins + a padding row
     generator = torch.Generator().manual_seed(seed)
     tensors = {k: torch.randn(shape, generator=generator) * 0.1 for k, shape in shapes.items()}

@@ -9,9 +9,9 @@ The processor is put together from its parts (tokenizer, feature extractor, code
 from the folder `dropreel weights pull pocket-tts` fills: the published processor_config names
 the codec by Hub repo id, which an offline loader cannot resolve.
 
-Every language loads by the same code: English from the transformers-format checkpoint, the
-others from the folders their pull converted from Kyutai's format (gpu/speech/pocket_convert.py).
-A language is loaded the first time a script asks for it and kept for the next jobs.
+Every language, English included, loads by the same code from the folder its pull converted from
+Kyutai's format (gpu/speech/pocket_convert.py). English is loaded when the engine starts; another
+language the first time a script asks for it, and kept for the next jobs.
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ from gpu.speech.pocket_convert import MARKER
 from gpu.speech.spec import (
     KYUTAI_LANGUAGES,
     POCKET,
-    POCKET_CODEC,
     POCKET_LANGUAGES,
-    POCKET_MODEL,
     POCKET_VOICES,
     VOICE_FILES,
     PocketLanguage,
@@ -67,20 +65,18 @@ class PocketSpeechEngine:
         fix = pull_command(self.name)
         self.voices_dir = locate(POCKET_VOICES, self.places, fix, f"the {self.name} preset voices")
         self.languages: dict[str, Loaded] = {}
-        self._language("en")
+        self._language(POCKET_LANGUAGES[0])
 
     def _language(self, code: str) -> Loaded:
         if code not in self.languages:
-            self.languages[code] = self._load(*self._folders(code), KYUTAI.get(code))
+            self.languages[code] = self._load(*self._folders(code), KYUTAI[code])
         return self.languages[code]
 
     def _folders(self, code: str) -> tuple[Path, Path]:
         """The model and codec folders of a language, offline; WeightsMissing naming the pull."""
-        fix = pull_command(self.name) + ("" if code == "en" else f" --language {code}")
-        if code == "en":
-            model = locate(POCKET_MODEL, self.places, fix, f"the {self.name} model")
-            return model, locate(POCKET_CODEC, self.places, fix, f"the {self.name} audio codec")
-        root = Path(self.places.weights_dir or ".").expanduser() / KYUTAI[code].converted
+        language = KYUTAI[code]
+        fix = pull_command(self.name) + ("" if language.always else f" --language {code}")
+        root = Path(self.places.weights_dir or ".").expanduser() / language.converted
         if not (root / "model" / MARKER).exists():
             raise WeightsMissing(
                 f"the {self.name} {code} model is not in {root}: run `{fix}` on a machine with "
@@ -88,7 +84,7 @@ class PocketSpeechEngine:
             )
         return root / "model", root / "codec"
 
-    def _load(self, model_dir: Path, codec_dir: Path, language: PocketLanguage | None) -> Loaded:
+    def _load(self, model_dir: Path, codec_dir: Path, language: PocketLanguage) -> Loaded:
         from transformers import (
             AutoTokenizer,
             PocketTTSAudioTokenizerModel,
@@ -99,13 +95,12 @@ class PocketSpeechEngine:
 
         model = PocketTTSForConditionalGeneration.from_pretrained(model_dir).to(self.device).eval()
         codec = PocketTTSAudioTokenizerModel.from_pretrained(codec_dir).to(self.device).eval()
-        template = model_dir / "chat_template.jinja"
-        frames = language.frames_after_eos if language else None
+        frames = language.frames_after_eos
         processor = PocketTTSProcessor(
             PocketTTSFeatureExtractor.from_pretrained(model_dir),
             AutoTokenizer.from_pretrained(model_dir),
             audio_tokenizer=codec,
-            chat_template=template.read_text() if template.exists() else None,
+            chat_template=(model_dir / "chat_template.jinja").read_text(),
             **(
                 {"frames_after_eos": frames, "frames_after_eos_short_text": frames}
                 if frames
@@ -122,7 +117,7 @@ class PocketSpeechEngine:
 
         spoken = self._language(plan.language)
         voice = self._voice(plan, spoken)
-        semicolons = plan.language in KYUTAI and KYUTAI[plan.language].remove_semicolons
+        semicolons = KYUTAI[plan.language].remove_semicolons
         for done, chunk in enumerate(plan.chunks, 1):
             torch.manual_seed(plan.seed)
             text = chunk.text.replace(";", ",") if semicolons else chunk.text

@@ -1,10 +1,10 @@
 """Kyutai's per-language Pocket TTS checkpoints, converted into the transformers layout at pull time.
 
-Kyutai publishes French, German, Spanish, Italian and Portuguese only in its own format: one
-`model.safetensors` holding its flow language model (`flow_lm.*`) and its Mimi codec (`mimi.*`),
-and a SentencePiece `tokenizer.model`. The transformers classes that load the English checkpoint
-read another layout. Converting once, when the weights are pulled, lets rendering load every
-language by the same code as English; nothing is converted at render time.
+Kyutai publishes every language, English included, in its own format: one `model.safetensors`
+holding its flow language model (`flow_lm.*`) and its Mimi codec (`mimi.*`), and a SentencePiece
+`tokenizer.model`, at commits its package pins. The transformers classes read another layout.
+Converting once, when the weights are pulled, lets rendering load every language by the same
+code; nothing is converted at render time.
 
 What the conversion does, and why:
 - Renames each tensor to its transformers name (the tables below); a tensor it does not know
@@ -15,11 +15,13 @@ What the conversion does, and why:
 - Builds the token embeddings from Kyutai's text table (its last row, the padding entry, is never
   looked up) plus the four prompt tokens transformers adds; the voice-BOS token's row is Kyutai's
   learnt vector put before the voice.
-- Takes the sizes it cannot read from tensor shapes (heads, epsilons, rope, the codec's layout)
-  from the English transformers checkpoint, which Kyutai's configs share for every language, and
-  reads the layer counts from the checkpoint itself (French has 24 layers, English 6).
+- Takes the sizes it cannot read from tensor shapes (heads, widths, epsilons, rope, the codec's
+  layout) from `CONFIGS`, written here from Kyutai's configs and transformers' defaults (they
+  agree; docs/ENGINES.md cites each value), and reads the layer counts from the checkpoint itself
+  (French has 24 layers, English 6). A checkpoint of other sizes is refused, not guessed at.
 - Converts the SentencePiece model to a fast tokenizer that encodes exactly as SentencePiece does
-  and adds the prompt tokens with the English tokenizer's names.
+  and adds the prompt tokens after it; writes the chat template that prepares the text as
+  Kyutai's package does, the feature extractor and Kyutai's sampling defaults.
 - Loads the result into the transformers classes and refuses it unless every tensor is used and
   none is missing; then writes `model/` and `codec/` under `<weights dir>/pocket-tts/<language>/`
   through a temporary folder, so an interrupted conversion leaves nothing half-written.
@@ -34,23 +36,74 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpu.errors import EngineError
-from gpu.speech.spec import KYUTAI_LANGUAGES, POCKET_CODEC, POCKET_MODEL, PocketLanguage
+from gpu.speech.spec import KYUTAI_LANGUAGES, PocketLanguage
 from gpu.weights import Places, WeightSource, locate, pull_command
 
 if TYPE_CHECKING:
     import torch
 
-PROMPT_TOKENS = (
-    "audio_prompt_token",
-    "audio_latent_token",
-    "audio_prompt_bos_token",
-    "audio_bos_token",
+PROMPT_TOKENS = {
+    "audio_prompt_token": "<|voice|>",
+    "audio_latent_token": "<|audio|>",
+    "audio_prompt_bos_token": "<|voice_bos|>",
+    "audio_bos_token": "<|audio_bos|>",
+}
+"""The tokenizer attributes the transformers processor reads -> dropreel's names for them, in the
+order of their ids (after Kyutai's pieces, as transformers' default ids 4000-4003 are)."""
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'audio' -%}<|voice_bos|><|voice|>"
+    "{%- else -%}"
+    "{%- set text = part['text'] | replace('\\n', ' ') | replace('\\r', ' ') | trim"
+    " | replace('  ', ' ') -%}"
+    "{{ text[:1] | upper }}{{ text[1:] }}{{ '.' if text[-1:].isalnum() else '' }}"
+    "{%- endif -%}{%- endfor -%}{%- endfor -%}<|audio_bos|>"
 )
-"""The tokenizer attributes the transformers processor reads, in the order of their ids."""
+"""The voice, then the text as Kyutai's `prepare_text_prompt` makes it (one line, a capital first,
+a full stop after a last letter or digit), then the first audio position."""
 MARKER = "converted-from.json"
 """Written last into a converted folder: what it was made from (a later pull skips the work)."""
-ENGLISH_FILES = ("chat_template.jinja", "preprocessor_config.json", "generation_config.json")
-"""Files of the English checkpoint that hold for every language, copied as they are."""
+LAYOUT = 2
+"""The conversion's own version, in the marker: raise it when what it writes changes, so a later
+pull converts again (1 took the English config, template and tokens from eustlb/pocket-tts)."""
+SAMPLING = {"do_sample": True, "temperature": 0.7, "num_flow_steps": 1, "eos_threshold": -4.0}
+"""Kyutai's defaults (pocket_tts/default_parameters.py: temperature, LSD steps, EOS threshold)."""
+CONFIGS = {
+    "model": {
+        "hidden_size": 1024,
+        "num_attention_heads": 16,
+        "intermediate_size": 4096,
+        "latent_dim": 32,
+        "layer_norm_eps": 1e-5,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+        "frame_rate": 12.5,
+        "flow_head_config": {"hidden_size": 512, "latent_dim": 32, "condition_dim": 1024},
+    },
+    "codec": {
+        "sampling_rate": 24_000,
+        "hidden_size": 512,
+        "num_filters": 64,
+        "num_residual_layers": 1,
+        "upsampling_ratios": [6, 5, 4],
+        "kernel_size": 7,
+        "residual_kernel_size": 3,
+        "last_kernel_size": 3,
+        "dilation_growth_rate": 2,
+        "pad_mode": "constant",
+        "compress": 2,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 8,
+        "intermediate_size": 2048,
+        "sliding_window": 250,
+        "layer_scale_initial_scale": 0.01,
+        "upsample_groups": 512,
+        "latent_stride": 16,
+        "latent_dim": 32,
+    },
+}
+"""The transformers config of every Kyutai language but its layer counts: Kyutai's yaml values
+(the same in each language's config at 9514983), equal to transformers' defaults; the sources of
+each value are in docs/ENGINES.md. Tests pass a tiny one."""
 
 _LAYER = {
     "self_attn.out_proj.weight": "self_attn.o_proj.weight",
@@ -123,16 +176,15 @@ def language_of(source: WeightSource) -> PocketLanguage:
     raise ConversionFailed(f"{source.label} is not a Pocket TTS language checkpoint")
 
 
-def convert_language(source: WeightSource, places: Places) -> Path:
+def convert_language(source: WeightSource, places: Places, configs: dict | None = None) -> Path:
     """`dropreel weights pull` hook: convert the pulled language once; returns its folder."""
     language = language_of(source)
-    fix = pull_command("pocket-tts") + f" --language {language.code}"
-    english = locate(POCKET_MODEL, places, fix, "the English pocket-tts model")
-    english_codec = locate(POCKET_CODEC, places, fix, "the English pocket-tts codec")
+    fix = pull_command("pocket-tts") + ("" if language.always else f" --language {language.code}")
     checkpoint = locate(language.model, places, fix) / language.model.patterns[0]
     tokenizer = locate(language.tokenizer, places, fix) / language.tokenizer.patterns[0]
     out = Path(places.weights_dir or ".").expanduser() / language.converted
     origin = {
+        "layout": LAYOUT,
         "language": language.code,
         "model": f"{language.model.repo_id}@{language.model.ref}/{language.model.patterns[0]}",
         "tokenizer": f"{language.tokenizer.repo_id}@{language.tokenizer.ref}/"
@@ -141,20 +193,16 @@ def convert_language(source: WeightSource, places: Places) -> Path:
     marker = out / "model" / MARKER
     if marker.exists() and json.loads(marker.read_text()) == origin:
         return out
-    convert(checkpoint, tokenizer, english, english_codec, out, origin)
+    convert(checkpoint, tokenizer, out, origin, configs or CONFIGS)
     return out
 
 
 def convert(
-    checkpoint: Path,
-    tokenizer_model: Path,
-    english_model: Path,
-    english_codec: Path,
-    out: Path,
-    origin: dict[str, str],
+    checkpoint: Path, tokenizer_model: Path, out: Path, origin: dict, configs: dict
 ) -> None:
     """Kyutai's `checkpoint` + `tokenizer_model` -> `out/model` and `out/codec` (transformers)."""
     from safetensors.torch import load_file
+    from transformers import PocketTTSFeatureExtractor
 
     tensors = load_file(str(checkpoint))
     other = sorted(k for k in tensors if not k.startswith(("flow_lm.", "mimi.")))
@@ -165,12 +213,15 @@ def convert(
         )
     work = out / ".converting"
     shutil.rmtree(work, ignore_errors=True)
-    tokenizer = fast_tokenizer(tokenizer_model, english_model)
-    _save_model(tensors, tokenizer, english_model, work / "model")
-    _save_codec(tensors, english_codec, work / "codec")
-    for name in ENGLISH_FILES:
-        if (english_model / name).exists():
-            shutil.copy2(english_model / name, work / "model" / name)
+    tokenizer = fast_tokenizer(tokenizer_model)
+    _save_model(tensors, tokenizer, configs["model"], work / "model")
+    codec = _save_codec(tensors, configs["codec"], work / "codec")
+    PocketTTSFeatureExtractor(
+        sampling_rate=codec.sampling_rate,
+        frame_size=codec.frame_size,
+        pad_to_multiple_of=codec.frame_size,
+    ).save_pretrained(work / "model")
+    (work / "model" / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     (work / "model" / MARKER).write_text(json.dumps(origin, indent=2))
     for part in ("codec", "model"):  # model last: its marker says the whole is complete
         shutil.rmtree(out / part, ignore_errors=True)
@@ -178,13 +229,12 @@ def convert(
     work.rmdir()
 
 
-def fast_tokenizer(tokenizer_model: Path, english_model: Path):
-    """Kyutai's SentencePiece model as a fast tokenizer with the English prompt tokens after it."""
+def fast_tokenizer(tokenizer_model: Path):
+    """Kyutai's SentencePiece model as a fast tokenizer with the prompt tokens after it."""
     from tokenizers.models import Unigram
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
     from transformers.convert_slow_tokenizer import SentencePieceExtractor, SpmConverter
 
-    english = AutoTokenizer.from_pretrained(english_model)
     extractor = SentencePieceExtractor(str(tokenizer_model))
     pieces = extractor.extract(Unigram)
     core = SpmConverter.build_tokenizer_from_spm_proto(proto=extractor.proto, vocab=pieces["vocab"])
@@ -194,16 +244,16 @@ def fast_tokenizer(tokenizer_model: Path, english_model: Path):
         tokenizer_object=core,
         unk_token=ids[spec.unk_id].piece,
         pad_token=ids[spec.pad_id].piece if spec.pad_id >= 0 else None,
-        padding_side=english.padding_side,
-        extra_special_tokens={name: getattr(english, name) for name in PROMPT_TOKENS},
+        padding_side="left",  # dropreel speaks one chunk at a time: no padding is ever added
+        extra_special_tokens=PROMPT_TOKENS,
     )
 
 
-def _save_model(tensors: dict, tokenizer, english_model: Path, where: Path) -> None:
-    from transformers import PocketTTSConfig, PocketTTSForConditionalGeneration
+def _save_model(tensors: dict, tokenizer, sizes: dict, where: Path) -> None:
+    from transformers import GenerationConfig, PocketTTSConfig, PocketTTSForConditionalGeneration
 
     kyutai = {k: v for k, v in tensors.items() if k.startswith("flow_lm.")}
-    config = json.loads((english_model / "config.json").read_text())
+    config = json.loads(json.dumps(sizes))  # a deep copy
     heads = int(config["num_attention_heads"])
     state = _renamed(kyutai, _MODEL, _FLOW_HEAD, heads, skip=_EMBEDDINGS)
     ids = {
@@ -223,15 +273,17 @@ def _save_model(tensors: dict, tokenizer, english_model: Path, where: Path) -> N
     }
     model = PocketTTSForConditionalGeneration(PocketTTSConfig(**config))
     _load_exactly(model, state, "model", ignore=model._keys_to_ignore_on_load_missing)
+    model.generation_config = GenerationConfig(**SAMPLING, pad_token_id=config.get("pad_token_id"))
     model.save_pretrained(where)
     tokenizer.save_pretrained(where)
 
 
-def _save_codec(tensors: dict, english_codec: Path, where: Path) -> None:
+def _save_codec(tensors: dict, sizes: dict, where: Path):
+    """The codec written to `where`; returns its config."""
     from transformers import PocketTTSAudioTokenizerConfig, PocketTTSAudioTokenizerModel
 
     kyutai = {k: v for k, v in tensors.items() if k.startswith("mimi.")}
-    config = json.loads((english_codec / "config.json").read_text())
+    config = json.loads(json.dumps(sizes))
     heads = int(config["num_attention_heads"])
     state = _renamed(kyutai, _CODEC, _SEANET, heads)
     config["num_hidden_layers"] = _count(
@@ -240,6 +292,7 @@ def _save_codec(tensors: dict, english_codec: Path, where: Path) -> None:
     codec = PocketTTSAudioTokenizerModel(PocketTTSAudioTokenizerConfig(**config))
     _load_exactly(codec, state, "codec", ignore=())
     codec.save_pretrained(where)
+    return codec.config
 
 
 def _renamed(

@@ -2,12 +2,11 @@
 
 Read by routing, the Modal app (one class per registered engine), `dropreel weights` and tests
 without importing torch. Pocket TTS's facts come from Kyutai's published model card and package
-(MIT code, CC-BY-4.0 weights). English is the transformers-format checkpoint the installed
-transformers names for its Pocket TTS classes. The other languages exist only in Kyutai's own
-format; their files, revisions and settings are the ones Kyutai's package pins in its per-language
-configs (kyutai-labs/pocket-tts, pocket_tts/config/*.yaml at commit 9514983), and
-`dropreel weights pull pocket-tts --language L` converts them once into the transformers layout
-(gpu/speech/pocket_convert.py), so every language loads through the same code.
+(MIT code, CC-BY-4.0 weights). Every language, English included, is Kyutai's own checkpoint at
+the files and commits Kyutai's package pins in its per-language configs (kyutai-labs/pocket-tts,
+pocket_tts/config/*.yaml at commit 9514983; English is `english.yaml`, the package's default),
+and `dropreel weights pull pocket-tts [--language L]` converts each once into the transformers
+layout (gpu/speech/pocket_convert.py), so every language loads through the same code.
 """
 
 from __future__ import annotations
@@ -20,10 +19,10 @@ from gpu.weights import WeightSource
 
 KYUTAI_MODEL_REPO = "kyutai/pocket-tts"
 KYUTAI_MODEL_REVISION = "39592ff23c9ef80098bb74895d104c26275fe2c9"
-"""kyutai/pocket-tts commit of every non-English model.safetensors (Kyutai's configs pin it)."""
+"""kyutai/pocket-tts commit of every language's model.safetensors (Kyutai's configs pin it)."""
 KYUTAI_TOKENIZER_REPO = "kyutai/pocket-tts-without-voice-cloning"
 KYUTAI_TOKENIZER_REVISION = "d29db7978e464fb90cb3359ee0c69a273b9142cc"
-"""Commit of every non-English tokenizer.model (Kyutai's configs pin it)."""
+"""Commit of every language's tokenizer.model (Kyutai's configs pin it)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,8 @@ class PocketLanguage:
     """Kyutai's config reads ";" as "," for this language (`remove_semicolons: true`)."""
     frames_after_eos: int | None = None
     """Frames generated after the end of speech that Kyutai recommends, where it names one."""
+    always: bool = False
+    """Pulled by every pull, not only `--language`: the engine loads it when it starts."""
 
     @property
     def model(self) -> WeightSource:
@@ -67,7 +68,7 @@ class PocketLanguage:
             revision=revision,
             patterns=(f"languages/{self.checkpoint}/{file}",),
             size_gb=size_gb,
-            profiles=(self.code,),
+            profiles=None if self.always else (self.code,),
             folder=f"pocket-tts/{self.code}/kyutai-{part}",
             name=f"pocket-tts {self.code} {part} (Kyutai format)",
             license="CC-BY-4.0",
@@ -81,6 +82,7 @@ class PocketLanguage:
 
 
 KYUTAI_LANGUAGES = (
+    PocketLanguage("en", "english", 0.5, always=True),  # the default: first
     # French: Kyutai publishes only a 24-layer model ("french" is refused by its package).
     PocketLanguage("fr", "french_24l", 1.7, remove_semicolons=True, frames_after_eos=8),
     PocketLanguage("de", "german", 0.5, remove_semicolons=True),
@@ -88,8 +90,8 @@ KYUTAI_LANGUAGES = (
     PocketLanguage("it", "italian", 0.5),
     PocketLanguage("pt", "portuguese", 0.5),
 )
-"""The languages converted from Kyutai's format (6-layer models where Kyutai has them)."""
-POCKET_LANGUAGES = ("en", *(language.code for language in KYUTAI_LANGUAGES))
+"""Every language, converted from Kyutai's format (6-layer models where Kyutai has them)."""
+POCKET_LANGUAGES = tuple(language.code for language in KYUTAI_LANGUAGES)
 """Every language pocket-tts speaks; the first is the default."""
 VOICE_FILES = {
     "alba": "alba-mackenna/casual.wav",
@@ -97,31 +99,6 @@ VOICE_FILES = {
 }
 """Preset voice -> its recording in kyutai/tts-voices (the paths Kyutai's package names)."""
 
-POCKET_MODEL = WeightSource(
-    repo_id="eustlb/pocket-tts",
-    revision=None,
-    patterns=(
-        "config.json",
-        "generation_config.json",
-        "*.safetensors",
-        "tokenizer*",
-        "*.jinja",
-        "preprocessor_config.json",
-    ),
-    size_gb=0.5,
-    folder="pocket-tts/model",
-    name="pocket-tts model",
-    license="CC-BY-4.0",
-)
-POCKET_CODEC = WeightSource(
-    repo_id="eustlb/pocket-tts-audio-tokenizer",
-    revision=None,
-    patterns=("config.json", "*.safetensors"),
-    size_gb=0.1,
-    folder="pocket-tts/codec",
-    name="pocket-tts codec",
-    license="CC-BY-4.0",
-)
 POCKET_VOICES = WeightSource(
     repo_id="kyutai/tts-voices",
     revision="1fc7395b7e012e2bbebfca14b942a4ef62ccc899",
@@ -144,8 +121,6 @@ POCKET = EngineSpec(
     license_url="https://huggingface.co/kyutai/pocket-tts",
     max_render_seconds=1800,
     weights=(
-        POCKET_MODEL,
-        POCKET_CODEC,
         POCKET_VOICES,
         *(s for language in KYUTAI_LANGUAGES for s in (language.model, language.tokenizer)),
     ),
