@@ -315,7 +315,7 @@ def _failed_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
             "type": "section",
             "text": {"type": "mrkdwn", "text": _cut(f"*Inputs*\n{inputs}", TEXT_LIMIT)},
         },
-        _context(_next_step(event.status.fix_by or "user", event.status.job)),
+        _context(_next_step(event.status.fix_by or "user", event.status.job.rpartition("/")[2])),
     ]
     cost = _cost(event)
     if cost:
