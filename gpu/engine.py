@@ -34,7 +34,9 @@ class RenderRequest:
 
     `image` is 8-bit RGB with its EXIF orientation applied; `audio` holds the probed facts
     (length, rate, level) and `audio.samples(rate)`, the one audio loader; `video` (dubbing) the
-    probed source video and its frame loader.
+    probed source video and its frame loader. A two-speaker talking head (gpu/two_speakers.py)
+    has `voices`, each speaker's own recording; `audio` is then their mix, the video's sound,
+    and `speakers` the speakers' boxes from prompt.json, if any.
     """
 
     kind: str
@@ -51,6 +53,9 @@ class RenderRequest:
     seed: int | None = None
     steps: int | None = None
     guidance: float | None = None
+    voices: tuple[AudioInfo, AudioInfo] | None = None
+    speakers: tuple[tuple[int, int, int, int], ...] | None = None  # [x0, y0, x1, y1] per speaker
+    speaking: str | None = None  # "turns" or "together" (gpu/two_speakers.py)
 
 
 @dataclass(kw_only=True)

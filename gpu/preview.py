@@ -1,6 +1,7 @@
 """The preview engine: real MP4s on CPU with no weights, through the same interface as GPU engines.
 
-talking_head: the still image with a slow zoom over the full audio (25 fps).
+talking_head: the still image with a slow zoom over the full audio (25 fps); with two speakers,
+over their mix, and status.json shows where each speaker is and how they take the floor.
 dubbing: the source video's own frames, at its size and frame rate, over the new audio, as long
 as the audio (the dubbing length rule: `gpu/dubbing.py`).
 text_to_video / image_to_video: a short animated card showing the prompt (over the image if any).
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from gpu.dubbing import length_adjustments, source_index
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import InputError
 from gpu.media import even_size, fit_cover
+from gpu.two_speakers import DEFAULT_SPEAKING, Speaking, speaker_boxes
 
 TALKING_FPS = 25
 CARD_FPS = 24
@@ -36,9 +38,15 @@ class PreviewPlan(RenderPlan):
     """A preview: the image to show (talking head: as uploaded; card: cropped to size)."""
 
     image: Image.Image | None
+    two_speakers: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": PreviewEngine.name, "preview": True, **super().describe()}
+        return {
+            "engine": PreviewEngine.name,
+            "preview": True,
+            **self.two_speakers,
+            **super().describe(),
+        }
 
 
 class PreviewEngine:
@@ -82,9 +90,17 @@ class PreviewEngine:
                 )
                 seconds = MAX_CARD_SECONDS
             num_frames = max(1, round(seconds * fps))
+        two: dict[str, Any] = {}
+        if request.voices and image is not None:
+            boxes = speaker_boxes(request.speakers, image.width, image.height)
+            two = {
+                "speakers": [list(b) for b in boxes],
+                "speaking": Speaking(request.speaking or DEFAULT_SPEAKING),
+            }
         if image is not None and image.size != (width, height):
             image = fit_cover(image, width, height) if request.kind != "talking_head" else image
         return PreviewPlan(
+            two_speakers=two,
             request=request,
             width=width,
             height=height,

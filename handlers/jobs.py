@@ -62,6 +62,8 @@ class Job:
     unpaired: list[ObjectInfo] = field(default_factory=list)  # audios this image cannot pair
     script: ObjectInfo | None = None  # script.txt / <stem>.script.txt: speech made from text
     voice: ObjectInfo | None = None  # <stem>.voice.<ext>: the voice a script is spoken in
+    speaker1: ObjectInfo | None = None  # <stem>.speaker1.<ext>: two speakers (gpu/two_speakers)
+    speaker2: ObjectInfo | None = None  # <stem>.speaker2.<ext>
     speech_in_prompt: bool = False  # prompt.json has a "speech" field (known once it is read)
     markers: dict[str, dict[Marker, ObjectInfo]] = field(default_factory=dict)
     phase: Phase = Phase.INCOMPLETE
@@ -83,7 +85,7 @@ class Job:
         if self.video and self.audio:
             return JobKind.DUBBING
         if self.image and (
-            self.audio or self.unpaired or self.speaks
+            self.audio or self.unpaired or self.speaks or self.two_speakers
         ):  # unpaired: refused when routed
             return JobKind.TALKING_HEAD
         if self.prompt and self.image:
@@ -91,6 +93,11 @@ class Job:
         if self.prompt and not self.audio and not self.image:
             return JobKind.TEXT_TO_VIDEO
         return None
+
+    @property
+    def two_speakers(self) -> bool:
+        """Both speakers' recordings are here (one portrait, two voices)."""
+        return self.speaker1 is not None and self.speaker2 is not None
 
     @property
     def speaks(self) -> bool:
@@ -106,6 +113,8 @@ class Job:
             self.prompt,
             self.script,
             self.voice,
+            self.speaker1,
+            self.speaker2,
             *self.unpaired,
         )
         return [obj for obj in slots if obj is not None]
@@ -262,7 +271,7 @@ def _pair(folder: str, items: list[tuple[str, str, ObjectInfo]]) -> list[Job]:
         target = pictures[0][0] if lone_pair else stem
         _keep_newest(job_for(target), "audio", obj)
     for kind, stem, obj in items:
-        if kind in ("prompt", "script", "voice") and stem:
+        if kind in ("prompt", "script", "voice", *layout.SPEAKER_TAGS) and stem:
             setattr(job_for(stem), kind, obj)
     if folder_script is not None:  # speaks for every portrait without its own recording
         for stem, _ in images:

@@ -59,6 +59,7 @@ SHORT_STEM_CHARS = 32
 SCRIPT_NAME = "script.txt"
 SCRIPT_SUFFIX = ".script.txt"
 VOICE_TAG = "voice"  # <stem>.voice.<audio ext>: a voice sample to speak in, never lip-synced
+SPEAKER_TAGS = ("speaker1", "speaker2")  # <stem>.speaker1.wav + .speaker2.wav: two speakers
 SPEECH_TAG = "speech"  # <stem>.speech.wav: the speech dropreel made, never an input
 
 
@@ -81,8 +82,8 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def input_type(name: str) -> tuple[str, str] | None:
-    """('image'|'audio'|'voice'|'video'|'prompt'|'script', stem) for an input file name, else
-    None.
+    """('image'|'audio'|'voice'|'speaker1'|'speaker2'|'video'|'prompt'|'script', stem) for an
+    input file name, else None.
 
     A folder-level prompt.json or script.txt has stem ''. Hidden files (leading '.') are never
     inputs, and neither are `<stem>.speech.<audio ext>` (the speech dropreel writes) and
@@ -109,7 +110,9 @@ def input_type(name: str) -> tuple[str, str] | None:
         tag = _tag(stem)
         if tag == SPEECH_TAG:
             return None
-        return ("voice", stem.rpartition(".")[0]) if tag == VOICE_TAG else ("audio", stem)
+        if tag == VOICE_TAG or tag in SPEAKER_TAGS:
+            return tag, stem.rpartition(".")[0]
+        return "audio", stem
     if ext in VIDEO_EXTS:
         return None if _tag(stem) == OUTPUT_TAG else ("video", stem)
     return None

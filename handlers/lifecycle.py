@@ -31,6 +31,7 @@ from config.settings import Settings
 from gpu.encode import EncodeResult, encode_mp4, poster_jpeg
 from gpu.engine import RenderRequest
 from gpu.registry import get_spec
+from gpu.two_speakers import write_mix
 from handlers import layout, validate
 from handlers.claims import Lease, LeaseKeeper, write_marker
 from handlers.errors import (
@@ -208,6 +209,9 @@ def prepare(
     if speech is not None:  # the talking head's audio, checked like a dropped recording
         local["audio"] = speech.path
         request = replace(request, audio=validate.audio(speech.path, rt.settings))
+    if request.voices:  # two speakers: the video's sound is their mix
+        local["audio"] = write_mix(request.voices, request.speaking, tmp / "speakers.wav")
+        request = replace(request, audio=validate.audio(local["audio"], rt.settings))
     audio = local.get("audio") if job.kind in (JobKind.TALKING_HEAD, JobKind.DUBBING) else None
     return Work(routed.engine, request, audio, tmp / "out.mp4", speech)
 
@@ -374,7 +378,7 @@ def _event(rt: Runtime, job: Job, status: JobStatus, poster: bytes | None) -> Jo
 
 def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
     local: dict[str, Path] = {}
-    for slot in ("image", "video", "audio", "script", "voice"):
+    for slot in ("image", "video", "audio", "script", "voice", *layout.SPEAKER_TAGS):
         obj = getattr(job, slot)
         if obj is None:
             continue
@@ -395,7 +399,13 @@ def _request(
     """The engine's request: inputs decoded and checked once, here, under the settings' limits."""
     skip = {"task", "engine", *SPEECH_FIELDS, *NOTIFY_FIELDS}
     values = prompt.model_dump(exclude=skip) if prompt else {}
+    if values.get("speakers"):
+        values["speakers"] = tuple(tuple(s["box"]) for s in values["speakers"])
+    voices = None
+    if "speaker1" in local and "speaker2" in local:
+        voices = tuple(validate.audio(local[s], settings) for s in layout.SPEAKER_TAGS)
     return RenderRequest(
+        voices=voices,  # type: ignore[arg-type]
         kind=job.kind,
         image=validate.image(local["image"], settings) if "image" in local else None,
         video=validate.video(local["video"], settings) if "video" in local else None,

@@ -26,6 +26,18 @@ MAX_ASPECT = 4.0
 MAX_DIGITS = 100
 
 
+class Speaker(BaseModel):
+    """One speaker of a two-speaker talking head: where the person is in the image."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    box: list[int] = Field(
+        min_length=4,
+        max_length=4,
+        description="[x0, y0, x1, y1] in image pixels, x across: the person's face and body.",
+    )
+
+
 class PromptFile(BaseModel):
     """The contents of prompt.json (all fields optional except where the job kind needs them)."""
 
@@ -74,6 +86,19 @@ class PromptFile(BaseModel):
         max_length=16,
         pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)?$",
         description="Language of the script, as a code such as en or fr (script jobs).",
+    )
+
+    speakers: list[Speaker] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Two-speaker jobs: speaker 1's box, then speaker 2's (default: the left "
+        "and right halves of the image).",
+    )
+    speaking: Literal["turns", "together"] | None = Field(
+        None,
+        description="Two-speaker jobs: turns (speaker 1's recording, then speaker 2's) or "
+        "together (both from the start; the default).",
     )
 
     slack_channel: str | None = Field(
@@ -227,13 +252,14 @@ def _explain(err: ValidationError) -> str:
 _SHAPES = {
     "callback_url": "an http:// or https:// URL of at most 2,000 characters",
     "slack_channel": "a Slack channel id like C0123ABCD, or #name",
+    "speakers": 'two objects {"box": [x0, y0, x1, y1]} (whole pixels), speaker 1 first',
 }
 
 
 def allowed_values(field: str) -> str:
     """What a field accepts, in words, from the model's own bounds (so it never drifts)."""
-    if field in _SHAPES:
-        return _SHAPES[field]
+    if field.partition(".")[0] in _SHAPES:  # "speakers.0.box": about the whole field
+        return _SHAPES[field.partition(".")[0]]
     info = PromptFile.model_fields[field.partition(".")[0]]  # "callback_events.0": an item
     annotation = info.annotation
     inner = [a for a in get_args(annotation) if a is not type(None)] or [annotation]

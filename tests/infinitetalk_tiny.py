@@ -3,7 +3,7 @@
 - Wan2.1-I2V-14B-480P/: `config.json` (the reference's WanModel keys, plus the tiny widths the
   real file leaves at their defaults) and the transformer as sharded safetensors with an index,
   every key in the reference's naming (from tests/data/infinitetalk_keys.json);
-- InfiniteTalk/single/infinitetalk.safetensors: the adapter's keys, reference naming;
+- InfiniteTalk/single/ and multi/infinitetalk.safetensors: the adapters' keys, reference naming;
 - Wan2.1-I2V-14B-480P-Diffusers/: vae (AutoencoderKLWan), text_encoder (UMT5EncoderModel),
   tokenizer (a Unigram T5 tokenizer built in code), image_encoder (CLIPVisionModel),
   image_processor/preprocessor_config.json;
@@ -90,9 +90,10 @@ def _transformer(root: Path, gen: torch.Generator) -> None:
     (wan_dir / "diffusion_pytorch_model.safetensors.index.json").write_text(
         json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2)
     )
-    talk = {k: _random(s, k, gen) for k, s in reference_keys("infinitetalk", TINY).items()}
-    (root / "InfiniteTalk" / "single").mkdir(parents=True, exist_ok=True)
-    save_file(talk, str(root / "InfiniteTalk" / "single" / "infinitetalk.safetensors"))
+    for people in ("single", "multi"):  # the same layout (see test_infinitetalk_speakers)
+        talk = {k: _random(s, k, gen) for k, s in reference_keys("infinitetalk", TINY).items()}
+        (root / "InfiniteTalk" / people).mkdir(parents=True, exist_ok=True)
+        save_file(talk, str(root / "InfiniteTalk" / people / "infinitetalk.safetensors"))
 
 
 def _tokenizer():

@@ -5,7 +5,9 @@ request into an exact plan (480p or 720p bucket, 25 fps, 4n+1 frames not outlast
 one clip or a stream of clips) and refuses what cannot work before any compute; render() yields
 frames clip by clip. The lifecycle muxes the original recording under them. A dubbing job runs
 the reference's video mode: its length follows the audio (`gpu/dubbing.py`), its size the
-video's bucket, at 25 fps like every InfiniteTalk video.
+video's bucket, at 25 fps like every InfiniteTalk video. A two-speaker job (one portrait, two
+voices: `gpu/two_speakers.py`) runs the multi-person weights, each voice routed to its
+speaker's part of the picture.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,13 @@ from gpu.dubbing import length_adjustments, source_index
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import InputError
 from gpu.infinitetalk.profiles import PROFILES, Profile, with_fast_lora
+from gpu.two_speakers import DEFAULT_SPEAKING, Box, Speaking, speaker_boxes
 
 log = logging.getLogger(__name__)
 
 NAME = "infinitetalk"
 MODEL = "InfiniteTalk (single) on Wan2.1-I2V-14B-480P"
+MODEL_MULTI = "InfiniteTalk (multi) on Wan2.1-I2V-14B-480P"
 FPS = 25
 MIN_FRAMES = 5  # 0.2 s: one latent frame past the first
 
@@ -41,12 +45,19 @@ class TalkingHeadPlan(RenderPlan):
     text_guidance: float
     clips: int
     reanchor_every: int = 0  # restart from the portrait (or source frame) every N clips; 0: never
+    speakers: tuple[Box, Box] | None = None  # two speakers: their boxes in image pixels
+    speaking: Speaking | None = None  # two speakers: turns or together
+    speed: list[str] = field(default_factory=list)  # what loading applied (fp8, attention, ...)
 
     def describe(self) -> dict[str, Any]:
         profile = self.profile
+        two = {}
+        if self.speakers is not None:
+            two = {"speakers": [list(b) for b in self.speakers], "speaking": self.speaking}
         return {
             "engine": NAME,
-            "model": MODEL,
+            "model": MODEL if self.speakers is None else MODEL_MULTI,
+            **two,
             "profile": profile.name,
             "mode": "clip" if self.clips == 1 else "streaming",
             "source": "video" if self.request.video is not None else "image",
@@ -59,6 +70,7 @@ class TalkingHeadPlan(RenderPlan):
             "teacache": profile.teacache,
             "color_match": profile.color_match,
             "reanchor_every_clips": self.reanchor_every,
+            "speed": self.speed,
             **super().describe(),
         }
 
@@ -217,6 +229,7 @@ class InfiniteTalkEngine:
             adjustments.append("width/height ignored: the size follows the image's aspect")
         if request.duration_seconds:
             adjustments.append("duration_seconds ignored: the video is as long as the audio")
+        speakers = self._check_speakers(request, width, height) if request.voices else None
         return TalkingHeadPlan(
             request=request,
             width=width,
@@ -230,7 +243,28 @@ class InfiniteTalkEngine:
             text_guidance=profile.text_guidance if request.guidance is None else request.guidance,
             clips=len(frame_plan(frames, profile.clip_frames, profile.motion_frames)),
             reanchor_every=self._reanchor_every(profile),
+            speakers=speakers,
+            speaking=Speaking(request.speaking or DEFAULT_SPEAKING) if speakers else None,
+            speed=list(self.components.notes) if self.components is not None else [],
         )
+
+    def _check_speakers(self, request: RenderRequest, width: int, height: int) -> tuple[Box, Box]:
+        """Two speakers: their boxes, each still in the picture once it is cropped to size."""
+        from gpu.infinitetalk.speakers import portrait_masks
+
+        if request.kind != "talking_head":
+            raise InputError("two voices make a talking-head video from one image, not a dub")
+        image = request.image
+        boxes = speaker_boxes(request.speakers, image.width, image.height)
+        masks = portrait_masks(boxes, image.size, width, height)
+        for number, mask in enumerate(masks[:2], 1):
+            if not mask.any():
+                raise InputError(
+                    f"speaker {number}'s box {list(boxes[number - 1])} falls outside the part of "
+                    f"the image that is kept (centre-cropped to the {width}x{height} aspect) or "
+                    "is smaller than 8 pixels there: move or enlarge it in prompt.json"
+                )
+        return boxes
 
     def _reanchor_every(self, profile: Profile) -> int:
         """Clips between restarts for the configured re-anchoring period (0: never)."""
@@ -246,13 +280,21 @@ class InfiniteTalkEngine:
     ) -> Iterator[np.ndarray]:
         from gpu.infinitetalk.audio import speech_features
         from gpu.infinitetalk.pipeline import DEFAULT_PROMPT, NEGATIVE_PROMPT, Job, render_frames
+        from gpu.infinitetalk.speakers import portrait_masks
 
         if self.components is None:
             self.load()
         profile = plan.profile
         self._use_lora(profile)
         request = plan.request
-        _, embedding = speech_features(request.audio, self.components.audio)
+        second = masks = None
+        if plan.speakers is not None:
+            embedding, second = _two_voices(request.voices, plan.speaking, self.components.audio)
+            masks = portrait_masks(plan.speakers, request.image.size, plan.width, plan.height)
+            self.components.use_adapter("multi")
+        else:
+            _, embedding = speech_features(request.audio, self.components.audio)
+            self.components.use_adapter("single")
         image, later = request.image, None
         if request.video is not None:  # dubbing: each clip starts on its own source frame
             image, later = _clip_sources(request.video, plan)
@@ -271,8 +313,20 @@ class InfiniteTalkEngine:
             audio_guidance=profile.audio_guidance,
             later_sources=later,
             reanchor_every=plan.reanchor_every,
+            second_speech=second,
+            speaker_masks=masks,
         )
         yield from render_frames(self.components, job, progress)
+
+
+def _two_voices(voices, speaking: Speaking, encoder):
+    """Both speakers' features on the video's timeline, each levelled alone (the reference's
+    `audio_prepare_multi`: loudness per recording, then placed in turns or together)."""
+    from gpu.infinitetalk.audio import SAMPLE_RATE, loudness_normalize
+    from gpu.two_speakers import placed
+
+    first, second = (loudness_normalize(v.samples(SAMPLE_RATE)) for v in voices)
+    return tuple(encoder.embed(track) for track in placed(first, second, speaking))
 
 
 def _clip_sources(video, plan: TalkingHeadPlan):

@@ -11,7 +11,10 @@ What the adapter adds to Wan2.1-I2V-14B (facts from the reference `multitalk_mod
   `x = x + audio_cross_attn(norm_x(x), audio_tokens)`, where `norm_x` is an affine LayerNorm
   (eps 1e-6, computed in fp32) and the attention runs per latent frame: the tokens of latent frame
   t attend only to the 32 audio tokens of frame t. `q_linear` (dim->dim), `kv_linear`
-  (768->2*dim, keys first), `proj` (dim->dim), all with bias; no q/k norm for one speaker.
+  (768->2*dim, keys first), `proj` (dim->dim), all with bias; no q/k norm.
+- Two speakers (the multi-person weights, same names and shapes): the audio tokens of both
+  voices side by side (64 per latent frame), and each query and audio key rotated by a label
+  saying whose it is (`speakers`: label RoPE, routed by the portrait's masks).
 
 Everything else (patch embedding, RoPE, time/text/image embedders, modulation, the head) is
 diffusers' own code, so attention backends, group offload and layerwise casting work unchanged.
@@ -31,6 +34,8 @@ from diffusers.models.transformers.transformer_wan import (
     WanTransformerBlock,
 )
 from torch import nn
+
+from gpu.infinitetalk import speakers
 
 # Wan2.1-I2V-14B plus the reference's audio defaults (audio_window=5, intermediate_dim=512,
 # output_dim=768, context_tokens=32, vae_scale=4, norm_input_visual=True, norm_output_audio=True).
@@ -100,8 +105,18 @@ class AudioCrossAttention(nn.Module):
         self.kv_linear = nn.Linear(context_dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """x [B, T*S, dim], audio [B or 1, T, M, context_dim] -> [B, T*S, dim]."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        audio: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        voices: int = 1,
+    ) -> torch.Tensor:
+        """x [B, T*S, dim], audio [B or 1, T, M, context_dim] -> [B, T*S, dim].
+
+        With two voices, `labels` [T*S] are the queries' speaker labels and the M audio tokens
+        are the voices' tokens one after the other (see `speakers`).
+        """
         batch, seq, dim = x.shape
         frames, tokens = audio.shape[1], audio.shape[2]
         if audio.shape[0] != batch:
@@ -111,6 +126,9 @@ class AudioCrossAttention(nn.Module):
         q = self.q_linear(x).view(batch * frames, per_frame, self.heads, head_dim).transpose(1, 2)
         kv = self.kv_linear(audio.reshape(batch * frames, tokens, -1))
         k, v = kv.view(batch * frames, tokens, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)
+        if labels is not None:
+            q = speakers.rotate(q, labels.view(frames, 1, per_frame).repeat(batch, 1, 1))
+            k = speakers.rotate(k, speakers.voice_labels(tokens // voices, k.device))
         out = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype))
         out = out.transpose(1, 2).reshape(batch, seq, dim)
         return self.proj(out)
@@ -131,19 +149,45 @@ class InfiniteTalkBlock(WanTransformerBlock):
         temb: torch.Tensor,
         rotary_emb: tuple[torch.Tensor, torch.Tensor],
         audio_tokens: torch.Tensor | None = None,
+        speaker_masks: torch.Tensor | None = None,
+        voices: int = 1,
     ) -> torch.Tensor:
+        """`speaker_masks` [3, tokens of one latent frame] route two voices (see `speakers`)."""
         x = hidden_states
         shift, scale, gate, c_shift, c_scale, c_gate = (
             self.scale_shift_table + temb.float()
         ).chunk(6, dim=1)
         h = (self.norm1(x.float()) * (1 + scale) + shift).type_as(x)
+        labels = None
+        if voices == 2 and speaker_masks is not None:
+            labels = self._speaker_labels(h, rotary_emb, speaker_masks)
         x = (x.float() + self.attn1(h, None, None, rotary_emb) * gate).type_as(x)
         h = self.norm2(x.float()).type_as(x)
         x = x + self.attn2(h, encoder_hidden_states, None, None)
         if audio_tokens is not None:
-            x = x + self.audio_cross_attn(self.norm_x(x.float()).type_as(x), audio_tokens)
+            normed = self.norm_x(x.float()).type_as(x)
+            x = x + self.audio_cross_attn(normed, audio_tokens, labels, voices)
         h = (self.norm3(x.float()) * (1 + c_scale) + c_shift).type_as(x)
         return (x.float() + self.ffn(h).float() * c_gate).type_as(x)
+
+    def _speaker_labels(
+        self, h: torch.Tensor, rotary_emb: tuple[torch.Tensor, torch.Tensor], masks: torch.Tensor
+    ) -> torch.Tensor:
+        """The self-attention's own queries and portrait keys -> each token's speaker label."""
+        attn, portrait = self.attn1, masks.shape[1]
+        q = attn.norm_q(attn.to_q(h)).unflatten(2, (attn.heads, -1))
+        k = attn.norm_k(attn.to_k(h[:, :portrait])).unflatten(2, (attn.heads, -1))
+        cos, sin = rotary_emb
+        q = _wan_rope(q, cos, sin)
+        k = _wan_rope(k, cos[:, :portrait], sin[:, :portrait])
+        return speakers.labels(speakers.portrait_scores(q, k, masks))
+
+
+def _wan_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Wan's 3D RoPE as diffusers' attention processor applies it (x [B, S, H, D])."""
+    even, odd = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    c, s = cos[..., 0::2].float(), sin[..., 1::2].float()
+    return torch.stack([even * c - odd * s, even * s + odd * c], dim=-1).flatten(-2).type_as(x)
 
 
 def group_audio_windows(
@@ -259,11 +303,17 @@ class InfiniteTalkTransformer(WanTransformer3DModel):
         encoder_hidden_states_image: torch.Tensor | None = None,
         audio_windows: torch.Tensor | None = None,
         audio_tokens: torch.Tensor | None = None,
+        speaker_masks: torch.Tensor | None = None,
         cache: TeaCacheBranch | None = None,
         return_dict: bool = False,
         attention_kwargs: dict | None = None,
     ) -> torch.Tensor | Transformer2DModelOutput:
-        """Predict the flow velocity; audio comes as windows or as precomputed audio tokens."""
+        """Predict the flow velocity; audio comes as windows or as precomputed audio tokens.
+
+        Two voices come as windows [2, F, ...] (batch 1) with `speaker_masks` [3, h, w] on the
+        latent grid (speaker 1, speaker 2, background): as the reference, their tokens are put
+        side by side and routed by the masks.
+        """
         batch, _, frames, height, width = hidden_states.shape
         p_t, p_h, p_w = self.config.patch_size
         pf, ph, pw = frames // p_t, height // p_h, width // p_w
@@ -278,6 +328,17 @@ class InfiniteTalkTransformer(WanTransformer3DModel):
             context = torch.cat([context_image, context], dim=1)
         if audio_tokens is None and audio_windows is not None:
             audio_tokens = self.audio_tokens(audio_windows, x.dtype)
+        voices = 1
+        if audio_tokens is not None and audio_tokens.shape[0] > batch:
+            if batch != 1:
+                raise ValueError("two voices are rendered one video at a time (batch 1)")
+            voices = audio_tokens.shape[0]
+            audio_tokens = torch.cat(audio_tokens.split(1), dim=2)  # [1, T, voices*M, C]
+        masks = None
+        if voices == 2:
+            if speaker_masks is None:
+                raise ValueError("two voices need speaker masks (speaker 1, 2, background)")
+            masks = speakers.token_masks(speaker_masks, (ph, pw)).to(x.device)
         if audio_tokens is not None:
             if audio_tokens.shape[1] != pf:
                 raise ValueError(
@@ -290,7 +351,7 @@ class InfiniteTalkTransformer(WanTransformer3DModel):
         else:
             start = x
             for block in self.blocks:
-                x = block(x, context, timestep_proj, rotary_emb, audio_tokens)
+                x = block(x, context, timestep_proj, rotary_emb, audio_tokens, masks, voices)
             if cache is not None:
                 cache.residual = x - start
 

@@ -10,6 +10,11 @@ frame where it starts (its CLIP tokens and first-frame VAE condition), as the re
 mode does; the motion frames still come from the clip before. Every clip is colour-matched to the
 portrait before the next continues from it; with re-anchoring, every Nth clip starts again from
 the portrait (or its source frame) instead of the clip before (docs/TALKING_HEAD.md).
+
+Two speakers (one portrait, two voices) run the same loop with InfiniteTalk's multi-person
+adapter swapped in (`Components.use_adapter`): both voices' windows go to the model side by
+side with the portrait's speaker masks, and the no-audio guidance passes hear one silent voice,
+as the reference's do.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ NEGATIVE_PROMPT = (
     "the background, walking backwards"
 )
 DEFAULT_PROMPT = "A person is talking to the camera, with natural facial expressions and gestures."
+ADAPTERS = {"single": "single/infinitetalk.safetensors", "multi": "multi/infinitetalk.safetensors"}
 
 
 @dataclass
@@ -76,6 +82,31 @@ class Components:
     clip_mean: tuple[float, ...] = CLIP_MEAN
     clip_std: tuple[float, ...] = CLIP_STD
     notes: list[str] = field(default_factory=list)
+    adapters: dict[str, Path] = field(default_factory=dict)  # "single"/"multi" -> its file
+    adapter: str = "single"  # the adapter whose weights the transformer holds now
+
+    def use_adapter(self, name: str) -> None:
+        """Put the single- or multi-person adapter's weights into the transformer (in place).
+
+        The two files hold the same tensors (names and shapes: the reference loads either into
+        one model, strictly); only the audio projection, the audio cross-attention and its norm
+        differ from the Wan weights, so nothing else is touched.
+        """
+        if name == self.adapter:
+            return
+        if name not in self.adapters:
+            raise WeightsMissing(
+                f"the {name}-person InfiniteTalk weights are not on disk: run "
+                "`dropreel weights pull talking-head`"
+            )
+        from safetensors import safe_open
+
+        params = dict(self.transformer.named_parameters())
+        with safe_open(str(self.adapters[name]), framework="pt") as f, torch.no_grad():
+            for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
+                target = params[keymap.map_key(key)]
+                target.data.copy_(f.get_tensor(key).to(target.device, target.dtype))
+        self.adapter = name
 
     def transformer_dtype(self) -> torch.dtype:
         return self.options.dtype
@@ -87,12 +118,12 @@ class Components:
 
         wan = resolve("wan-transformer", root, marker="config.json")
         parts = resolve("wan-components", root, marker="vae")
-        talk = resolve("infinitetalk", root, marker="single/infinitetalk.safetensors")
+        talk = resolve("infinitetalk", root, marker=ADAPTERS["single"])
         speech = resolve("wav2vec2", root, marker="config.json")
         device, dtype = options.device, options.dtype
         text_device = torch.device("cpu") if options.offload else device
 
-        transformer = load_transformer(wan, talk / "single" / "infinitetalk.safetensors", dtype)
+        transformer = load_transformer(wan, talk / ADAPTERS["single"], dtype)
         vae = AutoencoderKLWan.from_pretrained(
             str(parts / "vae"), torch_dtype=torch.float32, local_files_only=True
         ).to(device)
@@ -110,6 +141,7 @@ class Components:
         components = cls(
             transformer, vae, text_encoder, tokenizer, image_encoder, audio, options, mean, std
         )
+        components.adapters = {n: talk / f for n, f in ADAPTERS.items() if (talk / f).exists()}
         if before_placing is not None:
             before_placing(components)  # e.g. fuse a LoRA before fp8 storage
         components.place()
@@ -298,6 +330,8 @@ class Job:
     audio_guidance: float
     later_sources: Iterator[Image.Image] | None = None  # dubbing: where each later clip starts
     reanchor_every: int = 0  # restart from the portrait/source frame every N clips (0: never)
+    second_speech: torch.Tensor | None = None  # two speakers: speaker 2's [N, layers, C]
+    speaker_masks: torch.Tensor | None = None  # two speakers: [3, H/8, W/8] (see speakers.py)
 
 
 def render_frames(
@@ -312,9 +346,12 @@ def render_frames(
     guidance = Guidance(job.text_guidance, job.audio_guidance)
     plan = frame_plan(job.frames, profile.clip_frames, profile.motion_frames)
     last_start, last_length = plan[-1]
-    speech = job.speech_embedding
+    voices = [job.speech_embedding]
+    if job.second_speech is not None:
+        voices.append(job.second_speech)
     if len(plan) > 1:  # streaming: the last full clip runs on mirrored audio, then is trimmed
-        speech = mirror_past_end(speech, last_start + last_length)
+        voices = [mirror_past_end(v, last_start + last_length) for v in voices]
+    masks = None if job.speaker_masks is None else job.speaker_masks.to(device)
     generator = torch.Generator("cpu").manual_seed(job.seed)
     z = c.vae.config.z_dim
     lat_h, lat_w = job.height // 8, job.width // 8
@@ -341,11 +378,12 @@ def render_frames(
             condition = vae_encode(c, cond[:, None])
         else:
             condition = vae_encode(c, carried)
-        windows = frame_windows(speech, start, length)[None].to(device)
+        windows = torch.stack([frame_windows(v, start, length) for v in voices]).to(device)
         model = c.transformer
         # The reference projects the audio inside every forward; so do we (it is cheap, and it
-        # keeps the adapter under the model's own offload hooks).
-        audio_on, audio_off = windows, torch.zeros_like(windows)
+        # keeps the adapter under the model's own offload hooks). Its no-audio passes hear one
+        # silent voice, whatever the number of speakers.
+        audio_on, audio_off = windows, torch.zeros_like(windows[-1:])
         caches = (
             {
                 b: TeaCacheBranch(profile.teacache, profile.teacache_coefficients)
@@ -362,6 +400,7 @@ def render_frames(
             clip_tokens,
             (audio_on, audio_off),
             caches,
+            masks,
             device,
             dtype,
         )
@@ -413,7 +452,7 @@ def _image_condition(
     return torch.cat([mask.to(latents), latents], dim=0)
 
 
-def _velocity_fn(model, y, contexts, clip_tokens, audios, caches, device, dtype):
+def _velocity_fn(model, y, contexts, clip_tokens, audios, caches, masks, device, dtype):
     """velocity(latents, t, branch) for one clip: which prompt and audio each branch sees."""
     context, context_null = contexts
     audio_on, audio_off = audios
@@ -424,7 +463,13 @@ def _velocity_fn(model, y, contexts, clip_tokens, audios, caches, device, dtype)
         x = torch.cat([latents.to(device, dtype), y], dim=0)[None]
         with torch.no_grad():
             out = model(
-                x, t.to(device), text, clip_tokens, audio_windows=audio, cache=caches.get(branch)
+                x,
+                t.to(device),
+                text,
+                clip_tokens,
+                audio_windows=audio,
+                speaker_masks=masks,
+                cache=caches.get(branch),
             )
         return out[0].float()
 

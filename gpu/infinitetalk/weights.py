@@ -93,10 +93,11 @@ WEIGHTS: tuple[WeightSource, ...] = (
         repo_id="MeiGen-AI/InfiniteTalk",
         revision="d59847ebdacf19245bfca3fb23311c0cada8378a",
         folder="InfiniteTalk",
-        patterns=("single/infinitetalk.safetensors",),
-        size_gb=10,
+        patterns=("single/infinitetalk.safetensors", "multi/infinitetalk.safetensors"),
+        size_gb=20,
         license="Apache-2.0",
-        note="the single-speaker audio adapter (330 tensors, ~2.5 B parameters)",
+        note="the single- and multi-person audio adapters (330 tensors, ~2.5 B parameters "
+        "each; the multi-person one renders two speakers)",
     ),
     WeightSource(
         name="fusionx-lora",
