@@ -231,7 +231,7 @@ class Settings(BaseSettings):
         "(prompt.json `profile` overrides it per job).",
     )
     talking_head_fast_lora: str = Field(
-        "fusionx", description="LoRA of the fast profile: fusionx (8 steps) or lightx2v (4 steps)."
+        "lightx2v", description="LoRA of the fast profile: lightx2v (4 steps) or fusionx (8 steps)."
     )
     talking_head_fp8: bool = Field(
         False, description="Store the talking-head transformer's weights in fp8 (less memory)."

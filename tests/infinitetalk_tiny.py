@@ -8,7 +8,8 @@
   tokenizer (a Unigram T5 tokenizer built in code), image_encoder (CLIPVisionModel),
   image_processor/preprocessor_config.json;
 - chinese-wav2vec2-base/: Wav2Vec2Model + Wav2Vec2FeatureExtractor;
-- Wan14BT2VFusioniX/FusionX_LoRa/...safetensors: a LoRA in the reference's LoRA naming.
+- WanVideo_comfy/...lightx2v...safetensors: the fast profile's default LoRA, in the reference's
+  LoRA naming.
 
 Everything is saved by the libraries' own writers and read back by the engine's loader.
 """
@@ -186,6 +187,9 @@ def _wav2vec(root: Path) -> None:
     ).save_pretrained(str(path))
 
 
+LIGHTX2V_LORA = "WanVideo_comfy/Wan21_T2V_14B_lightx2v_cfg_step_distill_lora_rank32.safetensors"
+
+
 def lora_tensors(gen: torch.Generator, rank: int = 2) -> dict[str, torch.Tensor]:
     d = TINY["dim"]
     out = {}
@@ -201,6 +205,6 @@ def lora_tensors(gen: torch.Generator, rank: int = 2) -> dict[str, torch.Tensor]
 
 
 def _lora(root: Path, gen: torch.Generator) -> None:
-    path = root / "Wan14BT2VFusioniX" / "FusionX_LoRa"
-    path.mkdir(parents=True, exist_ok=True)
-    save_file(lora_tensors(gen), str(path / "Wan2.1_I2V_14B_FusionX_LoRA.safetensors"))
+    path = root / LIGHTX2V_LORA
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(lora_tensors(gen), str(path))

@@ -174,7 +174,7 @@ def test_lora_fuses_and_restores_exactly(tiny_weights):
         torch.float32,
     )
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    lora = tiny_weights / "Wan14BT2VFusioniX/FusionX_LoRa/Wan2.1_I2V_14B_FusionX_LoRA.safetensors"
+    lora = tiny_weights / infinitetalk_tiny.LIGHTX2V_LORA
     backup: dict = {}
     changed = fuse_lora(model, lora, scale=0.5, backup=backup)
     assert changed == 2 * 3 + 1
@@ -197,8 +197,8 @@ def test_fast_profile_renders_with_the_lora(engine, tmp_path):
     plan = engine.check_inputs(
         decoded_request("talking_head", image=png, audio=wav, profile="fast")
     )
-    assert plan.describe()["lora"] == "fusionx" and plan.describe()["text_guidance"] == 1.0
+    assert plan.describe()["lora"] == "lightx2v" and plan.describe()["text_guidance"] == 1.0
     frames = list(engine.render(plan))
-    assert len(frames) == 5 and engine.fused_lora == "fusionx"
+    assert len(frames) == 5 and engine.fused_lora == "lightx2v"
     engine._use_lora(TINY_PROFILES["balanced"])  # back to the base weights for other tests
     assert engine.fused_lora is None and not math.isnan(float(frames[-1].mean()))

@@ -123,9 +123,7 @@ def render_pair(storage, make_settings, engine, folder: str, first: bytes, secon
 
 def expected_windows(engine, tracks: list[np.ndarray], frames: int) -> torch.Tensor:
     """What the model should hear: each placed, levelled track through wav2vec2, windowed."""
-    return torch.stack(
-        [frame_windows(engine.components.audio.embed(t), 0, frames) for t in tracks]
-    )
+    return torch.stack([frame_windows(engine.components.audio.embed(t), 0, frames) for t in tracks])
 
 
 @pytest.mark.parametrize("speaking", ["turns", "together"])

@@ -28,9 +28,7 @@ def drop(storage, folder: str, first: float, second: float, prompt: dict | None 
         storage.put(f"{folder}/duo.prompt.json", json.dumps(prompt).encode())
 
 
-@pytest.mark.parametrize(
-    ("speaking", "seconds"), [(None, 1.2), ("together", 1.2), ("turns", 2.0)]
-)
+@pytest.mark.parametrize(("speaking", "seconds"), [(None, 1.2), ("together", 1.2), ("turns", 2.0)])
 def test_two_voices_make_one_video_of_both(
     storage, make_settings, notes, tmp_path, speaking, seconds
 ):
@@ -62,7 +60,9 @@ def test_boxes_in_prompt_json_say_where_each_speaker_is(storage, make_settings, 
 
 def test_a_box_outside_the_image_is_refused_in_words(storage, make_settings, notes):
     rt = runtime(storage, make_settings(storage), notes)
-    drop(storage, "bad", 0.6, 0.6, {"speakers": [{"box": [0, 0, 60, 80]}, {"box": [60, 0, 200, 80]}]})
+    drop(
+        storage, "bad", 0.6, 0.6, {"speakers": [{"box": [0, 0, 60, 80]}, {"box": [60, 0, 200, 80]}]}
+    )
     run_tick(rt)
     state = status(storage, "bad/.dropreel/duo/status.json")
     assert state["state"] == "failed" and state["fix_by"] == "user"

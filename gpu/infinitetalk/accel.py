@@ -3,7 +3,9 @@
 - fp8 weight storage: diffusers' layerwise casting (weights stored as float8_e4m3fn, each layer
   upcast to the compute dtype when it runs; norms, embeddings and modulation stay as they are).
 - block offload: diffusers' group offloading, one block at a time on a CUDA stream (low_vram).
-- attention backend: flash-attn or SageAttention when installed, on CUDA; else PyTorch SDPA.
+- attention backend: the profile's preferences in order (SageAttention or FlashAttention 3
+  from the kernel hub, then installed flash-attn / SageAttention), on CUDA; else PyTorch SDPA.
+  Every backend that could not load is named in the note, so status.json says what ran.
 - compile: `torch.compile` of the repeated blocks, CUDA only.
 """
 
@@ -31,23 +33,24 @@ def block_offload(model, device: torch.device) -> str:
     return "block offload (one transformer block on the GPU at a time)"
 
 
-def attention_backend(model, device: torch.device, wanted: str | None = None) -> str:
+def attention_backend(model, device: torch.device, wanted: tuple[str, ...] = ()) -> str:
+    """Set the first backend of `wanted` that loads (else the installed flash-attn or Sage);
+    the note names the one that runs and why each one before it did not."""
     if device.type != "cuda":
         return "attention: PyTorch SDPA (no CUDA)"
-    choices = [wanted] if wanted else []
-    if importlib.util.find_spec("flash_attn_interface"):
-        choices.append("_flash_3")
-    if importlib.util.find_spec("flash_attn"):
-        choices.append("flash")
-    if importlib.util.find_spec("sageattention"):
-        choices.append("sage")
+    choices = list(wanted)
+    for module, name in (("flash_attn_interface", "_flash_3"), ("flash_attn", "flash")):
+        if name not in choices and importlib.util.find_spec(module):
+            choices.append(name)
+    failed = []
     for name in choices:
         try:
             model.set_attention_backend(name)
-            return f"attention: {name}"
         except Exception as err:  # a backend that cannot run here: try the next one
-            last = f"{name} unavailable ({type(err).__name__})"
-    return "attention: PyTorch SDPA" + (f"; {last}" if choices else "")
+            failed.append(f"{name} unavailable ({type(err).__name__}: {str(err)[:80]})")
+            continue
+        return "; ".join([f"attention: {name}", *failed])
+    return "; ".join(["attention: PyTorch SDPA", *failed])
 
 
 def compile_blocks(model, device: torch.device) -> str:

@@ -108,7 +108,8 @@ class InfiniteTalkEngine:
                 + ", ".join(self.profiles)
             )
         self.device_name = device or settings.talking_head_device
-        self.fp8 = settings.talking_head_fp8 if fp8 is None else fp8
+        wants_fp8 = self.profiles[self.default_profile].fp8  # the fast profile: fp8 storage
+        self.fp8 = (settings.talking_head_fp8 or wants_fp8) if fp8 is None else fp8
         self.compile = settings.talking_head_compile if compile is None else compile
         self.reanchor_seconds = (
             settings.talking_head_reanchor_seconds if reanchor_seconds is None else reanchor_seconds
@@ -129,7 +130,12 @@ class InfiniteTalkEngine:
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         default = self.profiles[self.default_profile]
         options = Options(
-            device=device, dtype=dtype, fp8=self.fp8, offload=default.offload, compile=self.compile
+            device=device,
+            dtype=dtype,
+            fp8=self.fp8,
+            offload=default.offload,
+            attention=default.attention,
+            compile=self.compile,
         )
 
         def fuse_default_lora(components) -> None:

@@ -66,7 +66,7 @@ class Options:
     dtype: torch.dtype
     fp8: bool = False
     offload: bool = False
-    attention_backend: str | None = None
+    attention: tuple[str, ...] = ()  # backends to try, fastest first (the profile's)
     compile: bool = False
 
 
@@ -142,6 +142,8 @@ class Components:
             transformer, vae, text_encoder, tokenizer, image_encoder, audio, options, mean, std
         )
         components.adapters = {n: talk / f for n, f in ADAPTERS.items() if (talk / f).exists()}
+        if "multi" in components.adapters:  # a bad file fails now, not at a two-speaker job
+            check_adapter(components.adapters["multi"], transformer)
         if before_placing is not None:
             before_placing(components)  # e.g. fuse a LoRA before fp8 storage
         components.place()
@@ -159,7 +161,7 @@ class Components:
             self.notes.append(accel.block_offload(model, opts.device))
         else:
             model.to(opts.device)
-        self.notes.append(accel.attention_backend(model, opts.device, opts.attention_backend))
+        self.notes.append(accel.attention_backend(model, opts.device, opts.attention))
         if opts.compile:
             self.notes.append(accel.compile_blocks(model, opts.device))
 
@@ -203,6 +205,28 @@ def load_transformer(wan_dir: Path, adapter: Path, dtype: torch.dtype) -> Infini
         )
     model.load_state_dict(state, strict=True, assign=True)
     return model
+
+
+def check_adapter(path: Path, model: InfiniteTalkTransformer) -> None:
+    """The adapter file at `path` names exactly the model's adapter tensors, with their shapes
+    (reads the file's header only)."""
+    from safetensors import safe_open
+
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    with safe_open(str(path), framework="pt") as f:
+        theirs = {keymap.map_key(k): tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    adapter = {k: s for k, s in ours.items() if k.startswith("audio_proj.") or ".audio_" in k}
+    adapter.update({k: s for k, s in ours.items() if ".norm_x." in k})
+    missing, unexpected, wrong = keymap.check_complete(
+        {k: torch.empty(s, device="meta") for k, s in theirs.items()}, adapter
+    )
+    if missing or unexpected or wrong:
+        raise EngineError(
+            f"{path.name} ({path.parent.name}) does not match the InfiniteTalk adapter: "
+            f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected "
+            f"(e.g. {unexpected[:3]}), {len(wrong)} wrongly shaped (e.g. {wrong[:2]}); pull it "
+            "again with `dropreel weights pull talking-head`"
+        )
 
 
 def _clip_normalisation(path: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:

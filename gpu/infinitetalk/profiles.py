@@ -1,12 +1,21 @@
 """Talking-head profiles: speed/quality trade-offs, each with its own duration limit.
 
 Numbers from the reference unless said otherwise: 40 steps, text guidance 5, audio guidance 4,
-shift 7 at 480p and 11 at 720p; with the FusioniX LoRA 8 steps, shift 2, text guidance 1 (which
-also drops the third guidance pass), audio guidance 2, LoRA scale 1.0; clips of 81 frames
-continued with 9 motion frames; colour correction strength 1.0. The 480p and 720p buckets are
-the reference's `ASPECT_RATIO_627` and `ASPECT_RATIO_960` tables (height/width ratio -> size).
-The lightx2v settings (4 steps, same guidance and shift as FusioniX) follow the reference README's
-"4~8 steps" remark and are not otherwise documented upstream.
+shift 7 at 480p and 11 at 720p; clips of 81 frames continued with 9 motion frames; colour
+correction strength 1.0. The 480p and 720p buckets are the reference's `ASPECT_RATIO_627` and
+`ASPECT_RATIO_960` tables (height/width ratio -> size). `balanced` and `quality` are the
+reference's recipe, unchanged.
+
+`fast` is the fastest single-GPU path: the lightx2v step- and CFG-distillation LoRA, 4 steps.
+Sources: the InfiniteTalk README ("Run with FusioniX or Lightx2v (Require only 4~8 steps)":
+FusioniX needs 8 steps, lightx2v "only 4"; with a LoRA, text guidance 1 and audio guidance 2,
+shift 2, LoRA scale 1.0) and LightX2V's step-distillation notes (4 steps "without CFG": text
+guidance 1 drops the text-guidance pass, leaving 2 passes per step, with and without audio).
+TeaCache is off: its thresholds were fitted on the 40-step schedule, and with 4 steps every step
+is one of its always-computed warm-up steps anyway. The transformer is stored in fp8 (diffusers'
+layerwise casting, computed in bf16) and attention uses the fastest kernel that loads, in the
+order of `FAST_ATTENTION` (the choice and every fallback are recorded in status.json). FusioniX
+(8 steps) stays selectable with `talking_head_fast_lora=fusionx`.
 """
 
 from __future__ import annotations
@@ -78,6 +87,8 @@ class Profile:
     color_match: float = 1.0
     teacache: float | None = None
     teacache_coefficients: tuple[float, ...] = TEACACHE_480
+    fp8: bool = False  # store the transformer in fp8 (a worker whose default profile asks it)
+    attention: tuple[str, ...] = ()  # diffusers attention backends to try, fastest first
 
     def bucket(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of the bucket whose height/width ratio is nearest the image's."""
@@ -99,17 +110,24 @@ BALANCED = Profile(
     teacache=0.2,
 )
 
+# SageAttention 2 from the Hugging Face kernel hub (prebuilt, `kernels` package), then
+# FlashAttention 3 likewise, then source-built SageAttention >= 2.1.1 or flash-attn if present;
+# PyTorch SDPA when none loads (docs/TALKING_HEAD.md, "The fast profile").
+FAST_ATTENTION = ("sage_hub", "_flash_3_hub", "sage", "_flash_3", "flash")
+
 PROFILES: dict[str, Profile] = {
     "fast": replace(
         BALANCED,
         name="fast",
-        lora="fusionx",
-        steps=8,
+        lora="lightx2v",
+        steps=4,
         shift=2.0,
         text_guidance=1.0,
         audio_guidance=2.0,
         max_seconds=300.0,
         teacache=None,
+        fp8=True,
+        attention=FAST_ATTENTION,
     ),
     "balanced": BALANCED,
     "quality": replace(
@@ -125,13 +143,13 @@ PROFILES: dict[str, Profile] = {
     "low_vram": replace(BALANCED, name="low_vram", offload=True),
 }
 
-LIGHTX2V = {"steps": 4, "shift": 2.0, "text_guidance": 1.0, "audio_guidance": 2.0}
+FUSIONX = {"steps": 8, "shift": 2.0, "text_guidance": 1.0, "audio_guidance": 2.0}
 
 
 def with_fast_lora(profile: Profile, choice: str) -> Profile:
-    """The fast profile with the chosen LoRA (fusionx: 8 steps; lightx2v: 4 steps)."""
+    """The fast profile with the chosen LoRA (lightx2v: 4 steps, the default; fusionx: 8)."""
     if profile.lora is None or choice == profile.lora:
         return profile
-    if choice == "lightx2v":
-        return replace(profile, lora="lightx2v", **LIGHTX2V)
-    raise ValueError(f"unknown fast LoRA {choice!r}: use fusionx or lightx2v")
+    if choice == "fusionx":
+        return replace(profile, lora="fusionx", **FUSIONX)
+    raise ValueError(f"unknown fast LoRA {choice!r}: use lightx2v or fusionx")

@@ -31,9 +31,7 @@ LABELS = ((0.0, float(CLASS_INTERVAL)), (float(CLASS_RANGE - CLASS_INTERVAL), fl
 BACKGROUND = float(CLASS_RANGE // 2)
 
 
-def portrait_masks(
-    boxes, source_size: tuple[int, int], width: int, height: int
-) -> torch.Tensor:
+def portrait_masks(boxes, source_size: tuple[int, int], width: int, height: int) -> torch.Tensor:
     """[3, height/8, width/8] float masks (speaker 1, speaker 2, background) on the latent grid.
 
     `boxes` are (x0, y0, x1, y1) in the source image's pixels; `source_size` is (width, height).
