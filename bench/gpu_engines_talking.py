@@ -1,59 +1,96 @@
-"""Talking-head (InfiniteTalk) compute per second of video, full-size architecture, random weights.
+"""Talking-head (InfiniteTalk) GPU seconds per second of 480p video, full size, random weights.
 
-Builds every component at its published size (14B Wan I2V transformer + 2.5B audio adapter in
-bf16, UMT5-XXL encoder, CLIP ViT-H/14, Wan VAE, wav2vec2-base) with random weights on one GPU,
-times each part on the shapes a real render uses, and reports per profile:
+Builds every component at its published size (14B Wan I2V transformer + 2.5B audio adapter,
+UMT5-XXL encoder, CLIP ViT-H/14, Wan VAE, wav2vec2-base) with random weights on one GPU, applies
+each profile's own speed features exactly as the engine does (the fast profile: fp8 weight
+storage and the fastest attention kernel that loads; low_vram: block offload), times each part
+on the shapes a real render uses, and reports per profile:
 
-    seconds of compute per second of video
+    GPU seconds per second of video
       = (text + image + audio encoders
          + clips x (VAE encode of the condition + passes x transformer pass + VAE decode))
         / video seconds
 
 where passes = steps x guidance branches (3, or 2 when text guidance is 1), clips from the same
-plan the engine uses. TeaCache (balanced, low_vram) is *not* credited: its skips depend on the
-weights, so the figure is an upper bound for those profiles. Random weights give the same compute
-as real ones. Run: `python bench/gpu_engines_talking.py [--seconds 5] [--profiles fast,balanced]`.
-It prints one JSON object. Without CUDA it says so and exits with status 2.
+plan the engine uses, and the peak GPU memory of that profile. TeaCache (balanced, low_vram) is
+*not* credited: its skips depend on the weights, so the figure is an upper bound there. Random
+weights cost the same compute as real ones. `--speakers 2` times the two-speaker passes
+(both voices and the label routing). The goal for `fast` is 5 GPU seconds per video second
+(docs/PERFORMANCE.md); the JSON says whether this run met it.
+
+Run: `python bench/gpu_engines_talking.py [--seconds 5] [--profiles fast,balanced]`; it prints
+one JSON line. `--tiny` runs the same path at a tiny size on the CPU (figures meaningless) so
+tests can check it; without CUDA and without `--tiny` it says so and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+GOAL_FAST_S_PER_S = 5.0
+# (component, full-size config, tiny config)
+T5 = {"vocab_size": 256384, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24,
+      "num_heads": 64, "feed_forward_proj": "gated-gelu"}  # fmt: skip
+T5_TINY = {"vocab_size": 64, "d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1,
+           "num_heads": 2, "relative_attention_num_buckets": 8}  # fmt: skip
+CLIP = {"hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32,
+        "num_attention_heads": 16, "image_size": 224, "patch_size": 14}  # fmt: skip
+CLIP_TINY = {"hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 2,
+             "num_attention_heads": 2, "image_size": 32, "patch_size": 16}  # fmt: skip
+WAV2VEC_TINY = {"hidden_size": 8, "num_hidden_layers": 3, "num_attention_heads": 2,
+                "intermediate_size": 16, "conv_dim": (8,) * 7, "num_conv_pos_embeddings": 16,
+                "num_conv_pos_embedding_groups": 2}  # fmt: skip
+VAE_TINY = {"base_dim": 8, "z_dim": 16, "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1}
+TRANSFORMER_TINY = {"num_attention_heads": 2, "attention_head_dim": 12, "ffn_dim": 32,
+                    "num_layers": 2, "text_dim": 16, "freq_dim": 16, "image_dim": 8,
+                    "added_kv_proj_dim": 24, "audio_layers": 3, "audio_dim": 8,
+                    "audio_hidden_dim": 16, "audio_tokens": 4, "audio_context_dim": 8}  # fmt: skip
 
-def timed(fn, repeat: int = 2) -> float:
+
+class Clock:
+    """Times a call on the device (synchronising CUDA) and tracks its peak memory."""
+
+    def __init__(self, device, repeat: int) -> None:
+        import torch
+
+        self.torch, self.device, self.repeat = torch, device, repeat
+        self.cuda = device.type == "cuda"
+
+    def sync(self) -> None:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+
+    def time(self, fn, repeat: int | None = None) -> float:
+        fn()  # warm-up
+        self.sync()
+        start = time.perf_counter()
+        for _ in range(repeat or self.repeat):
+            fn()
+        self.sync()
+        return (time.perf_counter() - start) / (repeat or self.repeat)
+
+    def reset_peak(self) -> None:
+        if self.cuda:
+            self.torch.cuda.reset_peak_memory_stats()
+
+    def peak_gib(self) -> float:
+        if self.cuda:
+            return round(self.torch.cuda.max_memory_allocated() / 2**30, 2)
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # host RSS
+
+
+def encoders_seconds(clock: Clock, tiny: bool, seconds: float) -> float:
+    """Text (both prompts), image and audio encoders, once per job."""
     import torch
-
-    fn()  # warm-up
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeat
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="video length to cost")
-    parser.add_argument("--profiles", default="fast,balanced,quality,low_vram")
-    parser.add_argument("--repeat", type=int, default=2, help="timed repetitions per part")
-    args = parser.parse_args(argv)
-
-    import torch
-
-    if not torch.cuda.is_available():
-        print(json.dumps({"error": "no CUDA device: this benchmark needs a GPU (H100 class)"}))
-        return 2
-
-    from diffusers import AutoencoderKLWan
     from transformers import (
         CLIPVisionConfig,
         CLIPVisionModel,
@@ -63,117 +100,158 @@ def main(argv: list[str] | None = None) -> int:
         Wav2Vec2Model,
     )
 
+    dev, dtype = clock.device, torch.bfloat16 if clock.cuda else torch.float32
+    t5 = UMT5EncoderModel(UMT5Config(**(T5_TINY if tiny else T5))).to(dev, dtype).eval()
+    clip = CLIPVisionModel(CLIPVisionConfig(**(CLIP_TINY if tiny else CLIP))).to(dev, dtype)
+    wav2vec = Wav2Vec2Model(Wav2Vec2Config(**(WAV2VEC_TINY if tiny else {}))).to(dev).eval()
+    ids = torch.randint(0, t5.config.vocab_size, (2, 512), device=dev)
+    size = clip.config.image_size
+    pixels = torch.randn(1, 3, size, size, device=dev, dtype=dtype)
+    wave = torch.randn(1, int(16000 * seconds), device=dev)
+    with torch.no_grad():
+        total = (
+            clock.time(partial(t5, ids))
+            + clock.time(partial(clip.eval(), pixel_values=pixels, output_hidden_states=True))
+            + clock.time(partial(wav2vec, wave))
+        )
+    del t5, clip, wav2vec
+    if clock.cuda:
+        torch.cuda.empty_cache()
+    return total
+
+
+def build_transformer(profile, clock: Clock, tiny: bool):
+    """The transformer with random weights, placed as the engine places it for `profile`."""
+    import torch
+
     from gpu.infinitetalk import accel
     from gpu.infinitetalk.model import I2V_14B_CONFIG, InfiniteTalkTransformer
+
+    config = {**I2V_14B_CONFIG, **(TRANSFORMER_TINY if tiny else {})}
+    dtype = torch.bfloat16 if clock.cuda else torch.float32
+    target = torch.device("cpu") if profile.offload else clock.device
+    torch.set_default_dtype(dtype)
+    try:
+        with target:
+            model = InfiniteTalkTransformer(**config).eval().requires_grad_(False)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    notes = []
+    if profile.fp8:
+        notes.append(accel.fp8_storage(model, dtype))
+    if profile.offload and clock.cuda:
+        notes.append(accel.block_offload(model, clock.device))
+    else:
+        model.to(clock.device)
+    notes.append(accel.attention_backend(model, clock.device, profile.attention))
+    return model, notes
+
+
+def profile_parts(profile, clock: Clock, tiny: bool, speakers: int, vae) -> dict:
+    """One transformer pass, one VAE encode and decode at the profile's 480p/720p size."""
+    import torch
+
+    from gpu.infinitetalk.speakers import portrait_masks
+    from gpu.two_speakers import default_boxes
+
+    dev, dtype = clock.device, torch.bfloat16 if clock.cuda else torch.float32
+    width, height = (32, 32) if tiny else profile.bucket(640, 640)
+    model, notes = build_transformer(profile, clock, tiny)
+    cfg = model.config
+    frames = profile.clip_frames
+    lat_t, lat_h, lat_w = (frames - 1) // 4 + 1, height // 8, width // 8
+    x = torch.randn(1, 36, lat_t, lat_h, lat_w, device=dev, dtype=dtype)
+    t = torch.tensor([500.0], device=dev)
+    text = torch.randn(1, 512, cfg.text_dim, device=dev, dtype=dtype)
+    image = torch.randn(1, 257, cfg.image_dim, device=dev, dtype=dtype)
+    windows = torch.randn(
+        speakers, frames, cfg.audio_window, cfg.audio_layers, cfg.audio_dim, device=dev
+    ).to(dtype)
+    masks = None
+    if speakers == 2:
+        masks = portrait_masks(default_boxes(width, height), (width, height), width, height)
+    video = torch.randn(1, 3, frames, height, width, device=dev)
+    latents = torch.randn(1, vae.config.z_dim, lat_t, lat_h, lat_w, device=dev)
+    with torch.no_grad():
+        run = partial(model, x, t, text, image, audio_windows=windows, speaker_masks=masks)
+        parts = {
+            "size": f"{width}x{height}",
+            "tokens_per_pass": lat_t * lat_h * lat_w // 4,
+            "pass_s": clock.time(run),
+            "vae_encode_s": clock.time(partial(vae.encode, video), 1),
+            "vae_decode_s": clock.time(partial(vae.decode, latents), 1),
+            "speed": notes,
+        }
+    del model
+    if clock.cuda:
+        torch.cuda.empty_cache()
+    return parts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="video length to cost")
+    parser.add_argument("--profiles", default="fast,balanced,quality,low_vram")
+    parser.add_argument("--repeat", type=int, default=2, help="timed repetitions per part")
+    parser.add_argument("--speakers", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes on the CPU: a path check")
+    args = parser.parse_args(argv)
+
+    import torch
+    from diffusers import AutoencoderKLWan
+
     from gpu.infinitetalk.profiles import PROFILES
     from gpu.infinitetalk.sampler import Guidance, frame_plan, snap_frames
 
-    dev = torch.device("cuda")
-    bf16 = torch.bfloat16
+    if not args.tiny and not torch.cuda.is_available():
+        print(json.dumps({"error": "no CUDA device: this benchmark needs a GPU (H100 class)"}))
+        return 2
+    device = torch.device("cpu" if args.tiny else "cuda")
+    clock = Clock(device, 1 if args.tiny else args.repeat)
     torch.manual_seed(0)
-    result: dict = {"device": torch.cuda.get_device_name(0), "video_seconds": args.seconds}
-
-    # Encoders, once per job.
-    torch.set_default_dtype(bf16)
-    with torch.device(dev):
-        t5 = UMT5EncoderModel(
-            UMT5Config(
-                vocab_size=256384,
-                d_model=4096,
-                d_kv=64,
-                d_ff=10240,
-                num_layers=24,
-                num_heads=64,
-                feed_forward_proj="gated-gelu",
-            )
-        ).eval()
-        clip = CLIPVisionModel(
-            CLIPVisionConfig(
-                hidden_size=1280,
-                intermediate_size=5120,
-                num_hidden_layers=32,
-                num_attention_heads=16,
-                image_size=224,
-                patch_size=14,
-            )
-        ).eval()
-    torch.set_default_dtype(torch.float32)
-    wav2vec = Wav2Vec2Model(Wav2Vec2Config()).eval().to(dev)
-    ids = torch.randint(0, 256384, (2, 512), device=dev)
-    pixels = torch.randn(1, 3, 224, 224, device=dev, dtype=bf16)
-    wave = torch.randn(1, int(16000 * args.seconds), device=dev)
-    with torch.no_grad():
-        encoders = (
-            timed(partial(t5, ids), args.repeat)
-            + timed(partial(clip, pixel_values=pixels, output_hidden_states=True), args.repeat)
-            + timed(partial(wav2vec, wave), args.repeat)
-        )
-    del t5, clip, wav2vec
-    torch.cuda.empty_cache()
+    name = "cpu (tiny sizes)" if args.tiny else torch.cuda.get_device_name(0)
+    result: dict = {"device": name, "tiny": args.tiny, "video_seconds": args.seconds}
+    result["speakers"] = args.speakers
+    encoders = encoders_seconds(clock, args.tiny, args.seconds)
     result["encoders_s"] = round(encoders, 3)
-
-    vae = AutoencoderKLWan().to(dev).eval()
-    torch.set_default_dtype(bf16)
-    with torch.device(dev):
-        model = InfiniteTalkTransformer(**I2V_14B_CONFIG).eval()
-    torch.set_default_dtype(torch.float32)
-    result["transformer_params_b"] = round(sum(p.numel() for p in model.parameters()) / 1e9, 2)
-    result["attention"] = accel.attention_backend(model, dev)
-
+    vae = AutoencoderKLWan(**(VAE_TINY if args.tiny else {})).to(device).eval()
     frames = snap_frames(int(args.seconds * 25))
     result["frames"] = frames
-    per_res: dict[tuple[int, int], dict] = {}
-    offloaded = False
     result["profiles"] = {}
-    for name in args.profiles.split(","):
-        profile = PROFILES[name]
-        width, height = profile.bucket(640, 640) if profile.bucket_name == "480p" else (960, 960)
+    for profile_name in args.profiles.split(","):
+        profile = PROFILES[profile_name]
+        if args.tiny:  # short clips: the path, not the figures
+            profile = replace(profile, clip_frames=9, motion_frames=5)
+        clock.reset_peak()
+        parts = profile_parts(profile, clock, args.tiny, args.speakers, vae)
         plan = frame_plan(frames, profile.clip_frames, profile.motion_frames)
         branches = len(Guidance(profile.text_guidance, profile.audio_guidance).branches)
-        key = (width, height, profile.offload)
-        if key not in per_res:
-            if profile.offload and not offloaded:
-                model.to("cpu")
-                torch.cuda.empty_cache()
-                accel.block_offload(model, dev)
-                offloaded = True
-            lat_t, lat_h, lat_w = (profile.clip_frames - 1) // 4 + 1, height // 8, width // 8
-            x = torch.randn(1, 36, lat_t, lat_h, lat_w, device=dev, dtype=bf16)
-            t = torch.tensor([500.0], device=dev)
-            text = torch.randn(1, 512, 4096, device=dev, dtype=bf16)
-            image = torch.randn(1, 257, 1280, device=dev, dtype=bf16)
-            windows = torch.randn(1, profile.clip_frames, 5, 12, 768, device=dev, dtype=bf16)
-            video = torch.randn(1, 3, profile.clip_frames, height, width, device=dev)
-            latents = torch.randn(1, 16, lat_t, lat_h, lat_w, device=dev)
-            with torch.no_grad():
-                tokens = model.audio_tokens(windows)
-                step = timed(partial(model, x, t, text, image, audio_tokens=tokens), args.repeat)
-                encode = timed(partial(vae.encode, video), 1)
-                decode = timed(partial(vae.decode, latents), 1)
-            per_res[key] = {
-                "tokens": lat_t * lat_h * lat_w // 4,
-                "pass_s": step,
-                "vae_encode_s": encode,
-                "vae_decode_s": decode,
-            }
-        parts = per_res[key]
         passes = profile.steps * branches
         clip_s = parts["vae_encode_s"] + passes * parts["pass_s"] + parts["vae_decode_s"]
         total = encoders + len(plan) * clip_s
-        result["profiles"][name] = {
-            "size": f"{width}x{height}",
-            "tokens_per_pass": parts["tokens"],
+        result["profiles"][profile_name] = {
+            "size": parts["size"],
+            "tokens_per_pass": parts["tokens_per_pass"],
             "clips": len(plan),
             "steps": profile.steps,
             "guidance_branches": branches,
+            "lora": profile.lora,
+            "speed": parts["speed"],
             "transformer_pass_s": round(parts["pass_s"], 3),
             "vae_encode_s": round(parts["vae_encode_s"], 3),
             "vae_decode_s": round(parts["vae_decode_s"], 3),
             "total_s": round(total, 1),
-            "compute_s_per_video_s": round(total / (frames / 25), 2),
+            "gpu_s_per_video_s": round(total / (frames / 25), 2),
+            "peak_memory_gib": clock.peak_gib(),
             "teacache_credited": False,
         }
-    print(json.dumps(result, indent=2))
+    if "fast" in result["profiles"] and not args.tiny:
+        figure = result["profiles"]["fast"]["gpu_s_per_video_s"]
+        result["fast_goal"] = {
+            "s_per_video_s": GOAL_FAST_S_PER_S,
+            "met": figure <= GOAL_FAST_S_PER_S,
+        }
+    print(json.dumps(result))
     return 0
 
 

@@ -1,0 +1,35 @@
+"""bench/gpu_engines_talking.py --tiny runs its whole path on the CPU and prints one JSON line
+(the figures at tiny size mean nothing; the path, the profile's features and the fields do)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_talking_bench_tiny_prints_one_json_line_per_run():
+    args = ["--tiny", "--seconds", "0.5", "--profiles", "fast,balanced", "--speakers", "2"]
+    done = subprocess.run(
+        [sys.executable, "bench/gpu_engines_talking.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["tiny"] is True and result["speakers"] == 2
+    fast, balanced = result["profiles"]["fast"], result["profiles"]["balanced"]
+    assert (fast["steps"], fast["guidance_branches"], fast["lora"]) == (4, 2, "lightx2v")
+    assert fast["speed"][0].startswith("fp8 weight storage")
+    assert (balanced["steps"], balanced["guidance_branches"]) == (40, 3)
+    for figures in (fast, balanced):
+        assert figures["gpu_s_per_video_s"] > 0 and figures["peak_memory_gib"] > 0
+    assert "fast_goal" not in result  # tiny figures say nothing about the goal
