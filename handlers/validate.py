@@ -110,8 +110,15 @@ def check_prompt(kind: str | None, prompt: PromptFile | None, name: str) -> None
 
 
 def check_speech(job: Job, prompt: PromptFile | None) -> None:
-    """A portrait speaks a recording or a script, never both; voice fields need a script."""
+    """A portrait speaks a recording, a script or two speakers' recordings, never two of them;
+    voice fields need a script."""
     script = _name(job.script) if job.script else ('the "speech" field of prompt.json')
+    if job.two_speakers and (job.audio or job.speaks):
+        other = _name(job.audio) if job.audio else script
+        raise InputRejected(
+            f"{other} and {_name(job.speaker1)} + {_name(job.speaker2)} both give the speech of "
+            f"the portrait {job.stem!r}: keep the two speakers' recordings or the other, not both"
+        )
     if job.speaks and job.audio:
         raise InputRejected(
             f"{_name(job.audio)} is a recording and {script} a script for the same portrait "

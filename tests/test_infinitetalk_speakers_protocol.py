@@ -87,3 +87,15 @@ def test_turns_and_together_place_the_recordings_as_the_reference():
     assert mixed(one, two, Speaking.TOGETHER).tolist() == [0.75, 0.75, 0.5]
     assert timeline_seconds(2.0, 3.0, Speaking.TURNS) == 5.0
     assert timeline_seconds(2.0, 3.0, Speaking.TOGETHER) == 3.0
+
+
+def test_two_speakers_and_a_recording_for_one_portrait_are_refused_in_words(
+    storage, make_settings, notes
+):
+    rt = runtime(storage, make_settings(storage), notes)
+    drop(storage, "both", 0.6, 0.6)
+    storage.put("both/duo.wav", wav(0.6))
+    run_tick(rt)
+    state = status(storage, "both/.dropreel/duo/status.json")
+    assert state["state"] == "failed" and state["fix_by"] == "user"
+    assert "duo.wav and duo.speaker1.wav + duo.speaker2.wav both give the speech" in state["error"]
