@@ -108,7 +108,7 @@ WEIGHTS: tuple[WeightSource, ...] = (
         size_gb=0.6,
         profiles=FAST,
         license="see the model card (not verified offline)",
-        note="8-step LoRA for the fast profile",
+        note="8-step LoRA for the fast profile (talking_head_fast_lora=fusionx)",
     ),
     WeightSource(
         name="lightx2v-lora",
@@ -119,7 +119,7 @@ WEIGHTS: tuple[WeightSource, ...] = (
         size_gb=0.3,
         profiles=FAST,
         license="see the model card (not verified offline)",
-        note="4-step LoRA for the fast profile (talking_head_fast_lora=lightx2v)",
+        note="the fast profile's 4-step step/CFG-distillation LoRA (the default)",
     ),
 )
 
