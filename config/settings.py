@@ -233,8 +233,11 @@ class Settings(BaseSettings):
     talking_head_fast_lora: str = Field(
         "lightx2v", description="LoRA of the fast profile: lightx2v (4 steps) or fusionx (8 steps)."
     )
-    talking_head_fp8: bool = Field(
-        False, description="Store the talking-head transformer's weights in fp8 (less memory)."
+    talking_head_fp8: bool | None = Field(
+        None,
+        description="Store the talking-head transformer's weights in fp8 (less memory, faster); "
+        "unset: only when the default profile is fast. An fp8 worker serves only its default "
+        "profile.",
     )
     talking_head_device: str | None = Field(
         None, description="Device for the talking-head engine (default: cuda if present, else cpu)."

@@ -122,3 +122,13 @@ def test_attention_that_cannot_load_is_named_with_what_ran():
     assert accel.attention_backend(model, torch.device("cpu"), ("sage_hub",)) == (
         "attention: PyTorch SDPA (no CUDA)"
     )
+
+
+def test_fp8_follows_the_default_profile_unless_the_operator_says(tmp_path):
+    def fp8(**kwargs) -> bool:
+        return InfiniteTalkEngine(weights_dir=tmp_path, device="cpu", **kwargs).fp8
+
+    assert fp8(profile="fast") is True
+    assert fp8(profile="balanced") is False
+    assert fp8(profile="fast", fp8=False) is False  # DROPREEL_TALKING_HEAD_FP8=false
+    assert fp8(profile="balanced", fp8=True) is True

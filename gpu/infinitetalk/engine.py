@@ -108,8 +108,9 @@ class InfiniteTalkEngine:
                 + ", ".join(self.profiles)
             )
         self.device_name = device or settings.talking_head_device
-        wants_fp8 = self.profiles[self.default_profile].fp8  # the fast profile: fp8 storage
-        self.fp8 = (settings.talking_head_fp8 or wants_fp8) if fp8 is None else fp8
+        if fp8 is None:  # argument > setting > the default profile's (fast: fp8 storage)
+            fp8 = settings.talking_head_fp8
+        self.fp8 = self.profiles[self.default_profile].fp8 if fp8 is None else fp8
         self.compile = settings.talking_head_compile if compile is None else compile
         self.reanchor_seconds = (
             settings.talking_head_reanchor_seconds if reanchor_seconds is None else reanchor_seconds
@@ -158,7 +159,8 @@ class InfiniteTalkEngine:
             raise InputError(
                 f"this worker stores its weights in fp8 with LoRA {self.fused_lora or 'none'}; "
                 f"the {profile.name} profile needs {profile.lora or 'none'}: use the worker's "
-                f"default profile ({self.default_profile}) or turn talking_head_fp8 off"
+                f"default profile ({self.default_profile}), or the operator sets "
+                "DROPREEL_TALKING_HEAD_FP8=false so that it can swap profiles"
             )
         if self.fused_lora:
             restore(model, self._lora_backup)
