@@ -182,12 +182,16 @@ def test_images_are_pinned_from_pyproject(s3_env):
     packages = load_app().PLAN.packages
     assert packages.torch == ("torch==2.13.0",)
     assert not any(p.startswith(("torch", "diffusers")) for p in packages.cpu_image)
-    for needed in ("diffusers", "transformers", "accelerate", "boto3"):
+    for needed in ("diffusers", "transformers", "accelerate", "boto3", "kernels"):
         assert any(p.startswith(needed) for p in packages.gpu_image), needed
+    assert not any(p.startswith("kernels") for p in packages.cpu_image)
     assert all(re.search(r"(==|~=|>=)", p) for p in packages.cpu_image + packages.gpu_image)
     source = (ROOT / "infra" / "modal" / "app.py").read_text()
     assert source.count(".add_local_python_source(*modal_plan.SOURCE_PACKAGES)") == 2
-    assert load_app().PLAN.image_env["HF_HOME"].startswith("/weights")
+    env = load_app().PLAN.image_env
+    assert env["HF_HOME"].startswith("/weights")
+    # engines mount the weights Volume read-only: hub kernels are cached in the container
+    assert not env["KERNELS_CACHE"].startswith("/weights")
 
 
 def test_no_deprecated_modal_names_anywhere_in_the_source():

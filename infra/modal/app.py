@@ -35,8 +35,9 @@ cpu_image = (
 )
 
 # The engines: the CUDA build of torch (PyPI's Linux wheels), diffusers, transformers,
-# accelerate. The attention backends the profiles use are PyTorch's own (cuDNN and
-# memory-efficient SDPA, docs/ENGINES.md), so no extra attention kernels are installed.
+# accelerate, and `kernels`, which loads prebuilt attention kernels (SageAttention 2 for the
+# talking-head `fast` profile) from the Hugging Face kernel hub on first use; where none loads,
+# the engine falls back to PyTorch's SDPA and status.json says so (docs/ENGINES.md).
 
 gpu_image = (
     modal.Image.debian_slim(python_version=modal_plan.PYTHON_VERSION)

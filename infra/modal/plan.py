@@ -34,6 +34,7 @@ SOURCE_PACKAGES = ("config", "handlers", "gpu", "infra", "triggers")
 WEIGHTS_VOLUME = "dropreel-weights"
 WEIGHTS_PATH = "/weights"
 HF_HOME = f"{WEIGHTS_PATH}/huggingface"
+KERNELS_CACHE = "/tmp/dropreel-kernels"
 
 STORAGE_SECRET = "dropreel-storage"
 SLACK_SECRET = "dropreel-slack"
@@ -444,6 +445,9 @@ def build_plan(settings: Settings, engines: dict[str, EngineSpec] | None = None)
             "HF_HOME": HF_HOME,
             "DROPREEL_WEIGHTS_DIR": f"{WEIGHTS_PATH}/dropreel",
             "PYTHONUNBUFFERED": "1",
+            # Hub attention kernels are fetched on first use; the weights Volume is read-only
+            # for engine classes, so they are cached in the container (docs/ENGINES.md).
+            "KERNELS_CACHE": KERNELS_CACHE,
         },
         deployed_settings=deployed_settings(settings),
         packages=read_packages(),
