@@ -219,7 +219,7 @@ class MultiHeadCrossAttention(nn.Module):
         self.k_norm = RMSNormFP32(self.head_dim)
 
     def forward(self, x, text, text_mask, first_noisy: int) -> torch.Tensor:
-        batch, seq, dim = x.shape
+        batch, _, dim = x.shape
         noisy = x[:, first_noisy:]
         q = self.q_norm(self.q_linear(noisy).unflatten(-1, (self.num_heads, self.head_dim)))
         kv = self.kv_linear(text).unflatten(-1, (2, self.num_heads, self.head_dim))
