@@ -216,3 +216,23 @@ def test_missing_weights_name_the_fix(tmp_path):
     eng = LongCatAvatarEngine(weights_dir=tmp_path / "empty", device="cpu")
     with pytest.raises(WeightsMissing, match="dropreel weights pull longcat-avatar"):
         eng.load()
+
+
+@pytest.mark.parametrize("profile", ["fast", "quality", "low_vram"])
+def test_loader_opens_exactly_the_pulled_files(tiny_weights, profile):
+    from huggingface_hub.utils import filter_repo_objects
+
+    from gpu.weights import sources_for
+    from tests.file_opens import opened_files
+
+    matched = set()
+    for source in sources_for(get_spec("longcat-avatar"), [profile]):
+        folder = tiny_weights / str(source.folder)
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        kept = filter_repo_objects(files, allow_patterns=list(source.patterns))
+        matched |= {f"{source.folder}/{f}" for f in kept}
+    with opened_files(tiny_weights) as opened:
+        LongCatAvatarEngine(weights_dir=tiny_weights, profile=profile, device="cpu").load()
+    # Exactly the pulled files; the base repo's scheduler is v1.0's (v1.5 ships its own).
+    unread = {"LongCat-Video/scheduler/scheduler_config.json"} if profile != "quality" else set()
+    assert opened == matched - unread

@@ -56,7 +56,7 @@ class Components:
     text_encoder: torch.nn.Module
     tokenizer: object
     audio: object  # WhisperFeatures (v1.5) or gpu.infinitetalk.audio.AudioEncoder (v1.0)
-    scheduler_dir: Path
+    scheduler_config: dict
     device: torch.device
     dtype: torch.dtype
     offloaded: bool = False
@@ -107,6 +107,11 @@ class Components:
             notes.append(accel.block_offload(transformer, device))
         else:
             transformer.to(device)
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        scheduler_config = FlowMatchEulerDiscreteScheduler.load_config(
+            str(scheduler_dir), local_files_only=True
+        )
         return cls(
             profile.version,
             transformer,
@@ -114,7 +119,7 @@ class Components:
             text_encoder,
             tokenizer,
             audio,
-            scheduler_dir,
+            scheduler_config,
             device,
             dtype,
             profile.offload,
@@ -231,9 +236,7 @@ def make_scheduler(c: Components, profile: Profile, steps: int, continuation: bo
     """The published scheduler set to the profile's sigmas (timesteps on the 0..1000 scale)."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(
-        str(c.scheduler_dir), local_files_only=True
-    )
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(c.scheduler_config)
     schedule = sigmas(profile, steps)
     scheduler.set_timesteps(len(schedule), sigmas=schedule, device=c.device)
     if continuation and not profile.distill:  # enhance_hf
