@@ -128,7 +128,7 @@ def test_refusals_say_what_is_wrong_and_what_to_do(engine, tmp_path):
     png, wav = _files(tmp_path, 1.5)
     request = decoded_request("talking_head", image=png, audio=wav)
     too_long = replace(request, audio=replace(request.audio, seconds=61.0), profile="quality")
-    with pytest.raises(InputError, match=r"at most 60 s: cut .* or use the fast profile"):
+    with pytest.raises(InputError, match=r"quality profile makes longcat-avatar videos of at most 60 s: cut .* or use the fast"):
         engine.check_inputs(too_long)
     with pytest.raises(InputError, match=r"500 ms long; .* at least 1 s of speech"):
         engine.check_inputs(replace(request, audio=replace(request.audio, seconds=0.5)))

@@ -21,6 +21,7 @@ import numpy as np
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import InputError
 from gpu.longcat.profiles import PROFILES, Profile
+from gpu.talking_limits import check_longest, pick_profile
 
 log = logging.getLogger(__name__)
 
@@ -111,23 +112,9 @@ class LongCatAvatarEngine:
         image, audio = request.image, request.audio
         if image is None or audio is None or not audio.seconds:
             raise InputError("a talking_head job needs one image and one non-empty audio file")
-        name = request.profile or self.default_profile
-        if name not in self.profiles:
-            raise InputError(f"profile {name!r} is not one of {', '.join(self.profiles)}")
-        profile = self.profiles[name]
+        profile = pick_profile(request.profile, self.default_profile, self.profiles)
+        check_longest(audio, profile, self.profiles, f"{NAME} video")
         seconds = audio.seconds
-        if seconds > profile.max_seconds:
-            longest = max(self.profiles.values(), key=lambda p: p.max_seconds)
-            hint = (
-                f", or use the {longest.name} profile (up to {longest.max_seconds:.0f} s)"
-                if longest.max_seconds > profile.max_seconds
-                else ""
-            )
-            raise InputError(
-                f"{audio.name} is {seconds:.1f} s long; the {profile.name} profile of {NAME} "
-                f"makes videos of at most {profile.max_seconds:.0f} s: cut the recording into "
-                f"shorter parts{hint}"
-            )
         if seconds < profile.min_seconds:
             raise InputError(
                 f"{audio.name} is {seconds * 1000:.0f} ms long; a {NAME} video needs at least "

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gpu.infinitetalk.keymap import KeyMapError, check_complete
+from gpu.infinitetalk.keymap import KeyMapError, check_complete, load_checked
 
 LORA_PREFIX = "lora___lorahyphen___"
 LORA_HYPHEN = "___lorahyphen___"
 PREFIXES = ("model.", "dit.")
 
-__all__ = ["KeyMapError", "check_complete", "lora_target", "map_key"]
+__all__ = ["KeyMapError", "check_complete", "load_checked", "lora_target", "map_key"]
 
 
 def map_key(key: str, ours: Iterable[str]) -> str:

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from gpu.errors import EngineError, WeightsMissing
-from gpu.infinitetalk.pipeline import clean_prompt, fit_to_bucket, vae_decode, vae_encode
+from gpu.infinitetalk.pipeline import fit_to_bucket, umt5_states, vae_decode, vae_encode
 from gpu.longcat import keymap
 from gpu.longcat.audio import WhisperFeatures, segment_windows
 from gpu.longcat.model import FrameLayout, LongCatAvatarTransformer
@@ -32,7 +32,6 @@ from gpu.longcat.weights import ENGINE, resolve
 
 log = logging.getLogger(__name__)
 
-TEXT_LEN = 512
 LORA_RANK_ALPHA = (128, 64)  # the demo's `load_lora(..., lora_network_dim=128, alpha=64)`
 # The single-speaker demo's negative prompt.
 NEGATIVE_PROMPT = (
@@ -154,15 +153,7 @@ def load_transformer(folder: Path, dtype: torch.dtype) -> LongCatAvatarTransform
                     raise EngineError(f"{path.name}: {key} is also in an earlier shard")
                 tensor = f.get_tensor(key)
                 state[name] = tensor.to(dtype) if tensor.is_floating_point() else tensor
-    missing, unexpected, wrong = keymap.check_complete(state, expected)
-    if missing or unexpected or wrong:
-        raise EngineError(
-            "the LongCat-Video-Avatar weights do not match the model: "
-            f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected "
-            f"(e.g. {unexpected[:3]}), {len(wrong)} wrongly shaped (e.g. {wrong[:2]}); "
-            f"pull them again with `dropreel weights pull {ENGINE}`"
-        )
-    model.load_state_dict(state, strict=True, assign=True)
+    keymap.load_checked(model, state, "LongCat-Video-Avatar", f"dropreel weights pull {ENGINE}")
     return model
 
 
@@ -203,19 +194,8 @@ def fuse_lora(model: torch.nn.Module, path: Path, multiplier: float = 1.0) -> in
 @torch.no_grad()
 def encode_text(c: Components, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """UMT5 features [B, 512, C] and their token mask [B, 512] (reference: _get_t5_prompt_embeds)."""
-    enc = c.text_encoder
-    device = next(enc.parameters()).device
-    tokens = c.tokenizer(
-        [clean_prompt(p) for p in prompts],
-        padding="max_length",
-        max_length=TEXT_LEN,
-        truncation=True,
-        add_special_tokens=True,
-        return_attention_mask=True,
-        return_tensors="pt",
-    )
-    mask = tokens.attention_mask.to(device)
-    hidden = enc(tokens.input_ids.to(device), attention_mask=mask).last_hidden_state
+    device = next(c.text_encoder.parameters()).device
+    hidden, mask = umt5_states(c.text_encoder, c.tokenizer, prompts, device)
     return hidden.to(c.device, c.dtype), mask.to(c.device)
 
 
