@@ -22,7 +22,7 @@ pessimistic speed), `min_seconds` the shortest speech worth a talking head.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # height/width ratio -> (height, width): the reference's ASPECT_RATIO_627 table, the one its
 # `get_condition_shape` uses for a 480p portrait (its 720p table is not offered here).
@@ -104,14 +104,5 @@ PROFILES: dict[str, Profile] = {
         audio_guidance=4.0,
         max_seconds=60.0,
     ),
-    "low_vram": Profile(
-        name="low_vram",
-        version="v1.5",
-        steps=8,
-        text_guidance=1.0,
-        audio_guidance=1.0,
-        distill=True,
-        offload=True,
-        max_seconds=120.0,
-    ),
+    "low_vram": replace(FAST, name="low_vram", offload=True, max_seconds=120.0),
 }
