@@ -4,6 +4,8 @@
   (UMT5EncoderModel), vae (AutoencoderKLWan), scheduler (FlowMatchEulerDiscreteScheduler);
 - LongCat-Video-Avatar-1.5/: base_model (config.json in the reference's keys, sharded
   safetensors with an index, every key from tests/data/longcat_avatar_keys.json),
+  base_model_int8 (the same weights quantized as the reference's `quantize_model` writes them:
+  `quantized_model-*.safetensors`),
   lora/dmd_lora.safetensors (the reference's LoRA naming, one target split in three chunks),
   whisper-large-v3 (WhisperModel + WhisperFeatureExtractor, 128 mel bins), scheduler;
 - LongCat-Video-Avatar/: avatar_single (the v1.0 DiT, wav2vec2-sized audio adapter) and
@@ -33,6 +35,7 @@ def build(root: Path, seed: int = 0) -> Path:
     _base(root / "LongCat-Video")
     v15 = root / "LongCat-Video-Avatar-1.5"
     _dit(v15 / "base_model", TINY_CONFIG, gen)
+    _int8(v15 / "base_model", v15 / "base_model_int8")
     _lora(v15 / "lora", gen)
     _whisper(v15 / "whisper-large-v3")
     _scheduler(v15 / "scheduler")
@@ -103,6 +106,28 @@ def _dit(folder: Path, config: dict, gen: torch.Generator) -> None:
         weight_map.update(dict.fromkeys(part, name))
     (folder / "diffusion_pytorch_model.safetensors.index.json").write_text(
         json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2)
+    )
+
+
+def _int8(source: Path, folder: Path) -> None:
+    from gpu.longcat.int8 import quantize
+    from gpu.longcat.pipeline import load_transformer
+
+    state = quantize(load_transformer(source, torch.float32))
+    keys = sorted(state)
+    shards = [keys[: len(keys) // 2], keys[len(keys) // 2 :]]
+    folder.mkdir(parents=True, exist_ok=True)
+    weight_map = {}
+    for i, part in enumerate(shards, 1):
+        name = f"quantized_model-{i:05d}-of-{len(shards):05d}.safetensors"
+        save_file({k: state[k].contiguous() for k in part}, str(folder / name))
+        weight_map.update(dict.fromkeys(part, name))
+    (folder / "quantized_model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map})
+    )
+    (folder / "config.json").write_text((source / "config.json").read_text())
+    (folder / "quantization_config.json").write_text(
+        json.dumps({"quantization_method": "int8_per_channel_symmetric"})
     )
 
 

@@ -106,6 +106,21 @@ def test_quality_profile_is_v10_at_16_fps(engine, tmp_path):
     engine.load()  # back to the default (fast, v1.5) for the other tests
 
 
+def test_low_vram_renders_on_the_int8_dit_with_the_lora_as_a_side_branch(engine, tmp_path):
+    from gpu.longcat.int8 import QuantizedLinear
+
+    png, wav = _files(tmp_path, 1.0)
+    plan = engine.check_inputs(
+        decoded_request("talking_head", image=png, audio=wav, profile="low_vram")
+    )
+    frames = list(engine.render(plan))
+    assert len(frames) == 25 and plan.describe()["model"] == "LongCat-Video-Avatar v1.5 INT8"
+    qkv = engine.components.transformer.blocks[0].attn.qkv
+    assert isinstance(qkv, QuantizedLinear) and qkv.lora is not None
+    assert not np.isnan(np.stack(frames).astype(float)).any()
+    engine.load()  # back to the default (fast, bf16)
+
+
 def test_three_segments_make_one_continuous_video(engine, tmp_path):
     profile = TINY_PROFILES["fast"]
     total = profile.segment_frames + 2 * profile.new_frames  # exactly three segments
@@ -128,7 +143,10 @@ def test_refusals_say_what_is_wrong_and_what_to_do(engine, tmp_path):
     png, wav = _files(tmp_path, 1.5)
     request = decoded_request("talking_head", image=png, audio=wav)
     too_long = replace(request, audio=replace(request.audio, seconds=61.0), profile="quality")
-    with pytest.raises(InputError, match=r"quality profile makes longcat-avatar videos of at most 60 s: cut .* or use the fast"):
+    with pytest.raises(
+        InputError,
+        match=r"quality profile makes longcat-avatar videos of at most 60 s: cut .* or use the fast",
+    ):
         engine.check_inputs(too_long)
     with pytest.raises(InputError, match=r"500 ms long; .* at least 1 s of speech"):
         engine.check_inputs(replace(request, audio=replace(request.audio, seconds=0.5)))

@@ -142,3 +142,30 @@ def test_unknown_keys_are_refused_and_lora_names_decode():
         keymap.map_key("blocks.0.audio_cross_attn.add_k_norm.weight", ours)
     name = "lora___lorahyphen___blocks___lorahyphen___3___lorahyphen___ffn___lorahyphen___w1"
     assert keymap.lora_target(name) == "blocks.3.ffn.w1"
+
+
+def int8_keys(config: dict) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """The INT8 checkpoint's keys: each Linear weight (2-D) but the final one as int8 + scale."""
+    out = {}
+    for key, shape in reference_keys(config).items():
+        module = key.removesuffix(".weight")
+        if len(shape) == 2 and key.endswith(".weight") and module != "final_layer.linear":
+            out[f"{module}.weight_int8"] = (shape, torch.int8)
+            out[f"{module}.weight_scale"] = ((shape[0],), torch.float32)
+        else:
+            out[key] = (shape, None)
+    return out
+
+
+def test_int8_layout_at_full_size_on_the_meta_device():
+    from gpu.longcat.int8 import quantized_layout
+
+    with torch.device("meta"):
+        model = quantized_layout(LongCatAvatarTransformer(**FULL_SIZE))
+    ours = model.state_dict()
+    published = int8_keys({**FULL_SIZE, "patch_size": list(FULL_SIZE["patch_size"])})
+    assert set(ours) == set(published)
+    assert {k: tuple(v.shape) for k, v in ours.items()} == {k: s for k, (s, _) in published.items()}
+    assert all(ours[k].dtype == d for k, (_, d) in published.items() if d is not None)
+    int8_bytes = sum(v.numel() * v.element_size() for v in ours.values() if v.dtype == torch.int8)
+    assert round(int8_bytes / 1e9) == 16  # half the bf16 DiT

@@ -43,7 +43,7 @@ class LongCatPlan(RenderPlan):
         p = self.profile
         return {
             "engine": NAME,
-            "model": f"{MODEL} {p.version}",
+            "model": f"{MODEL} {p.version}" + (" INT8" if p.int8 else ""),
             "profile": p.name,
             "segments": self.segments,
             "segment_frames": p.segment_frames,
@@ -93,8 +93,9 @@ class LongCatAvatarEngine:
         from gpu.longcat.pipeline import Components
 
         current = self.components
-        if current is not None and (current.version, current.offloaded) == (
+        if current is not None and current.variant == (
             profile.version,
+            profile.int8,
             profile.offload,
         ):
             return

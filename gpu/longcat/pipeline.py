@@ -44,7 +44,12 @@ NEGATIVE_PROMPT = (
 DEFAULT_PROMPT = "A person is speaking to the camera with natural expressions and lip movements."
 # v1.0 continuation segments (not distilled) end on uniform timesteps (`enhance_hf`).
 TAIL_FROM, TAIL_STEPS = 500.0, 10
-DIT_FOLDER = {"v1.5": ("avatar-1.5", "base_model"), "v1.0": ("avatar-1.0", "avatar_single")}
+# (weight source, folder, shard prefix) of each DiT: v1.5 bf16 or INT8, v1.0.
+DITS = {
+    ("v1.5", False): ("avatar-1.5-dit", "base_model", "diffusion_pytorch_model"),
+    ("v1.5", True): ("avatar-1.5-int8", "base_model_int8", "quantized_model"),
+    ("v1.0", False): ("avatar-1.0", "avatar_single", "diffusion_pytorch_model"),
+}
 
 
 @dataclass
@@ -58,7 +63,7 @@ class Components:
     scheduler_config: dict
     device: torch.device
     dtype: torch.dtype
-    offloaded: bool = False
+    variant: tuple = ()  # (version, int8, offload): what a profile must match to reuse these
     notes: list[str] = field(default_factory=list)
 
     @classmethod
@@ -71,10 +76,10 @@ class Components:
         from gpu.infinitetalk.audio import AudioEncoder
 
         base = resolve("longcat-video", root, marker="vae")
-        source, sub = DIT_FOLDER[profile.version]
+        source, sub, shards = DITS[(profile.version, profile.int8)]
         avatar = resolve(source, root, marker=sub)
-        transformer = load_transformer(avatar / sub, dtype)
-        notes = [f"LongCat-Video-Avatar {profile.version}"]
+        transformer = load_transformer(avatar / sub, dtype, shards)
+        notes = [f"LongCat-Video-Avatar {profile.version}" + (" INT8" if profile.int8 else "")]
         if profile.distill:
             lora = avatar / "lora" / "dmd_lora.safetensors"
             if not lora.is_file():
@@ -121,28 +126,36 @@ class Components:
             scheduler_config,
             device,
             dtype,
-            profile.offload,
+            (profile.version, profile.int8, profile.offload),
             notes,
         )
 
 
-def load_transformer(folder: Path, dtype: torch.dtype) -> LongCatAvatarTransformer:
+def load_transformer(
+    folder: Path, dtype: torch.dtype, prefix: str = "diffusion_pytorch_model"
+) -> LongCatAvatarTransformer:
     """Build the DiT from the published config.json and load every published tensor.
 
-    Zero missing, zero unexpected and zero wrongly shaped keys, or an error naming them.
+    Zero missing, zero unexpected and zero wrongly shaped keys, or an error naming them. Shards
+    named `quantized_model*` are the INT8 DiT: its Linears become `QuantizedLinear`s, whose int8
+    weights and float32 scales keep their dtypes.
     """
     from accelerate import init_empty_weights
     from safetensors import safe_open
 
-    shards = sorted(folder.glob("diffusion_pytorch_model*.safetensors"))
+    from gpu.longcat.int8 import quantized_layout
+
+    shards = sorted(folder.glob(f"{prefix}*.safetensors"))
     if not (folder / "config.json").is_file() or not shards:
         raise WeightsMissing(
-            f"no config.json and diffusion_pytorch_model*.safetensors in {folder}: run "
+            f"no config.json and {prefix}*.safetensors in {folder}: run "
             f"`dropreel weights pull {ENGINE}`"
         )
     config = json.loads((folder / "config.json").read_text())
     with init_empty_weights():
         model = LongCatAvatarTransformer.from_config(config)
+        if prefix == "quantized_model":
+            quantized_layout(model)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     state: dict[str, torch.Tensor] = {}
     for path in shards:
@@ -152,7 +165,8 @@ def load_transformer(folder: Path, dtype: torch.dtype) -> LongCatAvatarTransform
                 if name in state:
                     raise EngineError(f"{path.name}: {key} is also in an earlier shard")
                 tensor = f.get_tensor(key)
-                state[name] = tensor.to(dtype) if tensor.is_floating_point() else tensor
+                cast = tensor.is_floating_point() and not name.endswith("weight_scale")
+                state[name] = tensor.to(dtype) if cast else tensor
     keymap.load_checked(model, state, "LongCat-Video-Avatar", f"dropreel weights pull {ENGINE}")
     return model
 
@@ -162,9 +176,12 @@ def fuse_lora(model: torch.nn.Module, path: Path, multiplier: float = 1.0) -> in
     """Add the DMD LoRA's low-rank update to each target Linear's weight; returns the count.
 
     W += multiplier * alpha_scale * up @ down, where a target split in K output chunks
-    (`lora_up.blocks.K`) takes rows chunk k from up_k and the k-th slice of down's rows.
+    (`lora_up.blocks.K`) takes rows chunk k from up_k and the k-th slice of down's rows. An INT8
+    layer keeps the update as a side branch instead (as the reference's LoRA forward does).
     """
     from safetensors.torch import load_file
+
+    from gpu.longcat.int8 import QuantizedLinear
 
     entries = load_file(str(path))
     names = sorted({k.split(".lora_down.weight")[0] for k in entries if ".lora_down." in k})
@@ -179,12 +196,12 @@ def fuse_lora(model: torch.nn.Module, path: Path, multiplier: float = 1.0) -> in
             )
         ]  # fmt: skip
         scale = float(entries.get(f"{name}.alpha_scale", torch.tensor(alpha / rank)))
-        chunk = down.shape[0] // len(ups)
-        delta = torch.cat(
-            [up.float() @ down[i * chunk : (i + 1) * chunk] for i, up in enumerate(ups)], dim=0
-        )
-        weight = target.weight
-        weight.copy_((weight.float() + multiplier * scale * delta).to(weight.dtype))
+        up = torch.block_diag(*[u.float() for u in ups])  # a split target: one block per chunk
+        if isinstance(target, QuantizedLinear):
+            target.add_lora(down, up, multiplier * scale)
+        else:
+            weight = target.weight
+            weight.copy_((weight.float() + multiplier * scale * (up @ down)).to(weight.dtype))
     return len(names)
 
 

@@ -11,8 +11,9 @@ pipeline (`pipeline_longcat_video_avatar.py`) unless said otherwise:
   guidance 4 (three passes), sigmas `linspace(1, 0.001, steps)`; later segments end on 10 uniform
   timesteps from 500 (`enhance_hf`);
 - v1.5 (Whisper-large-v3): 25 fps, stride 1; the DMD LoRA is required ("--use_distill"): 8 steps,
-  text and audio guidance 1 (one pass), sigmas the 8 distilled ones from 1.0 down. The
-  published INT8 DiT (`base_model_int8/`, `--use_int8`) is not used yet (docs/ENGINES.md);
+  text and audio guidance 1 (one pass), sigmas the 8 distilled ones from 1.0 down; the
+  published INT8 DiT (`base_model_int8/`, `--use_int8`, v1.5 only) halves the DiT's memory:
+  `low_vram` uses it, `fast` keeps the bf16 DiT an H100 holds whole;
 - sizes: the portrait's aspect picks the nearest bucket of the reference's 480p table
   (832x480 landscape, 480x832 portrait, ...), as its image-to-video path does.
 
@@ -48,6 +49,7 @@ class Profile:
     buckets: dict[float, tuple[int, int]] = field(default_factory=lambda: BUCKETS_480)
     distill: bool = False  # the DMD LoRA and its 8 distilled sigmas (v1.5)
     offload: bool = False  # blocks stream from host memory, one at a time (CUDA)
+    int8: bool = False  # v1.5's published INT8 DiT (`base_model_int8/`) instead of the bf16 one
     min_seconds: float = 1.0
     segment_frames: int = 93
     cond_frames: int = 13
@@ -104,5 +106,5 @@ PROFILES: dict[str, Profile] = {
         audio_guidance=4.0,
         max_seconds=60.0,
     ),
-    "low_vram": replace(FAST, name="low_vram", offload=True, max_seconds=120.0),
+    "low_vram": replace(FAST, name="low_vram", int8=True, offload=True, max_seconds=120.0),
 }

@@ -11,8 +11,9 @@ patterns name. Rendering never touches the network: `resolve` only looks on disk
 
 Revisions: no commit id of these repositories could be confirmed offline, so a pull fetches
 `main` (docs/ENGINES.md says so); pin them with `dropreel weights list` after the first pull.
-Not pulled: `base_model_int8/` (the INT8 DiT is not used yet), `vocal_separator/` (vocal
-separation is not run), the multi-speaker DiT.
+The v1.5 repository is three sources (shared files, the bf16 DiT for `fast`, the INT8 DiT for
+`low_vram`), so a profile pulls only the DiT it loads. Not pulled: `vocal_separator/` (vocal
+separation is not run), the multi-speaker DiTs.
 """
 
 from __future__ import annotations
@@ -42,17 +43,33 @@ WEIGHTS: tuple[WeightSource, ...] = (
         repo_id="meituan-longcat/LongCat-Video-Avatar-1.5",
         revision=None,
         folder="LongCat-Video-Avatar-1.5",
-        patterns=(
-            "base_model/config.json",
-            "base_model/diffusion_pytorch_model*.safetensors",
-            "lora/dmd_lora.safetensors",
-            "whisper-large-v3/*",
-            "scheduler/*",
-        ),
-        size_gb=37,
+        patterns=("lora/dmd_lora.safetensors", "whisper-large-v3/*", "scheduler/*"),
+        size_gb=5.7,
         profiles=V15,
         license=LICENSE,
-        note="v1.5 DiT (31.7 GB bf16), DMD LoRA (8 steps), whisper-large-v3, scheduler",
+        note="v1.5's DMD LoRA (8 steps, 2.5 GB), whisper-large-v3, scheduler",
+    ),
+    WeightSource(
+        name="avatar-1.5-dit",
+        repo_id="meituan-longcat/LongCat-Video-Avatar-1.5",
+        revision=None,
+        folder="LongCat-Video-Avatar-1.5",
+        patterns=("base_model/config.json", "base_model/diffusion_pytorch_model*.safetensors"),
+        size_gb=31.7,
+        profiles=("fast",),
+        license=LICENSE,
+        note="the v1.5 DiT in bf16 (15.9B parameters)",
+    ),
+    WeightSource(
+        name="avatar-1.5-int8",
+        repo_id="meituan-longcat/LongCat-Video-Avatar-1.5",
+        revision=None,
+        folder="LongCat-Video-Avatar-1.5",
+        patterns=("base_model_int8/config.json", "base_model_int8/quantized_model*.safetensors"),
+        size_gb=16,
+        profiles=("low_vram",),
+        license=LICENSE,
+        note="the v1.5 DiT, weight-only INT8 per output channel (low_vram)",
     ),
     WeightSource(
         name="avatar-1.0",
