@@ -181,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
 # --- longcat-avatar ---------------------------------------------------------------------------
 # `python bench/gpu_engines_talking.py --engine longcat-avatar [--tiny] [--seconds 5]
 # [--profiles fast,quality,low_vram]`: per profile, seconds of compute per second of video and
-# peak memory. On CUDA every component is built at its published size with random weights
-# (the 15.9B DiT in bf16, UMT5-XXL, Whisper-large-v3 or wav2vec2-base, the Wan VAE) and timed on
-# the shapes a real render uses:
+# peak memory. On CUDA every component is built at its published size with random weights (the
+# 15.9B DiT in bf16, or INT8 for low_vram, UMT5-XXL, Whisper-large-v3 or wav2vec2-base, the Wan
+# VAE) and timed on the shapes a real render uses:
 #   total = text encoder + audio encoder
 #           + segments x (VAE encode of the conditioning + steps x passes x DiT pass + VAE decode)
 # with passes 3 when guided (quality) and 1 when distilled (fast, low_vram). With `--tiny` the
@@ -265,6 +265,7 @@ def _longcat_full(args) -> dict:
     )
 
     from gpu.infinitetalk import accel
+    from gpu.longcat.int8 import quantized_layout
     from gpu.longcat.model import FULL_SIZE, V10_AUDIO, FrameLayout, LongCatAvatarTransformer
     from gpu.longcat.profiles import PROFILES
 
@@ -300,15 +301,18 @@ def _longcat_full(args) -> dict:
     built: dict = {}
     for name in args.profiles.split(","):
         profile = PROFILES[name]
-        if profile.version not in built:
+        variant = (profile.version, profile.int8)
+        if variant not in built:
             built.clear()
             torch.cuda.empty_cache()
             config = {**FULL_SIZE, **(V10_AUDIO if profile.version == "v1.0" else {})}
             torch.set_default_dtype(bf16)
             with torch.device(dev):
-                built[profile.version] = LongCatAvatarTransformer(**config).eval()
+                built[variant] = LongCatAvatarTransformer(**config).eval()
+                if profile.int8:  # zero int8 weights: the same compute as the published ones
+                    quantized_layout(built[variant]).to(dev)
             torch.set_default_dtype(torch.float32)
-        model = built[profile.version]
+        model = built[variant]
         if profile.offload:
             model.to("cpu")
             torch.cuda.empty_cache()
