@@ -5,8 +5,9 @@
 the Wan VAE, the version's scheduler config and audio encoder. `render_frames` is the
 reference's single-speaker demo (`run_demo_avatar_single_audio_to_video.py`): the first segment
 animates the portrait (its latent pinned as frame 0, image-to-video); each later segment
-continues from the last 13 frames of the one before, VAE-encoded again as clean conditioning
-latents, with the first segment's first latent in front as the identity reference. Frames are
+continues from the last 13 frames of the one before as 4 clean conditioning latents (v1.5:
+the decoded frames VAE-encoded again; v1.0: the segment's own last latents, the reference's
+`use_vcond`), with the first segment's first latent in front as the identity reference. Frames are
 yielded as each segment is decoded; only the conditioning frames are kept for the next one.
 """
 
@@ -297,6 +298,8 @@ def render_frames(
     lat_h, lat_w = job.height // 8, job.width // 8
     ref_latent = vae_encode(c, cond_image[:, None])  # [z, 1, h, w]
     carried: torch.Tensor | None = None  # previous segment's last frames, [3, n, H, W]
+    carried_latents: torch.Tensor | None = None  # ... and its last latents, [z, k, h, w]
+    cond_latents = (profile.cond_frames - 1) // 4 + 1
     emitted = 0
 
     for index, length in enumerate(lengths):
@@ -306,7 +309,9 @@ def render_frames(
         if first:
             cond, layout_ref = ref_latent, 0
         else:
-            cond, layout_ref = torch.cat([ref_latent, vae_encode(c, carried)], dim=1), 1
+            # v1.5 encodes the decoded frames again; v1.0 keeps the sampled latents (`use_vcond`).
+            again = vae_encode(c, carried) if profile.version == "v1.5" else carried_latents
+            cond, layout_ref = torch.cat([ref_latent, again.to(ref_latent)], dim=1), 1
         lat_t = (length - 1) // 4 + 1
         noise = torch.randn(
             (ref_latent.shape[0], lat_t + layout_ref, lat_h, lat_w), generator=generator
@@ -329,6 +334,7 @@ def render_frames(
         latents = _denoise(c, job, noise, cond, layout, text, mask, windows, not first, on_step)
         video = vae_decode(c, latents[:, layout_ref:])  # [3, length, H, W]
         carried = video[:, -profile.cond_frames :]
+        carried_latents = latents[:, layout_ref:][:, -cond_latents:].cpu()
         new = video if first else video[:, profile.cond_frames :]
         new = new[:, : job.frames - emitted]
         frames = _to_uint8(new)
