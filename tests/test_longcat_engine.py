@@ -254,3 +254,12 @@ def test_loader_opens_exactly_the_pulled_files(tiny_weights, profile):
     # Exactly the pulled files; the base repo's scheduler is v1.0's (v1.5 ships its own).
     unread = {"LongCat-Video/scheduler/scheduler_config.json"} if profile != "quality" else set()
     assert opened == matched - unread
+
+
+def test_sigma_schedules_of_the_reference():
+    from gpu.longcat.pipeline import sigmas
+
+    distilled = sigmas(PROFILES["fast"], 8)
+    assert distilled == pytest.approx([1 - 125 * k / 999 for k in range(8)])
+    full = sigmas(PROFILES["quality"], 50)
+    assert len(full) == 50 and full[0] == 1.0 and full[-1] == pytest.approx(0.001)
