@@ -31,11 +31,6 @@ class QuantizedLinear(nn.Module):
             self.bias = None
         self.lora: tuple[torch.Tensor, torch.Tensor, float] | None = None
 
-    @property
-    def weight(self) -> torch.Tensor:
-        """The dequantized weight [out, in] in float32 (for inspection and tests)."""
-        return self.weight_int8.float() * self.weight_scale[:, None]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         weight = self.weight_int8.to(dtype) * self.weight_scale.to(dtype)[:, None]

@@ -83,6 +83,21 @@ class LayerNormFP32(nn.LayerNorm):
         return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).to(x.dtype)
 
 
+def fp32_linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """layer(x) computed in float32, whatever the layer stores (the reference runs its
+    modulation, timestep and output layers under float32 autocast)."""
+    x = x.float()
+    if isinstance(layer, nn.Linear):
+        bias = None if layer.bias is None else layer.bias.float()
+        return F.linear(x, layer.weight.float(), bias)
+    return layer(x).float()  # an INT8 layer dequantizes to the input's dtype
+
+
+def fp32_modulation(seq: nn.Sequential, t: torch.Tensor) -> torch.Tensor:
+    """SiLU then Linear (an adaLN modulation) in float32."""
+    return fp32_linear(seq[1], F.silu(t.float()))
+
+
 def modulate(norm: nn.Module, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor):
     """norm(x) * (1 + scale) + shift in float32; x [B, T, S, C], shift/scale [B, T, 1, C]."""
     return (norm(x.float()) * (scale + 1) + shift).to(x.dtype)
@@ -112,7 +127,7 @@ class TimestepEmbedder(nn.Module):
         freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)
         args = t.float()[:, None] * freqs.to(t.device)[None]
         embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-        return self.mlp(embedding.to(self.mlp[0].weight.dtype)).float()
+        return fp32_linear(self.mlp[2], F.silu(fp32_linear(self.mlp[0], embedding)))
 
 
 class CaptionEmbedder(nn.Module):
@@ -320,7 +335,7 @@ class LongCatAvatarBlock(nn.Module):
         batch, seq, dim = x.shape
         frames, cond = layout.frames, layout.cond
         per = seq // frames
-        mods = self.adaLN_modulation(t.to(self.adaLN_modulation[1].weight.dtype)).float()
+        mods = fp32_modulation(self.adaLN_modulation, t)
         shift, scale, gate, shift_f, scale_f, gate_f = mods.unsqueeze(2).chunk(6, dim=-1)
         h = modulate(self.mod_norm_attn, x.view(batch, frames, per, dim), shift, scale)
         attn = self.attn(h.view(batch, seq, dim), rope, layout)
@@ -329,7 +344,7 @@ class LongCatAvatarBlock(nn.Module):
         )
         x = x + self.cross_attn(self.pre_crs_attn_norm(x), text, text_mask, cond * per)
 
-        audio_mods = self.audio_adaLN_modulation(t[:, cond:].to(mods.dtype)).float()
+        audio_mods = fp32_modulation(self.audio_adaLN_modulation, t[:, cond:])
         a_shift, a_scale, a_gate = audio_mods.unsqueeze(2).chunk(3, dim=-1)
         audio = audio.unflatten(0, (batch, frames))[:, cond:].flatten(0, 1)
         noisy = self.audio_cross_attn(
@@ -381,10 +396,9 @@ class FinalLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, frames: int) -> torch.Tensor:
         batch, seq, dim = x.shape
-        mods = self.adaLN_modulation(t.to(self.linear.weight.dtype)).float()
-        shift, scale = mods.unsqueeze(2).chunk(2, dim=-1)
+        shift, scale = fp32_modulation(self.adaLN_modulation, t).unsqueeze(2).chunk(2, dim=-1)
         h = modulate(self.norm_final, x.view(batch, frames, -1, dim).float(), shift, scale)
-        return self.linear(h.view(batch, seq, dim).to(self.linear.weight.dtype))
+        return fp32_linear(self.linear, h.view(batch, seq, dim))
 
 
 class LongCatAvatarTransformer(ModelMixin, ConfigMixin):
@@ -455,7 +469,7 @@ class LongCatAvatarTransformer(ModelMixin, ConfigMixin):
     def audio_tokens(self, windows: torch.Tensor) -> torch.Tensor:
         """Audio windows [B, F, w, blocks, C] for F = 4n+1 video frames -> [B, n+1, M, C_out]."""
         scale, mid = self.config.vae_scale, self.config.audio_window // 2
-        windows = windows.to(self.audio_proj.proj1.weight.dtype)
+        windows = windows.to(self.x_embedder.proj.weight.dtype)  # the compute dtype
         first = windows[:, :1]
         latter = windows[:, 1:].unflatten(1, (-1, scale))
         grouped = torch.cat(
