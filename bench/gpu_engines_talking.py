@@ -255,5 +255,190 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# --- longcat-avatar ---------------------------------------------------------------------------
+# `python bench/gpu_engines_talking.py --engine longcat-avatar [--tiny] [--seconds 5]
+# [--profiles fast,quality,low_vram]`: per profile, seconds of compute per second of video and
+# peak memory. On CUDA every component is built at its published size with random weights (the
+# 15.9B DiT in bf16, or INT8 for low_vram, UMT5-XXL, Whisper-large-v3 or wav2vec2-base, the Wan
+# VAE) and timed on the shapes a real render uses:
+#   total = text encoder + audio encoder
+#           + segments x (VAE encode of the conditioning + steps x passes x DiT pass + VAE decode)
+# with passes 3 when guided (quality) and 1 when distilled (fast, low_vram). With `--tiny` the
+# real engine renders end to end on the CPU with the tiny published layouts of the tests
+# (tests/longcat_tiny.py): the code path, not the speed, of a GPU render.
+
+
+def longcat_avatar(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="longcat-avatar compute per second of video")
+    parser.add_argument("--engine", choices=["longcat-avatar"], required=True)
+    parser.add_argument("--seconds", type=float, default=5.0, help="video length to cost")
+    parser.add_argument("--profiles", default="fast,quality,low_vram")
+    parser.add_argument("--repeat", type=int, default=2, help="timed repetitions per part")
+    parser.add_argument("--tiny", action="store_true", help="tiny weights, end to end, on CPU")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        result = _longcat_tiny(args)
+    else:
+        import torch
+
+        if not torch.cuda.is_available():
+            print(json.dumps({"error": "no CUDA device: use --tiny, or run on an H100-class GPU"}))
+            return 2
+        result = _longcat_full(args)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _longcat_tiny(args) -> dict:
+    import resource
+    import tempfile
+
+    from gpu.engine import RenderRequest
+    from gpu.longcat.engine import LongCatAvatarEngine, scaled_profiles
+    from gpu.media import load_image, probe_audio
+    from infra.cli import samples
+    from tests import longcat_tiny
+
+    result: dict = {"device": "cpu (tiny weights)", "video_seconds": args.seconds, "profiles": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = longcat_tiny.build(Path(tmp) / "weights")
+        png, wav = Path(tmp) / "face.png", Path(tmp) / "voice.wav"
+        png.write_bytes(samples.portrait_png(96, 64))
+        wav.write_bytes(samples.voice_wav(args.seconds, rate=16000))
+        profiles = scaled_profiles(0.05, steps=1, segment_frames=17, cond_frames=5)
+        request = RenderRequest(
+            kind="talking_head",
+            image=load_image(png, 40_000_000),
+            audio=probe_audio(wav, 3600, 0.0),
+        )
+        engine = LongCatAvatarEngine(weights_dir=root, profiles=profiles, device="cpu")
+        for name in args.profiles.split(","):
+            plan = engine.check_inputs(replace(request, profile=name))
+            engine._load(plan.profile)  # loading is not part of a render's cost
+            start = time.perf_counter()
+            frames = sum(1 for _ in engine.render(plan))
+            seconds = time.perf_counter() - start
+            result["profiles"][name] = {
+                "frames": frames,
+                "fps": plan.fps,
+                "segments": plan.segments,
+                "render_s": round(seconds, 3),
+                "gpu_s_per_video_s": round(seconds / (frames / plan.fps), 3),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+    return result
+
+
+def _longcat_full(args) -> dict:
+    import torch
+    from diffusers import AutoencoderKLWan
+    from transformers import (
+        UMT5Config,
+        UMT5EncoderModel,
+        Wav2Vec2Config,
+        Wav2Vec2Model,
+        WhisperConfig,
+        WhisperModel,
+    )
+
+    from gpu.infinitetalk import accel
+    from gpu.longcat.int8 import quantized_layout
+    from gpu.longcat.model import FULL_SIZE, V10_AUDIO, FrameLayout, LongCatAvatarTransformer
+    from gpu.longcat.profiles import PROFILES
+
+    dev, bf16 = torch.device("cuda"), torch.bfloat16
+    timed = Clock(dev, args.repeat).time
+    torch.manual_seed(0)
+    result: dict = {"device": torch.cuda.get_device_name(0), "video_seconds": args.seconds}
+    torch.set_default_dtype(bf16)
+    with torch.device(dev):
+        t5 = UMT5EncoderModel(
+            UMT5Config(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24,
+                       num_heads=64, feed_forward_proj="gated-gelu")
+        ).eval()  # fmt: skip
+        whisper = WhisperModel(
+            WhisperConfig(num_mel_bins=128, d_model=1280, encoder_layers=32, decoder_layers=1,
+                          encoder_attention_heads=20, encoder_ffn_dim=5120)
+        ).get_encoder().eval()  # fmt: skip
+    torch.set_default_dtype(torch.float32)
+    wav2vec = Wav2Vec2Model(Wav2Vec2Config()).eval().to(dev)
+    ids = torch.randint(0, 256384, (2, 512), device=dev)
+    mel = torch.randn(1, 128, 3000, device=dev, dtype=bf16)
+    wave = torch.randn(1, int(16000 * args.seconds), device=dev)
+    chunks = -(-args.seconds // 30)
+    with torch.no_grad():
+        text_s = timed(partial(t5, ids), args.repeat)
+        whisper_s = chunks * timed(partial(whisper, mel), args.repeat)
+        wav2vec_s = timed(partial(wav2vec, wave), args.repeat)
+    del t5, whisper, wav2vec
+    torch.cuda.empty_cache()
+    result["encoders_s"] = {"umt5": round(text_s, 3), "whisper": round(whisper_s, 3),
+                            "wav2vec2": round(wav2vec_s, 3)}  # fmt: skip
+    vae = AutoencoderKLWan().to(dev).eval()
+    result["profiles"] = {}
+    built: dict = {}
+    for name in args.profiles.split(","):
+        profile = PROFILES[name]
+        variant = (profile.version, profile.int8)
+        if variant not in built:
+            built.clear()
+            torch.cuda.empty_cache()
+            config = {**FULL_SIZE, **(V10_AUDIO if profile.version == "v1.0" else {})}
+            torch.set_default_dtype(bf16)
+            with torch.device(dev):
+                built[variant] = LongCatAvatarTransformer(**config).eval()
+                if profile.int8:  # zero int8 weights: the same compute as the published ones
+                    quantized_layout(built[variant]).to(dev)
+            torch.set_default_dtype(torch.float32)
+        model = built[variant]
+        if profile.offload:
+            model.to("cpu")
+            torch.cuda.empty_cache()
+            accel.block_offload(model, dev)
+        torch.cuda.reset_peak_memory_stats()
+        width, height = profile.bucket(832, 480)
+        frames = int(args.seconds * profile.fps)
+        segments = profile.segments(frames)
+        lat_t, lat_h, lat_w = (profile.segment_frames - 1) // 4 + 1, height // 8, width // 8
+        cfg = model.config
+        ref = 1 if segments > 1 else 0
+        layout = FrameLayout(lat_t + ref, 5 if ref else 1, ref=ref, ref_index=profile.ref_index,
+                             mask_range=profile.mask_range)  # fmt: skip
+        x = torch.randn(1, 16, lat_t + ref, lat_h, lat_w, device=dev, dtype=bf16)
+        t = torch.full((1, lat_t + ref), 500.0, device=dev)
+        text = torch.randn(1, 512, 4096, device=dev, dtype=bf16)
+        mask = torch.ones(1, 512, device=dev, dtype=torch.long)
+        windows = torch.randn(1, profile.segment_frames, 5, cfg.audio_block, cfg.audio_channel,
+                              device=dev, dtype=bf16)  # fmt: skip
+        video = torch.randn(1, 3, profile.cond_frames, height, width, device=dev)
+        latents = torch.randn(1, 16, lat_t, lat_h, lat_w, device=dev)
+        with torch.no_grad():
+            step = timed(partial(model, x, t, text, windows, mask, layout), args.repeat)
+            encode = timed(partial(vae.encode, video), 1)
+            decode = timed(partial(vae.decode, latents), 1)
+        passes = 3 if profile.text_guidance > 1 or profile.audio_guidance > 1 else 1
+        audio_s = whisper_s if profile.version == "v1.5" else wav2vec_s
+        total = text_s + audio_s + segments * (encode + profile.steps * passes * step + decode)
+        result["profiles"][name] = {
+            "model": profile.version,
+            "size": f"{width}x{height}",
+            "segments": segments,
+            "tokens_per_pass": (lat_t + ref) * lat_h * lat_w // 4,
+            "steps": profile.steps,
+            "passes_per_step": passes,
+            "dit_pass_s": round(step, 3),
+            "vae_encode_s": round(encode, 3),
+            "vae_decode_s": round(decode, 3),
+            "total_s": round(total, 1),
+            "gpu_s_per_video_s": round(total / (frames / profile.fps), 2),
+            "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1),
+        }
+        if profile.offload:
+            built.clear()
+    return result
+
+
 if __name__ == "__main__":
+    if "--engine" in sys.argv[1:]:
+        sys.exit(longcat_avatar(sys.argv[1:]))
     sys.exit(main())

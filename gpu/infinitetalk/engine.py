@@ -25,6 +25,7 @@ from gpu.dubbing import length_adjustments, source_index
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import InputError
 from gpu.infinitetalk.profiles import PROFILES, Profile, with_fast_lora
+from gpu.talking_limits import check_longest, pick_profile
 from gpu.two_speakers import DEFAULT_SPEAKING, Box, Speaking, speaker_boxes
 
 log = logging.getLogger(__name__)
@@ -187,23 +188,9 @@ class InfiniteTalkEngine:
         if picture is None or audio is None or not audio.seconds:
             needs = "one video" if dubbing else "one image"
             raise InputError(f"a {request.kind} job needs {needs} and one non-empty audio file")
-        profile_name = request.profile or self.default_profile
-        if profile_name not in self.profiles:
-            raise InputError(f"profile {profile_name!r} is not one of {', '.join(self.profiles)}")
-        profile = self.profiles[profile_name]
+        profile = pick_profile(request.profile, self.default_profile, self.profiles)
+        check_longest(audio, profile, self.profiles, what)
         seconds = audio.seconds
-        if seconds > profile.max_seconds:
-            longest = max(self.profiles.values(), key=lambda p: p.max_seconds)
-            hint = (
-                f", or use the {longest.name} profile (up to {longest.max_seconds:.0f} s)"
-                if longest.max_seconds > profile.max_seconds
-                else ""
-            )
-            raise InputError(
-                f"{audio.name} is {seconds:.1f} s long; the {profile.name} profile makes "
-                f"{what}s of at most {profile.max_seconds:.0f} s: cut the recording "
-                f"into shorter parts{hint}"
-            )
         audio_frames = int(seconds * FPS)
         if audio_frames < MIN_FRAMES:
             raise InputError(

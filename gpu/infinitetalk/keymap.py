@@ -140,3 +140,21 @@ def check_complete(
         if tuple(loaded[k].shape) != tuple(expected[k])
     )
     return missing, unexpected, wrong
+
+
+def load_checked(model, state: Mapping[str, Any], what: str, command: str) -> None:
+    """Load `state` into `model` (assigning its tensors) if it has exactly the model's keys and
+    shapes; otherwise an EngineError naming the missing, unexpected and wrongly shaped keys and
+    the `command` that pulls the weights again."""
+    from gpu.errors import EngineError
+
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing, unexpected, wrong = check_complete(state, expected)
+    if missing or unexpected or wrong:
+        raise EngineError(
+            f"the {what} weights do not match the model: "
+            f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected "
+            f"(e.g. {unexpected[:3]}), {len(wrong)} wrongly shaped (e.g. {wrong[:2]}); "
+            f"pull them again with `{command}`"
+        )
+    model.load_state_dict(state, strict=True, assign=True)

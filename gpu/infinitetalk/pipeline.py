@@ -195,15 +195,7 @@ def load_transformer(wan_dir: Path, adapter: Path, dtype: torch.dtype) -> Infini
                 tensor = f.get_tensor(key)
                 want = torch.float32 if any(m in name for m in keep_fp32) else dtype
                 state[name] = tensor.to(want) if tensor.is_floating_point() else tensor
-    missing, unexpected, wrong = keymap.check_complete(state, expected)
-    if missing or unexpected or wrong:
-        raise EngineError(
-            "the talking-head weights do not match the model: "
-            f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected "
-            f"(e.g. {unexpected[:3]}), {len(wrong)} wrongly shaped (e.g. {wrong[:2]}); "
-            "pull them again with `dropreel weights pull talking-head`"
-        )
-    model.load_state_dict(state, strict=True, assign=True)
+    keymap.load_checked(model, state, "talking-head", "dropreel weights pull talking-head")
     return model
 
 
@@ -262,15 +254,12 @@ def clean_prompt(text: str) -> str:
 
 
 @torch.no_grad()
-def encode_text(c: Components, prompts: list[str]) -> list[torch.Tensor]:
-    """UMT5 embeddings, cut to each prompt's tokens, zero-padded to 512 (as the reference)."""
-    enc = c.text_encoder
-    device = next(enc.parameters()).device
-    moved = False
-    if device.type == "cpu" and c.options.device.type == "cuda" and not c.options.offload:
-        enc.to(c.options.device)
-        device, moved = c.options.device, True
-    tokens = c.tokenizer(
+def umt5_states(
+    encoder, tokenizer, prompts: list[str], device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """UMT5 states [B, 512, C] of the cleaned prompts and their token mask [B, 512], as Wan's
+    reference (and LongCat's, which inherits it) tokenises: padded to 512, truncated, with </s>."""
+    tokens = tokenizer(
         [clean_prompt(p) for p in prompts],
         padding="max_length",
         max_length=TEXT_LEN,
@@ -280,7 +269,19 @@ def encode_text(c: Components, prompts: list[str]) -> list[torch.Tensor]:
         return_tensors="pt",
     )
     ids, mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
-    hidden = enc(ids, attention_mask=mask).last_hidden_state
+    return encoder(ids, attention_mask=mask).last_hidden_state, mask
+
+
+@torch.no_grad()
+def encode_text(c: Components, prompts: list[str]) -> list[torch.Tensor]:
+    """UMT5 embeddings, cut to each prompt's tokens, zero-padded to 512 (as the reference)."""
+    enc = c.text_encoder
+    device = next(enc.parameters()).device
+    moved = False
+    if device.type == "cpu" and c.options.device.type == "cuda" and not c.options.offload:
+        enc.to(c.options.device)
+        device, moved = c.options.device, True
+    hidden, mask = umt5_states(enc, c.tokenizer, prompts, device)
     out = []
     for row, length in zip(hidden, mask.sum(dim=1).tolist(), strict=True):
         padded = torch.zeros_like(row)
