@@ -51,6 +51,7 @@ class RenderRequest:
     seed: int | None = None
     steps: int | None = None
     guidance: float | None = None
+    segment: int | None = None  # a parallel render's segment number (its audio is that stretch)
 
 
 @dataclass(kw_only=True)

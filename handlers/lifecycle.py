@@ -31,7 +31,7 @@ from config.settings import Settings
 from gpu.encode import EncodeResult, encode_mp4, poster_jpeg
 from gpu.engine import RenderRequest
 from gpu.registry import get_spec
-from handlers import layout, validate
+from handlers import layout, segments, validate
 from handlers.claims import Lease, LeaseKeeper, write_marker
 from handlers.errors import (
     LeaseLost,
@@ -128,8 +128,8 @@ def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -
     except StorageError as err:
         log.warning("%s: could not record %s, the next tick will: %s", job.name, outcome, err)
         return outcome
-    if outcome is RunOutcome.DONE:  # older versions' markers are clutter now
-        for key in job.stale_marker_keys():
+    if outcome is RunOutcome.DONE:  # older versions' markers and the segments: clutter now
+        for key in [*job.stale_marker_keys(), *segments.leftover_keys(job, status)]:
             _quietly(rt.storage.delete, key)
     if outcome is not RunOutcome.CANCELLED:  # the user cancelled it: nothing to announce
         _notify(rt, job, status, poster)
@@ -176,6 +176,7 @@ class Work:
     audio: Path | None  # the track muxed into the MP4 (talking-head and dubbing jobs)
     video: Path
     speech: Speech | None = None  # made from a script, published next to the video
+    parallel: bool | None = None  # prompt.json's "parallel" (false: one continuous render)
 
 
 def prepare(
@@ -209,7 +210,8 @@ def prepare(
         local["audio"] = speech.path
         request = replace(request, audio=validate.audio(speech.path, rt.settings))
     audio = local.get("audio") if job.kind in (JobKind.TALKING_HEAD, JobKind.DUBBING) else None
-    return Work(routed.engine, request, audio, tmp / "out.mp4", speech)
+    parallel = routed.prompt.parallel if routed.prompt is not None else None
+    return Work(routed.engine, request, audio, tmp / "out.mp4", speech, parallel)
 
 
 def render(
@@ -220,7 +222,12 @@ def render(
     keeper: LeaseKeeper,
     timeline: JobTimeline | None = None,
 ) -> EncodeResult:
-    """Load the engine, plan, and stream its frames into the local MP4."""
+    """Load the engine, plan, and stream its frames into the local MP4 (a long talking head:
+    in segments on many workers, handlers/segments.py)."""
+    if segments.wanted(rt, job, work.request, work.parallel):
+        return segments.render_in_segments(
+            rt, job, work.engine, work.request, work.audio, work.video, writer, keeper, timeline
+        )
     status = writer.status
     writer.stage("load", write=True)
     engine = rt.engine_loader(work.engine)
@@ -393,7 +400,7 @@ def _request(
     job: Job, local: dict[str, Path], prompt: PromptFile | None, settings: Settings
 ) -> RenderRequest:
     """The engine's request: inputs decoded and checked once, here, under the settings' limits."""
-    skip = {"task", "engine", *SPEECH_FIELDS, *NOTIFY_FIELDS}
+    skip = {"task", "engine", "parallel", *SPEECH_FIELDS, *NOTIFY_FIELDS}
     values = prompt.model_dump(exclude=skip) if prompt else {}
     return RenderRequest(
         kind=job.kind,
