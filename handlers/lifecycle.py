@@ -176,7 +176,7 @@ class Work:
     audio: Path | None  # the track muxed into the MP4 (talking-head and dubbing jobs)
     video: Path
     speech: Speech | None = None  # made from a script, published next to the video
-    parallel: bool | None = None  # prompt.json's "parallel" (false: one continuous render)
+    prompt: PromptFile | None = None  # the checked prompt (segments of a parallel render)
 
 
 def prepare(
@@ -202,16 +202,15 @@ def prepare(
         writer.status.callback_events = routed.prompt.callback_events
     if timeline is not None:
         timeline.claimed()
-    local = _download(rt.storage, job, tmp)
+    local = download_inputs(rt.storage, job, tmp)
     writer.stage("validate")
-    request = _request(job, local, routed.prompt, rt.settings)
+    request = render_request(job, local, routed.prompt, rt.settings)
     speech = speak(rt, job, local, routed.prompt, writer, tmp) if job.speaks else None
     if speech is not None:  # the talking head's audio, checked like a dropped recording
         local["audio"] = speech.path
         request = replace(request, audio=validate.audio(speech.path, rt.settings))
     audio = local.get("audio") if job.kind in (JobKind.TALKING_HEAD, JobKind.DUBBING) else None
-    parallel = routed.prompt.parallel if routed.prompt is not None else None
-    return Work(routed.engine, request, audio, tmp / "out.mp4", speech, parallel)
+    return Work(routed.engine, request, audio, tmp / "out.mp4", speech, routed.prompt)
 
 
 def render(
@@ -224,10 +223,8 @@ def render(
 ) -> EncodeResult:
     """Load the engine, plan, and stream its frames into the local MP4 (a long talking head:
     in segments on many workers, handlers/segments.py)."""
-    if segments.wanted(rt, job, work.request, work.parallel):
-        return segments.render_in_segments(
-            rt, job, work.engine, work.request, work.audio, work.video, writer, keeper, timeline
-        )
+    if segments.wanted(rt, job, work):
+        return segments.render_in_segments(rt, job, work, writer, keeper, timeline)
     status = writer.status
     writer.stage("load", write=True)
     engine = rt.engine_loader(work.engine)
@@ -379,7 +376,7 @@ def _event(rt: Runtime, job: Job, status: JobStatus, poster: bytes | None) -> Jo
     )
 
 
-def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
+def download_inputs(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
     local: dict[str, Path] = {}
     for slot in ("image", "video", "audio", "script", "voice"):
         obj = getattr(job, slot)
@@ -396,7 +393,7 @@ def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
     return local
 
 
-def _request(
+def render_request(
     job: Job, local: dict[str, Path], prompt: PromptFile | None, settings: Settings
 ) -> RenderRequest:
     """The engine's request: inputs decoded and checked once, here, under the settings' limits."""

@@ -56,6 +56,8 @@ from handlers.runtime import Runtime
 from handlers.status import JobStatus, StatusWriter
 
 if TYPE_CHECKING:
+    from handlers.lifecycle import Work
+    from handlers.prompt import PromptFile
     from handlers.timeline import JobTimeline
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class SegmentTask:
     index: int
     span: Span
     attempt: int  # the job's attempt that handed it out: a later one makes it stale
+    prompt: PromptFile | None = None  # the job's checked prompt (a worker elsewhere reads it)
 
     @property
     def key(self) -> str:
@@ -116,13 +119,16 @@ def segment_key(job: Job, version: str, index: int) -> str:
     return f"{layout.meta_prefix(job.folder, job.meta_stem)}{version}.seg-{index:03d}.mp4"
 
 
-def wanted(rt: Runtime, job: Job, request: RenderRequest, parallel: bool | None) -> bool:
+def wanted(rt: Runtime, job: Job, work: Work) -> bool:
     """True for a talking head longer than one segment, with a runner, not asked to stay
-    continuous (`"parallel": false`)."""
-    audio = request.audio
+    continuous (`"parallel": false`). A runner on other machines (`shares_files` false) renders
+    from the dropped recording, so a script job's speech renders in one piece there."""
+    audio = work.request.audio
+    runner = rt.segments
     return (
-        rt.segments is not None
-        and parallel is not False
+        runner is not None
+        and (work.prompt is None or work.prompt.parallel is not False)
+        and (getattr(runner, "shares_files", True) or work.speech is None)
         and job.kind is JobKind.TALKING_HEAD
         and audio is not None
         and audio.seconds > rt.settings.parallel_segment_seconds
@@ -141,21 +147,18 @@ def leftover_keys(job: Job, status: JobStatus) -> list[str]:
 def render_in_segments(
     rt: Runtime,
     job: Job,
-    engine_name: str,
-    request: RenderRequest,
-    audio: Path | None,
-    dest: Path,
+    work: Work,
     writer: StatusWriter,
     keeper: LeaseKeeper,
     timeline: JobTimeline | None = None,
 ) -> EncodeResult:
-    """Plan the job, render its segments on `rt.segments`, join them into `dest`."""
+    """Plan the job, render its segments on `rt.segments`, join them into `work.video`."""
     status = writer.status
     writer.stage("load", write=True)
-    engine = rt.engine_loader(engine_name)
+    engine = rt.engine_loader(work.engine)
     writer.stage("check")
-    plan = engine.check_inputs(request)  # the job's settings, seed and adjustments, once
-    request = replace(request, seed=plan.seed)
+    plan = engine.check_inputs(work.request)  # the job's settings, seed and adjustments, once
+    request = replace(work.request, seed=plan.seed)
     writer.stage("split")
     spans, pauses = plan_cuts(request.audio.samples(16_000), 16_000, FPS, _longest(rt))
     total = spans[-1].end
@@ -171,7 +174,10 @@ def render_in_segments(
     }
     status.adjustments = plan.adjustments
     attempt = keeper.lease.attempt
-    tasks = [SegmentTask(job, engine_name, request, i, s, attempt) for i, s in enumerate(spans)]
+    tasks = [
+        SegmentTask(job, work.engine, request, i, span, attempt, work.prompt)
+        for i, span in enumerate(spans)
+    ]
     board = _Board(spans, _stored(rt, job, len(spans)))
     writer.stage("render", write=True)
     try:
@@ -188,7 +194,7 @@ def render_in_segments(
             rt.storage.download(task.key, path)
             paths.append(path)
         crossfade = round(rt.settings.parallel_crossfade_seconds * FPS)
-        return join_segments(paths, FPS, dest, audio=audio, crossfade=crossfade)
+        return join_segments(paths, FPS, work.video, audio=work.audio, crossfade=crossfade)
 
 
 def _longest(rt: Runtime) -> float:
@@ -276,7 +282,9 @@ def _collect(board: _Board, task: SegmentTask, call: SegmentCall, waiting: list)
                 f"segment {index + 1} of {len(board.spans)} failed on {board.tries[index]} "
                 f"tries: {first_line(err)}"
             ) from err
-        log.warning("%s: segment %d failed, once more: %s", task.job.name, index + 1, first_line(err))
+        log.warning(
+            "%s: segment %d failed, once more: %s", task.job.name, index + 1, first_line(err)
+        )
         waiting.insert(0, task)
         return
     board.stored.add(index)
@@ -321,7 +329,9 @@ def _forget_if_decided(rt: Runtime, job: Job, count: int) -> None:
 # -- the worker: one segment ----------------------------------------------------------------
 
 
-def render_segment(rt: Runtime, task: SegmentTask, progress: Progress | None = None) -> SegmentResult:
+def render_segment(
+    rt: Runtime, task: SegmentTask, progress: Progress | None = None
+) -> SegmentResult:
     """Render one segment from the job's request with the segment's stretch of the audio, store
     it (once: a conditional create), and say how long it took. Stores nothing when the job's
     lease has moved on (another attempt, a cancel, a decision)."""
@@ -374,4 +384,3 @@ def _still_ours(rt: Runtime, task: SegmentTask) -> None:
     record = read_lease(rt.storage, task.job)
     if record is None or record.final is not None or record.attempt != task.attempt:
         raise LeaseLost(f"segment {task.index} of {task.job.name} is stale: not storing it")
-

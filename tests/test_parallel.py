@@ -6,6 +6,7 @@ joined video's frames and length, the bucket's keys, status.json, the notificati
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 from collections import Counter
 from concurrent.futures import Future
@@ -18,14 +19,14 @@ from gpu.pauses import SHORTEST_PAUSE_SECONDS, plan_cuts
 from gpu.preview import PreviewEngine, read_segment_stamp
 from gpu.segment_join import decode_frames
 from handlers import lifecycle
+from handlers.claims import take_back
 from handlers.lifecycle import RunOutcome
 from handlers.reconcile import find_jobs, reconcile
-from handlers.claims import take_back
 from handlers.segments import FPS, render_segment
 from infra.cli.samples import voice_samples
 from infra.local_dispatch import InlineDispatcher
 from infra.local_segments import LocalSegments
-from tests.helpers import Notifications, Outcomes, png, run_tick, runtime, status
+from tests.helpers import Notifications, Outcomes, run_tick, runtime, status
 
 RATE = 16_000
 
@@ -108,7 +109,7 @@ def test_cuts_fall_inside_pauses_and_segments_are_bounded():
     spans, found = plan_cuts(samples, RATE, FPS, 10.0)
     assert len(spans) >= 6
     assert spans[0].start == 0 and spans[-1].end == int(np.ceil(len(samples) / (RATE / FPS)))
-    assert all(a.end == b.start for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(spans))
     assert all(span.frames <= 10 * FPS for span in spans)
     for span in spans[1:]:
         cut = span.start / FPS
@@ -141,7 +142,7 @@ def test_a_long_talking_head_renders_in_segments_joined_as_one_video(
     audio_seconds = len(sf.read(io.BytesIO(data))[0]) / RATE
     assert abs(len(frames) / FPS - audio_seconds) <= 1 / FPS
     cuts = [0, *(round(c * FPS) for c in parallel["cuts_seconds"]), len(frames)]
-    for index, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
+    for index, (start, end) in enumerate(itertools.pairwise(cuts)):
         assert frames[start:end] == [index] * (end - start), f"segment {index}"
     assert st["video"]["frames"] == len(frames)
     assert st["progress"] is None and st["gpu_seconds"] is None  # not metered: no GPU named
