@@ -73,16 +73,35 @@ def find_pauses(levels: np.ndarray, fps: int) -> list[Span]:
     ]
 
 
-def cut_at_pauses(levels: np.ndarray, pauses: list[Span], longest: int) -> list[Span]:
-    """Segments of at most `longest` frames covering every frame, each cut in the middle of the
-    latest pause that keeps it within bounds (fewest segments, none shorter than a quarter of
-    `longest` unless it is the last). Where no pause fits, the cut goes to the quietest frame."""
+def cut_at_pauses(
+    levels: np.ndarray, pauses: list[Span], longest: int, pieces: int = 1
+) -> list[Span]:
+    """Segments covering every frame, cut in the middle of pauses: at least `pieces` of them
+    when the pauses allow (one per GPU), none longer than `longest` frames, and the longest as
+    short as the pauses allow (the slowest segment sets the wall time)."""
+    total = len(levels)
+    pieces = max(pieces, -(-total // longest))
+    best = _greedy(levels, pauses, longest)
+    low, high = -(-total // pieces), longest
+    while low < high:  # the shortest bound whose greedy cutting needs no more pieces
+        middle = (low + high) // 2
+        spans = _greedy(levels, pauses, middle)
+        if len(spans) <= pieces:
+            best, high = spans, middle
+        else:
+            low = middle + 1
+    return best
+
+
+def _greedy(levels: np.ndarray, pauses: list[Span], longest: int) -> list[Span]:
+    """Each segment as long as `longest` allows: cut at the latest pause that keeps it within
+    bounds and none shorter than a quarter of it, else at the quietest frame there."""
     total = len(levels)
     shortest = max(1, longest // 4)
     spans: list[Span] = []
     start = 0
     while total - start > longest:
-        low, high = start + shortest, start + longest
+        low, high = start + shortest, min(start + longest, total - shortest)
         inside = [p.middle for p in pauses if low <= p.middle <= high]
         cut = inside[-1] if inside else low + int(np.argmin(levels[low : high + 1]))
         spans.append(Span(start, cut))
@@ -92,9 +111,10 @@ def cut_at_pauses(levels: np.ndarray, pauses: list[Span], longest: int) -> list[
 
 
 def plan_cuts(
-    samples: np.ndarray, rate: int, fps: int, longest_seconds: float
+    samples: np.ndarray, rate: int, fps: int, longest_seconds: float, pieces: int = 1
 ) -> tuple[list[Span], list[Span]]:
     """(segments, pauses) for a mono recording: see `cut_at_pauses`."""
     levels = frame_levels(samples, rate, fps)
     pauses = find_pauses(levels, fps)
-    return cut_at_pauses(levels, pauses, max(1, int(longest_seconds * fps))), pauses
+    longest = max(1, int(longest_seconds * fps))
+    return cut_at_pauses(levels, pauses, longest, pieces), pauses

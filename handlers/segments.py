@@ -35,7 +35,7 @@ import tempfile
 import time
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, replace
-from itertools import islice
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -66,6 +66,7 @@ FPS = 25  # talking heads are 25 fps, every engine
 PAD_SECONDS = 0.2  # audio past a cut given to its segment, for engines that round lengths down
 POLL_SECONDS = 0.05  # how often the coordinator looks at its segments
 TRIES = 2  # a segment whose worker dies is handed out once more
+SHORTEST_SECONDS = 5.0  # no job is cut finer than this for more GPUs (a clip is 3.24 s)
 
 
 class SegmentFailed(DropreelError):
@@ -86,7 +87,7 @@ class SegmentTask:
 
     @property
     def key(self) -> str:
-        return segment_key(self.job, self.job.version, self.index)
+        return segment_key(self.job, self.job.version, self.span)
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,20 @@ class SegmentRunner(Protocol):
     def submit(self, rt: Runtime, task: SegmentTask, progress: Progress) -> SegmentCall: ...
 
 
-def segment_key(job: Job, version: str, index: int) -> str:
-    return f"{layout.meta_prefix(job.folder, job.meta_stem)}{version}.seg-{index:03d}.mp4"
+def segment_key(job: Job, version: str, span: Span) -> str:
+    """Named by its frames, so a result is only ever joined where it was cut for."""
+    prefix = layout.meta_prefix(job.folder, job.meta_stem)
+    return f"{prefix}{version}.seg-{span.start:06d}-{span.end:06d}.mp4"
+
+
+def spans_of(settings: dict) -> list[Span]:
+    """The segments a parallel render's settings (in status.json) name; [] for a continuous
+    render."""
+    parallel = settings.get("parallel")
+    if not parallel:
+        return []
+    edges = [0, *(round(cut * FPS) for cut in parallel["cuts_seconds"]), settings["frames"]]
+    return [Span(a, b) for a, b in pairwise(edges)]
 
 
 def wanted(rt: Runtime, job: Job, work: Work) -> bool:
@@ -137,8 +150,7 @@ def wanted(rt: Runtime, job: Job, work: Work) -> bool:
 
 def leftover_keys(job: Job, status: JobStatus) -> list[str]:
     """The segment results a finished parallel render left (none for a continuous one)."""
-    count = (status.settings.get("parallel") or {}).get("segments", 0)
-    return [segment_key(job, status.version, index) for index in range(count)]
+    return [segment_key(job, status.version, span) for span in spans_of(status.settings)]
 
 
 # -- the coordinator: the run that holds the job's lease -------------------------------------
@@ -160,7 +172,10 @@ def render_in_segments(
     plan = engine.check_inputs(work.request)  # the job's settings, seed and adjustments, once
     request = replace(work.request, seed=plan.seed)
     writer.stage("split")
-    spans, pauses = plan_cuts(request.audio.samples(16_000), 16_000, FPS, _longest(rt))
+    settings = rt.settings
+    pieces = min(settings.parallel_gpus_per_job, int(request.audio.seconds // SHORTEST_SECONDS))
+    samples = request.audio.samples(16_000)
+    spans, pauses = plan_cuts(samples, 16_000, FPS, settings.parallel_segment_seconds, pieces)
     total = spans[-1].end
     status.settings = {
         **plan.describe(),
@@ -178,12 +193,12 @@ def render_in_segments(
         SegmentTask(job, work.engine, request, i, span, attempt, work.prompt)
         for i, span in enumerate(spans)
     ]
-    board = _Board(spans, _stored(rt, job, len(spans)))
+    board = _Board(spans, _stored(rt, job, spans))
     writer.stage("render", write=True)
     try:
         _run(rt, tasks, board, writer, keeper, timeline)
     except LeaseLost:
-        _forget_if_decided(rt, job, len(spans))
+        _forget_if_decided(rt, job, spans)
         raise
     writer.extra_seconds = board.seconds
     writer.stage("join", write=True)
@@ -195,10 +210,6 @@ def render_in_segments(
             paths.append(path)
         crossfade = round(rt.settings.parallel_crossfade_seconds * FPS)
         return join_segments(paths, FPS, work.video, audio=work.audio, crossfade=crossfade)
-
-
-def _longest(rt: Runtime) -> float:
-    return rt.settings.parallel_segment_seconds
 
 
 class _Board:
@@ -222,11 +233,11 @@ class _Board:
         }
 
 
-def _stored(rt: Runtime, job: Job, count: int) -> set[int]:
+def _stored(rt: Runtime, job: Job, spans: list[Span]) -> set[int]:
     """The segments this version already has results for (an earlier attempt's)."""
     prefix = layout.meta_prefix(job.folder, job.meta_stem)
     keys = {obj.key for obj in rt.storage.list(prefix).objects}
-    return {i for i in range(count) if segment_key(job, job.version, i) in keys}
+    return {i for i, span in enumerate(spans) if segment_key(job, job.version, span) in keys}
 
 
 def _run(
@@ -313,15 +324,15 @@ def _report(
         timeline.progress(progress["done"], progress["total"])
 
 
-def _forget_if_decided(rt: Runtime, job: Job, count: int) -> None:
+def _forget_if_decided(rt: Runtime, job: Job, spans: list[Span]) -> None:
     """After the lease was lost: a version that is over (cancelled, replaced) needs its segment
     results no more; a version taken back by another worker keeps them for it."""
     try:
         record = read_lease(rt.storage, job)
         if record is not None and record.final is None:
             return  # another attempt holds it and reuses what is stored
-        for index in range(count):
-            rt.storage.delete(segment_key(job, job.version, index))
+        for span in spans:
+            rt.storage.delete(segment_key(job, job.version, span))
     except Exception as err:  # clutter at worst: a cleanup never fails a run
         log.warning("%s: segment results left behind: %s", job.name, first_line(err))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import threading
 from collections import Counter
 from concurrent.futures import Future
@@ -22,10 +23,12 @@ from handlers import lifecycle
 from handlers.claims import take_back
 from handlers.lifecycle import RunOutcome
 from handlers.reconcile import find_jobs, reconcile
-from handlers.segments import FPS, render_segment
+from handlers.segment_ticket import run_segment_ticket
+from handlers.segments import FPS, render_segment, spans_of
 from infra.cli.samples import voice_samples
 from infra.local_dispatch import InlineDispatcher
 from infra.local_segments import LocalSegments
+from infra.modal.segments import ModalSegments
 from tests.helpers import Notifications, Outcomes, run_tick, runtime, status
 
 RATE = 16_000
@@ -60,13 +63,19 @@ def _portrait() -> bytes:
 
 
 class Counting(PreviewEngine):
-    """The preview engine, counting renders started per segment; `finished` counts the
-    segments' results stored in the bucket (a render that finished)."""
+    """The preview engine, counting renders started per segment; `stored` counts the
+    segments' results stored in the bucket (renders that finished), by first frame."""
 
     def __init__(self) -> None:
         self.started: Counter = Counter()
-        self.finished: Counter = Counter()
+        self.stored: Counter = Counter()
         self._lock = threading.Lock()
+
+    def finished(self, storage) -> Counter:
+        """Results stored per segment number (the job's cuts, from its status.json)."""
+        st = status(storage, "s/.dropreel/al/status.json")
+        number = {span.start: i for i, span in enumerate(spans_of(st["settings"]))}
+        return Counter({number[start]: n for start, n in self.stored.items()})
 
     def render(self, plan, progress=None):
         with self._lock:
@@ -80,7 +89,7 @@ class Counting(PreviewEngine):
             etag = put_if_absent(key, data, content_type)
             if ".seg-" in key:
                 with self._lock:
-                    self.finished[int(key.rpartition(".seg-")[2][:3])] += 1
+                    self.stored[int(key.rpartition(".seg-")[2][:6])] += 1
             return etag
 
         storage.put_if_absent = counted
@@ -117,6 +126,12 @@ def test_cuts_fall_inside_pauses_and_segments_are_bounded():
     # every real pause is found, and nothing shorter than a pause is taken for one
     assert len(found) == len(pauses)
     assert all(p.frames >= SHORTEST_PAUSE_SECONDS * FPS for p in found)
+    # for eight GPUs: eight segments, the longest (which sets the wall time) near an eighth
+    spans, _ = plan_cuts(samples, RATE, FPS, 30.0, pieces=8)
+    total = spans[-1].end
+    assert len(spans) == 8 and max(span.frames for span in spans) <= total / 8 * 1.4
+    for span in spans[1:]:
+        assert any(start <= span.start / FPS <= end for start, end in pauses)
 
 
 def test_a_long_talking_head_renders_in_segments_joined_as_one_video(
@@ -133,7 +148,7 @@ def test_a_long_talking_head_renders_in_segments_joined_as_one_video(
     st = status(storage, "s/.dropreel/al/status.json")
     parallel = st["settings"]["parallel"]
     count = parallel["segments"]
-    assert count >= 6 and engine.finished == Counter(range(count))
+    assert count >= 6 and engine.finished(storage) == Counter(range(count))
     for cut in parallel["cuts_seconds"]:
         assert any(start - 0.04 <= cut <= end + 0.04 for start, end in pauses)
 
@@ -209,7 +224,7 @@ def test_a_worker_killed_during_one_segment_renders_only_that_segment_again(
     [note] = notes.read()
     assert note["state"] == "done"
     count = status(storage, "s/.dropreel/al/status.json")["settings"]["parallel"]["segments"]
-    assert engine.finished == Counter(range(count))  # one finished render per segment
+    assert engine.finished(storage) == Counter(range(count))  # one finished render per segment
     assert engine.started == Counter({**dict.fromkeys(range(count), 1), 2: 2})
     (tmp_path / "out.mp4").write_bytes(storage.get("s/al.mp4"))
     stamps = {read_segment_stamp(f) for f in decode_frames(tmp_path / "out.mp4")}
@@ -231,12 +246,12 @@ def test_a_stored_segment_is_never_rendered_again(storage, make_settings, tmp_pa
     st = status(storage, "s/.dropreel/al/status.json")
     assert st["state"] == "queued" and "segment 2 of" in st["error"]
     count = sum(1 for k in _keys(storage) if ".seg-" in k) + 1
-    assert engine.finished == Counter(i for i in range(count) if i != 1)
+    assert engine.finished(storage) == Counter(i for i in range(count) if i != 1)
 
     [job] = find_jobs(rt, storage.list().objects, storage.list().server_time)
     lease = take_back(storage, job, 2)  # as a tick does once the lease expires
     assert lifecycle.run_job(rt, job, lease) is RunOutcome.DONE
-    assert engine.finished == Counter(range(count))  # segment 1 once more, the rest never
+    assert engine.finished(storage) == Counter(range(count))  # segment 1 once more, the rest never
     assert engine.started[1] == 3
     [note] = notes.read()
     assert note["state"] == "done"
@@ -286,3 +301,59 @@ def storage(request, tmp_path):
     from infra.storage.local import LocalStorage
 
     return LocalStorage(tmp_path / "inbox")
+
+
+class FakeCall:
+    """A spawned Modal call: runs in a thread; `get(timeout=0)` raises TimeoutError until it
+    finished, then returns its value or raises its failure, as modal.FunctionCall does."""
+
+    def __init__(self, fn) -> None:
+        self.value, self.error, self.cancelled = None, None, False
+        self.finished = threading.Event()
+
+        def work() -> None:
+            try:
+                self.value = fn()
+            except Exception as err:
+                self.error = err
+            self.finished.set()
+
+        threading.Thread(target=work, daemon=True).start()
+
+    def get(self, timeout: float = 0):
+        if not self.finished.wait(timeout):
+            raise TimeoutError
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_on_modal_each_segment_is_its_own_call(storage, make_settings, tmp_path):
+    """The coordinator spawns one call per segment; each call's container finds the job,
+    downloads its inputs and renders its segment with the job's prompt and seed."""
+    rt, engine, notes = _setup(storage, make_settings, tmp_path)
+    container = runtime(storage, rt.settings, notes)  # another container of the class
+    container.engine_loader = rt.engine_loader
+    tickets = []
+
+    def spawn(ticket):
+        tickets.append(json.loads(json.dumps(ticket)))  # plain data only
+        return FakeCall(lambda: run_segment_ticket(container, ticket))
+
+    rt.segments = ModalSegments(spawn, limit=8)
+    data, _ = talk(30.0, seed=6)
+    storage.put("s/al.png", _portrait())
+    storage.put("s/al.wav", data)
+    storage.put("s/al.prompt.json", b'{"seed": 7}')
+    run_tick(rt)
+
+    [note] = notes.read()
+    assert note["state"] == "done"
+    count = status(storage, "s/.dropreel/al/status.json")["settings"]["parallel"]["segments"]
+    assert sorted(t["index"] for t in tickets) == list(range(count)) and count >= 3
+    assert {t["seed"] for t in tickets} == {7}
+    assert all(json.loads(t["job"]["prompt"]) == {"seed": 7} for t in tickets)
+    assert engine.finished(storage) == Counter(range(count))
