@@ -25,7 +25,7 @@ from handlers.lifecycle import RunOutcome
 from handlers.reconcile import find_jobs, reconcile
 from handlers.segment_ticket import run_segment_ticket
 from handlers.segments import FPS, render_segment, spans_of
-from infra.cli.samples import voice_samples
+from infra.cli.samples import flat_png, talk_with_pauses
 from infra.local_dispatch import InlineDispatcher
 from infra.local_segments import LocalSegments
 from infra.modal.segments import ModalSegments
@@ -35,31 +35,11 @@ RATE = 16_000
 
 
 def talk(seconds: float = 60.0, seed: int = 0) -> tuple[bytes, list[tuple[float, float]]]:
-    """A voice-like recording of phrases 2-7 s long with pauses of 0.5-0.9 s (room noise in
-    them): the WAV and where its pauses are, in seconds."""
-    rng = np.random.default_rng(seed)
-    parts, pauses, at = [], [], 0.0
-    while at < seconds:
-        phrase = min(rng.uniform(2.0, 7.0), seconds - at)
-        parts.append(voice_samples(phrase, RATE, int(rng.integers(1 << 30))))
-        at += phrase
-        if at >= seconds:
-            break
-        gap = min(rng.uniform(0.5, 0.9), seconds - at)
-        parts.append((0.003 * rng.normal(size=int(gap * RATE))).astype(np.float32))
-        pauses.append((at, at + gap))
-        at += gap
-    buf = io.BytesIO()
-    sf.write(buf, np.concatenate(parts), RATE, format="WAV", subtype="PCM_16")
-    return buf.getvalue(), pauses
+    return talk_with_pauses(seconds, RATE, seed)
 
 
 def _portrait() -> bytes:
-    buf = io.BytesIO()
-    from PIL import Image
-
-    Image.new("RGB", (128, 128), (120, 140, 160)).save(buf, format="PNG")
-    return buf.getvalue()
+    return flat_png(128, 128)
 
 
 class Counting(PreviewEngine):
