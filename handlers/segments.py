@@ -194,6 +194,7 @@ def render_in_segments(
         for i, span in enumerate(spans)
     ]
     board = _Board(spans, _stored(rt, job, spans))
+    status.progress = board.progress
     writer.stage("render", write=True)
     try:
         _run(rt, tasks, board, writer, keeper, timeline)
@@ -314,12 +315,12 @@ def _report(
     """Progress across segments in status.json (every 2 s, after confirming the lease) and in
     the job's message."""
     progress = board.progress
-    if rt.on_frame is not None:
-        rt.on_frame(job, progress["done"], progress["total"])
     writer.status.progress = progress
     if writer.due:
         keeper.confirm()
         writer.write()
+    if rt.on_frame is not None:
+        rt.on_frame(job, progress["done"], progress["total"])
     if timeline is not None:
         timeline.progress(progress["done"], progress["total"])
 

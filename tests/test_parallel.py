@@ -22,13 +22,16 @@ from gpu.segment_join import decode_frames
 from handlers import lifecycle
 from handlers.claims import take_back
 from handlers.lifecycle import RunOutcome
+from handlers.notify import JobEvent
 from handlers.reconcile import find_jobs, reconcile
 from handlers.segment_ticket import run_segment_ticket
 from handlers.segments import FPS, render_segment, spans_of
+from handlers.status import JobState, JobStatus
 from infra.cli.samples import flat_png, talk_with_pauses
 from infra.local_dispatch import InlineDispatcher
 from infra.local_segments import LocalSegments
 from infra.modal.segments import ModalSegments
+from infra.notify.slack import build_message
 from tests.helpers import Notifications, Outcomes, run_tick, runtime, status
 
 RATE = 16_000
@@ -115,12 +118,21 @@ def test_cuts_fall_inside_pauses_and_segments_are_bounded():
 
 
 def test_a_long_talking_head_renders_in_segments_joined_as_one_video(
-    storage, make_settings, tmp_path
+    storage, make_settings, tmp_path, monkeypatch
 ):
+    monkeypatch.setattr(lifecycle, "STATUS_EVERY_SECONDS", 0.0)  # status.json at each step
     rt, engine, notes = _setup(storage, make_settings, tmp_path)
     data, pauses = talk(60.0)
     storage.put("s/al.png", _portrait())
     storage.put("s/al.wav", data)
+    seen = []  # status.json's progress while the segments render
+
+    def on_frame(job, done: int, total: int) -> None:
+        progress = status(storage, "s/.dropreel/al/status.json")["progress"]
+        if not seen or progress != seen[-1]:
+            seen.append(progress)
+
+    rt.on_frame = on_frame
     run_tick(rt)
 
     [note] = notes.read()
@@ -141,6 +153,10 @@ def test_a_long_talking_head_renders_in_segments_joined_as_one_video(
         assert frames[start:end] == [index] * (end - start), f"segment {index}"
     assert st["video"]["frames"] == len(frames)
     assert st["progress"] is None and st["gpu_seconds"] is None  # not metered: no GPU named
+    # progress across segments: frames and segments done, never going back
+    assert seen[0] == {"done": 0, "total": len(frames), "segments_done": 0, "segments": count}
+    assert seen[-1]["segments_done"] == count and seen[-1]["done"] == len(frames)
+    assert all(a["done"] <= b["done"] for a, b in itertools.pairwise(seen))
     # the segments' results are gone once the video is published
     assert not [k for k in _keys(storage) if ".seg-" in k]
 
@@ -337,3 +353,15 @@ def test_on_modal_each_segment_is_its_own_call(storage, make_settings, tmp_path)
     assert {t["seed"] for t in tickets} == {7}
     assert all(json.loads(t["job"]["prompt"]) == {"seed": 7} for t in tickets)
     assert engine.finished(storage) == Counter(range(count))
+
+
+def test_slack_shows_progress_across_segments():
+    running = JobStatus(
+        state=JobState.RUNNING,
+        job="s/al",
+        version="v1",
+        progress={"done": 750, "total": 1500, "segments_done": 3, "segments": 8},
+    )
+    text, blocks = build_message(JobEvent(running, "s/", step="progress"), 3600)
+    shown = json.dumps(blocks)
+    assert "50 %" in text and "frame 750 of 1,500, 3 of 8 segments done" in shown
