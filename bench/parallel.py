@@ -1,10 +1,9 @@
 """Parallel talking heads: wall time of one long job on 1, 4 and 8 workers, in one run.
 
-    python bench/parallel.py                     # a 60 s job, 0.05 s per frame, 1/4/8 workers
+    python bench/parallel.py                     # a 60 s job, 0.1 s per frame, 1/4/8 workers
     python bench/parallel.py --seconds 12 --longest 5 --cost 0.002 --workers 1 2  # smoke
 
-A simulated engine (the preview engine plus a fixed cost per frame, spent asleep as a GPU
-would leave the CPU alone) renders a talking head of `--seconds` of speech with pauses, through
+A simulated engine (a fixed cost per frame, spent asleep as a GPU would leave the CPU alone) renders a talking head of `--seconds` of speech with pauses, through
 the real lifecycle on a local folder: claim, split at pauses (handlers/segments.py), segments on
 the local segment pool, join, upload. Each worker count is one job with
 `parallel_gpus_per_job` = `parallel_gpus` = that count. The speed-up is the one-worker wall
@@ -43,15 +42,19 @@ from triggers.poller import tick  # noqa: E402
 
 
 class SimulatedEngine(PreviewEngine):
-    """The preview engine, `cost` seconds per frame slower."""
+    """The preview engine's plan, then `cost` seconds per frame spent asleep (a GPU leaves the
+    CPU free) and one still frame: no drawing, so the CPUs only do what dropreel does."""
 
     def __init__(self, cost: float) -> None:
         self.cost = cost
 
     def render(self, plan, progress=None):
-        for frame in super().render(plan, progress):
+        frame = np.asarray(plan.image.resize((plan.width, plan.height)))
+        for index in range(1, plan.num_frames + 1):
             time.sleep(self.cost)
             yield frame
+            if progress:
+                progress(index, plan.num_frames)
 
 
 def run(workers: int, args: argparse.Namespace, audio: bytes, root: Path) -> dict:
@@ -90,7 +93,7 @@ def run(workers: int, args: argparse.Namespace, audio: bytes, root: Path) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the speech")
-    parser.add_argument("--cost", type=float, default=0.05, help="seconds per frame")
+    parser.add_argument("--cost", type=float, default=0.1, help="seconds per frame")
     parser.add_argument("--longest", type=float, default=30.0, help="longest segment, seconds")
     parser.add_argument("--size", type=int, default=64, help="portrait side in pixels")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8])
