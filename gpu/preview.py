@@ -141,6 +141,11 @@ class PreviewEngine:
             )
         return width, height
 
+    def longest_seconds(self, request: RenderRequest) -> float | None:
+        """The longest clip: a card is at most MAX_CARD_SECONDS (longer videos are made clip
+        after clip, handlers/long_clips.py); a talking head or dubbing follows its audio."""
+        return MAX_CARD_SECONDS if request.kind in ("text_to_video", "image_to_video") else None
+
     def render(self, plan: PreviewPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
         kind = plan.request.kind
         if kind == "dubbing":

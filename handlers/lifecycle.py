@@ -31,7 +31,7 @@ from config.settings import Settings
 from gpu.encode import EncodeResult, encode_mp4, poster_jpeg
 from gpu.engine import RenderRequest
 from gpu.registry import get_spec
-from handlers import layout, segments, validate
+from handlers import layout, long_clips, segments, validate
 from handlers.claims import Lease, LeaseKeeper, write_marker
 from handlers.errors import (
     LeaseLost,
@@ -222,17 +222,22 @@ def render(
     timeline: JobTimeline | None = None,
 ) -> EncodeResult:
     """Load the engine, plan, and stream its frames into the local MP4 (a long talking head:
-    in segments on many workers, handlers/segments.py)."""
+    in segments on many workers, handlers/segments.py; a video longer than the model's clip:
+    clip after clip, handlers/long_clips.py)."""
     if segments.wanted(rt, job, work):
         return segments.render_in_segments(rt, job, work, writer, keeper, timeline)
     status = writer.status
     writer.stage("load", write=True)
     engine = rt.engine_loader(work.engine)
     writer.stage("check")
-    plan = engine.check_inputs(work.request)
+    clips = long_clips.plan_clips(work.engine, engine, work.request)
+    plan = engine.check_inputs(clips.first if clips else work.request)
     status.settings = plan.describe()
     status.adjustments = plan.adjustments
-    status.progress = {"done": 0, "total": plan.num_frames}
+    total = clips.frames_at(plan.fps) if clips else plan.num_frames
+    if clips:
+        status.settings.update(clips.describe(plan))
+    status.progress = {"done": 0, "total": total}
     writer.stage("render", write=True)
 
     def progress(done: int, total: int) -> None:
@@ -248,7 +253,10 @@ def render(
         if timeline is not None:
             timeline.progress(done, total)
 
-    return encode_mp4(engine.render(plan, progress), plan.fps, work.video, audio=work.audio)
+    frames = (
+        long_clips.frames(engine, plan, clips, progress) if clips else engine.render(plan, progress)
+    )
+    return encode_mp4(frames, plan.fps, work.video, audio=work.audio)
 
 
 def publish(
