@@ -4,7 +4,10 @@ one MP4 as long as asked."""
 
 from __future__ import annotations
 
+from gpu.diffusers_models import MODELS
+from gpu.engine import RenderRequest
 from gpu.preview import MAX_CARD_SECONDS
+from gpu.registry import engine_class
 from gpu.segment_join import decode_frames
 from tests.helpers import Notifications, prompt, run_tick, runtime, status
 
@@ -44,3 +47,17 @@ def test_a_video_within_one_clip_is_one_render(local_storage, make_settings, tmp
     st = status(storage, "t/.dropreel/kite/status.json")
     assert st["state"] == "done" and "clips" not in st["settings"]
     assert st["video"]["frames"] == 32
+
+
+def test_each_video_engine_names_a_clip_its_checks_accept():
+    """The clip length handlers/long_clips.py asks for passes the engine's own length check,
+    for the first clip and for the image-to-video clips that continue it (no weights needed)."""
+    for spec in MODELS.values():
+        engine = engine_class(spec)()
+        request = RenderRequest(kind="text_to_video", prompt="a kite")
+        seconds = engine.longest_seconds(request)
+        for kind in {"text_to_video", "image_to_video"} & set(spec.kinds):
+            asked = RenderRequest(kind=kind, prompt="a kite", duration_seconds=seconds)
+            limit = spec.variant_for(spec.default_profile, kind).max_frames or spec.max_frames
+            frames = engine._frames(asked, engine._fps(asked, []), limit, [])
+            assert frames <= limit and frames == round(seconds * engine._fps(asked, []))
