@@ -175,11 +175,11 @@ class DiffusersVideoEngine:
     # ---- check_inputs ---------------------------------------------------------------------
     def longest_seconds(self, request: RenderRequest) -> float | None:
         """The longest clip this request's profile makes, for both the first clip and the
-        image-to-video clips that continue it (handlers/long_clips.py); None when the request
-        is one check_inputs refuses anyway."""
+        image-to-video clips that continue it (handlers/long_clips.py); None for a model with
+        its own long mode, or a request check_inputs refuses anyway."""
         spec = self.spec
         profile = request.profile or spec.default_profile
-        if profile not in spec.profiles or request.kind not in spec.kinds:
+        if spec.own_long_mode or profile not in spec.profiles or request.kind not in spec.kinds:
             return None
         kinds = {request.kind, "image_to_video"} & set(spec.kinds)
         limit = min(spec.variant_for(profile, kind).max_frames or spec.max_frames for kind in kinds)
