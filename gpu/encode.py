@@ -51,7 +51,7 @@ def encode_mp4(
     """
     container = av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"})
     video = None
-    feeder: _AudioFeeder | None = None
+    feeder: AudioFeeder | None = None
     count = 0
     first: np.ndarray | None = None
     width = height = 0
@@ -65,7 +65,7 @@ def encode_mp4(
                 video.width, video.height, video.pix_fmt = width, height, "yuv420p"
                 video.codec_context.options = {"crf": str(crf), "preset": preset}
                 if audio is not None:
-                    feeder = _AudioFeeder(container, audio)
+                    feeder = AudioFeeder(container, audio)
                 first = frame.copy()
             elif frame.shape[:2] != (height, width):
                 raise EncodeError(
@@ -90,7 +90,7 @@ def encode_mp4(
     return EncodeResult(count, width, height, plain_rate(fps), seconds, feeder is not None, first)
 
 
-class _AudioFeeder:
+class AudioFeeder:
     """Decodes the source audio lazily and writes AAC up to a given time, never past it."""
 
     def __init__(self, container: av.container.OutputContainer, audio: Path) -> None:

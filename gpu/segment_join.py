@@ -1,26 +1,27 @@
 """Segments rendered apart, joined into one video with the original audio muxed once.
 
-Each segment of a parallel render (handlers/segments.py) is an intermediate video without
-sound, exactly as many frames long as its share of the recording. Joining decodes them in order
-and streams their frames into the one encoder (gpu/encode.py) with the whole original
-recording, so the sound never passes through a cut. The optional cross-fade keeps the length:
-for its first frames a segment is dissolved in from the last frame of the one before (the cut
-lies in a pause, so that frame is a face waiting to speak).
+Each segment of a parallel render (handlers/segments.py) is a video without sound, exactly as
+many frames long as its share of the recording. Joining copies their H.264 packets in order into
+one MP4 and muxes the whole original recording beside them, so the sound never passes through a
+cut and the pictures are encoded once. The optional cross-fade decodes and encodes again, and
+keeps the length: for its first frames a segment is dissolved in from the last frame of the one
+before (the cut lies in a pause, so that frame is a face waiting to speak).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from gpu.encode import EncodeResult, encode_mp4
-from gpu.engine import FrameRate
+from gpu.encode import AudioFeeder, EncodeResult, encode_mp4
+from gpu.engine import FrameRate, plain_rate
 
-INTERMEDIATE_CRF = 10  # near-lossless: the join encodes once more, at the usual quality
+INTERMEDIATE_CRF = 10  # near-lossless, for a join that encodes once more (a cross-fade)
 
 
 def decode_frames(path: Path) -> Iterator[np.ndarray]:
@@ -53,5 +54,45 @@ def join_segments(
     audio: Path | None = None,
     crossfade: int = 0,
 ) -> EncodeResult:
-    """One MP4 of the segments in order, with `audio` (the original recording) muxed once."""
-    return encode_mp4(joined_frames(paths, crossfade), fps, dest, audio=audio)
+    """One MP4 of the segments in order, with `audio` (the original recording) muxed once.
+    Without a cross-fade the segments' H.264 packets are copied as they are (they were encoded
+    with the same settings, at the final quality): no second encode, no generation loss."""
+    if crossfade:
+        return encode_mp4(joined_frames(paths, crossfade), fps, dest, audio=audio)
+    return _copy_join(paths, fps, dest, audio)
+
+
+def _copy_join(paths: Sequence[Path], fps: FrameRate, dest: Path, audio: Path | None):
+    container = av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"})
+    try:
+        with av.open(str(paths[0])) as first:
+            template = first.streams.video[0]
+            video = container.add_stream_from_template(template)
+            width, height = template.codec_context.width, template.codec_context.height
+        feeder = AudioFeeder(container, audio) if audio is not None else None
+        count = 0
+        for path in paths:
+            with av.open(str(path)) as source:
+                stream = source.streams.video[0]
+                offset = round(count / Fraction(fps) / stream.time_base)
+                for packet in source.demux(stream):
+                    if packet.dts is None:  # the demuxer's end-of-stream marker
+                        continue
+                    packet.pts += offset
+                    packet.dts += offset
+                    packet.stream = video
+                    container.mux(packet)
+                count += stream.frames
+            if feeder is not None:
+                feeder.feed_until(count / fps)
+        if feeder is not None:
+            feeder.finish(count / fps)
+    except BaseException:
+        container.close()
+        dest.unlink(missing_ok=True)
+        raise
+    container.close()
+    poster = next(decode_frames(paths[0]))
+    seconds = float(count / Fraction(fps))
+    has_audio = audio is not None
+    return EncodeResult(count, width, height, plain_rate(fps), seconds, has_audio, poster)

@@ -355,7 +355,8 @@ def render_segment(
         plan = engine.check_inputs(replace(task.request, audio=audio, segment=task.index))
         frames = _exactly(engine.render(plan, progress), span.frames)
         path = Path(tmp) / "segment.mp4"
-        encode_mp4(frames, FPS, path, crf=INTERMEDIATE_CRF)
+        fades = rt.settings.parallel_crossfade_seconds > 0  # joined by a second encode
+        encode_mp4(frames, FPS, path, **({"crf": INTERMEDIATE_CRF} if fades else {}))
         _still_ours(rt, task)
         try:
             rt.storage.put_if_absent(task.key, path.read_bytes(), "video/mp4")
