@@ -8,7 +8,8 @@ the video's length so the two streams start and end together.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -49,13 +50,12 @@ def encode_mp4(
 
     Audio, when given, is interleaved as the video advances and ends with the last frame.
     """
-    container = av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"})
     video = None
     feeder: AudioFeeder | None = None
     count = 0
     first: np.ndarray | None = None
     width = height = 0
-    try:
+    with mp4_output(dest) as container:
         for frame in frames:
             if video is None:
                 height, width = frame.shape[:2]
@@ -81,13 +81,22 @@ def encode_mp4(
         container.mux(video.encode(None))
         if feeder is not None:
             feeder.finish(count / fps)
+    seconds = float(count / Fraction(fps))
+    return EncodeResult(count, width, height, plain_rate(fps), seconds, feeder is not None, first)
+
+
+@contextmanager
+def mp4_output(dest: Path) -> Iterator[av.container.OutputContainer]:
+    """An MP4 being written at `dest`: closed when done; closed and deleted if writing fails,
+    so no partial file is left behind."""
+    container = av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"})
+    try:
+        yield container
     except BaseException:
         container.close()
         dest.unlink(missing_ok=True)
         raise
     container.close()
-    seconds = float(count / Fraction(fps))
-    return EncodeResult(count, width, height, plain_rate(fps), seconds, feeder is not None, first)
 
 
 class AudioFeeder:

@@ -18,7 +18,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from gpu.encode import AudioFeeder, EncodeResult, encode_mp4
+from gpu.encode import AudioFeeder, EncodeResult, encode_mp4, mp4_output
 from gpu.engine import FrameRate, plain_rate
 
 INTERMEDIATE_CRF = 10  # near-lossless, for a join that encodes once more (a cross-fade)
@@ -63,8 +63,7 @@ def join_segments(
 
 
 def _copy_join(paths: Sequence[Path], fps: FrameRate, dest: Path, audio: Path | None):
-    container = av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"})
-    try:
+    with mp4_output(dest) as container:
         with av.open(str(paths[0])) as first:
             template = first.streams.video[0]
             video = container.add_stream_from_template(template)
@@ -87,11 +86,6 @@ def _copy_join(paths: Sequence[Path], fps: FrameRate, dest: Path, audio: Path | 
                 feeder.feed_until(count / fps)
         if feeder is not None:
             feeder.finish(count / fps)
-    except BaseException:
-        container.close()
-        dest.unlink(missing_ok=True)
-        raise
-    container.close()
     poster = next(decode_frames(paths[0]))
     seconds = float(count / Fraction(fps))
     has_audio = audio is not None

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from gpu.encode import encode_mp4
 from gpu.pauses import SHORTEST_PAUSE_SECONDS, plan_cuts
 from gpu.preview import PreviewEngine, read_segment_stamp
-from gpu.segment_join import decode_frames
+from gpu.segment_join import decode_frames, join_segments
 from handlers import lifecycle
 from handlers.claims import take_back
 from handlers.lifecycle import RunOutcome
@@ -365,3 +366,19 @@ def test_slack_shows_progress_across_segments():
     text, blocks = build_message(JobEvent(running, "s/", step="progress"), 3600)
     shown = json.dumps(blocks)
     assert "50 %" in text and "frame 750 of 1,500, 3 of 8 segments done" in shown
+
+
+@pytest.mark.parametrize("crossfade", [0, 3])
+def test_a_join_keeps_every_frame_and_a_cross_fade_dissolves_in(tmp_path, crossfade):
+    paths = []
+    for index, grey in enumerate((0, 200)):
+        paths.append(tmp_path / f"{index}.mp4")
+        frames = (np.full((32, 32, 3), grey, np.uint8) for _ in range(5))
+        encode_mp4(frames, FPS, paths[-1])
+    data, _ = talk(0.4)
+    (tmp_path / "talk.wav").write_bytes(data)
+    result = join_segments(paths, FPS, tmp_path / "joined.mp4", tmp_path / "talk.wav", crossfade)
+    greys = [round(f.mean()) for f in decode_frames(tmp_path / "joined.mp4")]
+    assert result.frames == len(greys) == 10 and result.has_audio
+    dissolve = [round(200 * (i + 1) / (crossfade + 1)) for i in range(crossfade)]
+    assert greys == pytest.approx([0] * 5 + dissolve + [200] * (5 - crossfade), abs=4)
