@@ -10,6 +10,7 @@ before (the cut lies in a pause, so that frame is a face waiting to speak).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -47,28 +48,49 @@ def joined_frames(paths: Sequence[Path], crossfade: int = 0) -> Iterator[np.ndar
         before = last.astype(np.float32)
 
 
+def encode_audio(source: Path, seconds: float, dest: Path) -> Path:
+    """The recording as the video's AAC track, `seconds` long (cut, or padded with silence), in
+    a file of its own: made while the segments render, so the join only copies it."""
+    with mp4_output(dest) as container:
+        AudioFeeder(container, source).finish(seconds)
+    return dest
+
+
 def join_segments(
     paths: Sequence[Path],
     fps: FrameRate,
     dest: Path,
     audio: Path | None = None,
     crossfade: int = 0,
+    track: Path | None = None,
 ) -> EncodeResult:
-    """One MP4 of the segments in order, with `audio` (the original recording) muxed once.
-    Without a cross-fade the segments' H.264 packets are copied as they are (they were encoded
-    with the same settings, at the final quality): no second encode, no generation loss."""
+    """One MP4 of the segments in order, with `audio` (the original recording) muxed once;
+    `track`: that recording already encoded by `encode_audio`. Without a cross-fade the
+    segments' H.264 packets are copied as they are (encoded with the same settings, at the final
+    quality): no second encode, no generation loss."""
     if crossfade:
         return encode_mp4(joined_frames(paths, crossfade), fps, dest, audio=audio)
-    return _copy_join(paths, fps, dest, audio)
+    if track is None and audio is not None:
+        frames = sum(_frames_in(path) for path in paths)
+        track = encode_audio(audio, float(frames / Fraction(fps)), dest.with_suffix(".m4a"))
+    return _copy_join(paths, fps, dest, track)
 
 
-def _copy_join(paths: Sequence[Path], fps: FrameRate, dest: Path, audio: Path | None):
-    with mp4_output(dest) as container:
+def _frames_in(path: Path) -> int:
+    with av.open(str(path)) as source:
+        return source.streams.video[0].frames
+
+
+def _copy_join(paths: Sequence[Path], fps: FrameRate, dest: Path, track: Path | None):
+    """Copy the segments' video packets, each segment shifted to where the one before ended,
+    and the track's audio packets interleaved up to the same time."""
+    with contextlib.ExitStack() as stack:
+        container = stack.enter_context(mp4_output(dest))
         with av.open(str(paths[0])) as first:
             template = first.streams.video[0]
             video = container.add_stream_from_template(template)
             width, height = template.codec_context.width, template.codec_context.height
-        feeder = AudioFeeder(container, audio) if audio is not None else None
+        sound = _Track(stack.enter_context(av.open(str(track))), container) if track else None
         count = 0
         for path in paths:
             with av.open(str(path)) as source:
@@ -82,11 +104,28 @@ def _copy_join(paths: Sequence[Path], fps: FrameRate, dest: Path, audio: Path | 
                     packet.stream = video
                     container.mux(packet)
                 count += stream.frames
-            if feeder is not None:
-                feeder.feed_until(count / fps)
-        if feeder is not None:
-            feeder.finish(count / fps)
+            if sound is not None:
+                sound.copy_until(float(count / Fraction(fps)))
+        if sound is not None:
+            sound.copy_until(float("inf"))
     poster = next(decode_frames(paths[0]))
     seconds = float(count / Fraction(fps))
-    has_audio = audio is not None
+    has_audio = track is not None
     return EncodeResult(count, width, height, plain_rate(fps), seconds, has_audio, poster)
+
+
+class _Track:
+    """An encoded audio track's packets, copied into the joined video as its pictures advance."""
+
+    def __init__(self, source: av.container.InputContainer, container) -> None:
+        stream = source.streams.audio[0]
+        self.out = container.add_stream_from_template(stream)
+        self.packets = (p for p in source.demux(stream) if p.dts is not None)
+        self.pending = next(self.packets, None)
+        self.container = container
+
+    def copy_until(self, seconds: float) -> None:
+        while self.pending is not None and self.pending.pts * self.pending.time_base < seconds:
+            self.pending.stream = self.out
+            self.container.mux(self.pending)
+            self.pending = next(self.packets, None)

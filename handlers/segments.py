@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import islice, pairwise
 from pathlib import Path
@@ -46,7 +46,7 @@ from gpu.encode import EncodeResult, encode_mp4
 from gpu.engine import Progress, RenderRequest
 from gpu.media import probe_audio
 from gpu.pauses import Span, plan_cuts
-from gpu.segment_join import INTERMEDIATE_CRF, join_segments
+from gpu.segment_join import INTERMEDIATE_CRF, encode_audio, join_segments
 from gpu.speech.join import write_wav
 from handlers import layout
 from handlers.claims import LeaseKeeper, read_lease
@@ -196,21 +196,26 @@ def render_in_segments(
     board = _Board(spans, _stored(rt, job, spans))
     status.progress = board.progress
     writer.stage("render", write=True)
-    try:
-        _run(rt, tasks, board, writer, keeper, timeline)
-    except LeaseLost:
-        _forget_if_decided(rt, job, spans)
-        raise
-    writer.extra_seconds = board.seconds
-    writer.stage("join", write=True)
-    with tempfile.TemporaryDirectory(prefix="dropreel-join-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="dropreel-join-") as tmp,
+        ThreadPoolExecutor(1, thread_name_prefix="audio-track") as side,
+    ):
+        seconds = total / FPS  # the track is encoded while the segments render
+        track = side.submit(encode_audio, work.audio, seconds, Path(tmp) / "track.m4a")
+        try:
+            _run(rt, tasks, board, writer, keeper, timeline)
+        except LeaseLost:
+            _forget_if_decided(rt, job, spans)
+            raise
+        writer.extra_seconds = board.seconds
+        writer.stage("join", write=True)
         paths = []
         for task in tasks:
             path = Path(tmp) / f"{task.index:03d}.mp4"
             rt.storage.download(task.key, path)
             paths.append(path)
         crossfade = round(rt.settings.parallel_crossfade_seconds * FPS)
-        return join_segments(paths, FPS, work.video, audio=work.audio, crossfade=crossfade)
+        return join_segments(paths, FPS, work.video, work.audio, crossfade, track.result())
 
 
 class _Board:

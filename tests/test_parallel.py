@@ -33,7 +33,7 @@ from infra.local_dispatch import InlineDispatcher
 from infra.local_segments import LocalSegments
 from infra.modal.segments import ModalSegments
 from infra.notify.slack import build_message
-from tests.helpers import Notifications, Outcomes, run_tick, runtime, status
+from tests.helpers import Notifications, Outcomes, decode_mp4, run_tick, runtime, status
 
 RATE = 16_000
 
@@ -149,6 +149,8 @@ def test_a_long_talking_head_renders_in_segments_joined_as_one_video(
     frames = [read_segment_stamp(f) for f in decode_frames(tmp_path / "out.mp4")]
     audio_seconds = len(sf.read(io.BytesIO(data))[0]) / RATE
     assert abs(len(frames) / FPS - audio_seconds) <= 1 / FPS
+    heard = decode_mp4(storage.get("s/al.mp4"), tmp_path).audio_seconds  # muxed once, whole
+    assert heard == pytest.approx(len(frames) / FPS, abs=0.05)
     cuts = [0, *(round(c * FPS) for c in parallel["cuts_seconds"]), len(frames)]
     for index, (start, end) in enumerate(itertools.pairwise(cuts)):
         assert frames[start:end] == [index] * (end - start), f"segment {index}"
