@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -44,13 +45,20 @@ import numpy as np
 from config.kinds import JobKind
 from gpu.encode import EncodeResult, encode_mp4
 from gpu.engine import Progress, RenderRequest
-from gpu.media import probe_audio
+from gpu.media import AudioInfo, probe_audio
 from gpu.pauses import Span, plan_cuts
 from gpu.segment_join import INTERMEDIATE_CRF, encode_audio, join_segments
 from gpu.speech.join import write_wav
 from handlers import layout
 from handlers.claims import LeaseKeeper, read_lease
-from handlers.errors import DropreelError, LeaseLost, PreconditionFailed, first_line, is_permanent
+from handlers.errors import (
+    DropreelError,
+    LeaseLost,
+    PreconditionFailed,
+    StorageError,
+    first_line,
+    is_permanent,
+)
 from handlers.jobs import Job
 from handlers.runtime import Runtime
 from handlers.status import JobStatus, StatusWriter
@@ -207,6 +215,9 @@ def render_in_segments(
         except LeaseLost:
             _forget_if_decided(rt, job, spans)
             raise
+        finally:
+            with _recording_lock:
+                _recording.pop(work.request.audio.path, None)
         writer.extra_seconds = board.seconds
         writer.stage("join", write=True)
         paths = []
@@ -294,7 +305,9 @@ def _collect(board: _Board, task: SegmentTask, call: SegmentCall, waiting: list)
         result = call.result()
     except (Exception, CancelledError) as err:
         board.frames.pop(index, None)
-        if is_permanent(err) or board.tries[index] >= TRIES:
+        if is_permanent(err):  # the user's file, a missing package: no try helps
+            raise
+        if board.tries[index] >= TRIES:
             raise SegmentFailed(
                 f"segment {index + 1} of {len(board.spans)} failed on {board.tries[index]} "
                 f"tries: {first_line(err)}"
@@ -322,7 +335,10 @@ def _report(
     progress = board.progress
     writer.status.progress = progress
     if writer.due:
-        keeper.confirm()
+        try:
+            keeper.confirm()  # a cancelled or superseded run stops at its next look
+        except StorageError as err:  # a hiccup: the heartbeat tries again
+            log.warning("%s: could not confirm its lease: %s", job.name, first_line(err))
         writer.write()
     if rt.on_frame is not None:
         rt.on_frame(job, progress["done"], progress["total"])
@@ -375,7 +391,7 @@ def _cut_audio(request: RenderRequest, span: Span, dest: Path, rt: Runtime):
     recording's), as a WAV the engine reads like any dropped audio."""
     whole = request.audio
     rate = whole.sample_rate
-    samples = whole.samples(rate)
+    samples = _decoded(whole)
     start = round(span.start / FPS * rate)
     end = round((span.end / FPS + PAD_SECONDS) * rate)
     piece = samples[start:end]
@@ -383,6 +399,20 @@ def _cut_audio(request: RenderRequest, span: Span, dest: Path, rt: Runtime):
         piece = np.concatenate([piece, np.zeros(end - start - len(piece), np.float32)])
     write_wav(dest, piece, rate)
     return probe_audio(dest, rt.settings.max_audio_seconds, 0.0)
+
+
+_recording: dict[Path, np.ndarray] = {}  # the last recording decoded, shared by its segments
+_recording_lock = threading.Lock()
+
+
+def _decoded(audio: AudioInfo) -> np.ndarray:
+    """The recording at its own rate, decoded once for all the segments a process renders of
+    it at once (not once per segment)."""
+    with _recording_lock:
+        if audio.path not in _recording:
+            _recording.clear()
+            _recording[audio.path] = audio.samples(audio.sample_rate)
+        return _recording[audio.path]
 
 
 def _exactly(frames, count: int):
