@@ -251,6 +251,32 @@ class Settings(BaseSettings):
         description="Restart long talking-head videos from the portrait about every N seconds "
         "(0: never): no drift, but a visible jump at each restart (docs/TALKING_HEAD.md).",
     )
+    parallel_segment_seconds: float = Field(
+        30.0,
+        ge=5,
+        le=600,
+        description="Longest segment of a talking head rendered in parallel: longer audio is cut "
+        "at pauses into segments up to this long, each on its own GPU (docs/TALKING_HEAD.md).",
+    )
+    parallel_gpus_per_job: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Segments of one job rendered at once (1: one after another, still cut).",
+    )
+    parallel_gpus: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Segments rendered at once across all jobs (locally: the segment pool's "
+        "size; on Modal: the most segment calls one trigger has out).",
+    )
+    parallel_crossfade_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="Cross-fade between parallel segments (0: a plain cut inside the pause).",
+    )
 
     @field_validator("watch_root")
     @classmethod

@@ -173,6 +173,19 @@ class DiffusersVideoEngine:
         return self._cache_dir if self._cache_dir is not None else default_cache_dir()
 
     # ---- check_inputs ---------------------------------------------------------------------
+    def longest_seconds(self, request: RenderRequest) -> float | None:
+        """The longest clip this request's profile makes, for both the first clip and the
+        image-to-video clips that continue it (handlers/long_clips.py); None for a model with
+        its own long mode, or a request check_inputs refuses anyway."""
+        spec = self.spec
+        profile = request.profile or spec.default_profile
+        if spec.own_long_mode or profile not in spec.profiles or request.kind not in spec.kinds:
+            return None
+        kinds = {request.kind, "image_to_video"} & set(spec.kinds)
+        limit = min(spec.variant_for(profile, kind).max_frames or spec.max_frames for kind in kinds)
+        frames = (limit - 1) // spec.temporal * spec.temporal + 1
+        return frames / self._fps(request, [])
+
     def check_inputs(self, request: RenderRequest) -> DiffusersPlan:
         spec = self.spec
         if request.kind not in spec.kinds:

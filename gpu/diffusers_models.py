@@ -153,6 +153,9 @@ class ModelSpec(EngineSpec):
     """diffusers registers this model's transformer block for First-Block Cache."""
     float32_modules: tuple[str, ...] = ()
     """Pipeline components the recipe keeps in float32 (e.g. Wan's VAE)."""
+    own_long_mode: bool = False
+    """The model makes videos longer than one clip itself (LTX-Video's long mode): dropreel
+    does not continue its clips from their last frames (handlers/long_clips.py)."""
 
     def __post_init__(self) -> None:
         # The weights are the variants' repos, each marked with the profiles that use it.
@@ -244,6 +247,7 @@ def ltx_distilled(width: int, height: int, speed: Speed) -> Profile:
 
 
 LTX_VIDEO = ModelSpec(
+    own_long_mode=True,  # LTX's long videos are the engine's own (gpu/ltx_video.py)
     name="ltx-video",
     kinds=KINDS_BOTH,
     target="gpu.ltx_video:LTXVideoEngine",

@@ -8,7 +8,8 @@ the video's length so the two streams start and end together.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -49,13 +50,12 @@ def encode_mp4(
 
     Audio, when given, is interleaved as the video advances and ends with the last frame.
     """
-    container = av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"})
     video = None
-    feeder: _AudioFeeder | None = None
+    feeder: AudioFeeder | None = None
     count = 0
     first: np.ndarray | None = None
     width = height = 0
-    try:
+    with mp4_output(dest) as container:
         for frame in frames:
             if video is None:
                 height, width = frame.shape[:2]
@@ -65,7 +65,7 @@ def encode_mp4(
                 video.width, video.height, video.pix_fmt = width, height, "yuv420p"
                 video.codec_context.options = {"crf": str(crf), "preset": preset}
                 if audio is not None:
-                    feeder = _AudioFeeder(container, audio)
+                    feeder = AudioFeeder(container, audio)
                 first = frame.copy()
             elif frame.shape[:2] != (height, width):
                 raise EncodeError(
@@ -81,16 +81,25 @@ def encode_mp4(
         container.mux(video.encode(None))
         if feeder is not None:
             feeder.finish(count / fps)
+    seconds = float(count / Fraction(fps))
+    return EncodeResult(count, width, height, plain_rate(fps), seconds, feeder is not None, first)
+
+
+@contextmanager
+def mp4_output(dest: Path) -> Iterator[av.container.OutputContainer]:
+    """An MP4 being written at `dest`: closed when done; closed and deleted if writing fails,
+    so no partial file is left behind."""
+    container = av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"})
+    try:
+        yield container
     except BaseException:
         container.close()
         dest.unlink(missing_ok=True)
         raise
     container.close()
-    seconds = float(count / Fraction(fps))
-    return EncodeResult(count, width, height, plain_rate(fps), seconds, feeder is not None, first)
 
 
-class _AudioFeeder:
+class AudioFeeder:
     """Decodes the source audio lazily and writes AAC up to a given time, never past it."""
 
     def __init__(self, container: av.container.OutputContainer, audio: Path) -> None:

@@ -56,6 +56,7 @@ class RenderRequest:
     voices: tuple[AudioInfo, AudioInfo] | None = None
     speakers: tuple[tuple[int, int, int, int], ...] | None = None  # [x0, y0, x1, y1] per speaker
     speaking: str | None = None  # "turns" or "together" (gpu/two_speakers.py)
+    segment: int | None = None  # a parallel render's segment number (its audio is that stretch)
 
 
 @dataclass(kw_only=True)

@@ -31,6 +31,7 @@ LONGEST_SIDE = 512
 CARD_SIZE = (512, 288)
 DEFAULT_CARD_SECONDS = 3.0
 MAX_CARD_SECONDS = 20.0
+STAMP_BITS = 8  # segment numbers 0-255 (parallel talking heads, handlers/segments.py)
 
 
 @dataclass(kw_only=True)
@@ -156,6 +157,11 @@ class PreviewEngine:
             )
         return width, height
 
+    def longest_seconds(self, request: RenderRequest) -> float | None:
+        """The longest clip: a card is at most MAX_CARD_SECONDS (longer videos are made clip
+        after clip, handlers/long_clips.py); a talking head or dubbing follows its audio."""
+        return MAX_CARD_SECONDS if request.kind in ("text_to_video", "image_to_video") else None
+
     def render(self, plan: PreviewPlan, progress: Progress | None = None) -> Iterator[np.ndarray]:
         kind = plan.request.kind
         if kind == "dubbing":
@@ -164,8 +170,9 @@ class PreviewEngine:
             frames = self._talking(plan)
         else:
             frames = self._card(plan)
+        segment = plan.request.segment
         for index, frame in enumerate(frames, 1):
-            yield frame
+            yield frame if segment is None else stamp_segment(frame, segment)
             if progress:
                 progress(index, plan.num_frames)
 
@@ -221,6 +228,27 @@ class PreviewEngine:
             filled = int(width * (i + 1) / plan.num_frames)
             frame[height - bar_h :, :filled] = (255, 210, 80)
             yield frame
+
+
+def stamp_segment(frame: np.ndarray, segment: int) -> np.ndarray:
+    """A parallel render's segment number along the top edge, in STAMP_BITS black or white
+    blocks (lowest bit first), so a joined preview shows which segment each frame came from."""
+    frame = frame.copy()
+    height, width = frame.shape[:2]
+    block_w, block_h = width // STAMP_BITS, max(2, height // 16)
+    for bit in range(STAMP_BITS):
+        frame[:block_h, bit * block_w : (bit + 1) * block_w] = 255 * (segment >> bit & 1)
+    return frame
+
+
+def read_segment_stamp(frame: np.ndarray) -> int:
+    """The segment number `stamp_segment` drew on a (decoded) frame."""
+    height, width = frame.shape[:2]
+    block_w, block_h = width // STAMP_BITS, max(2, height // 16)
+    return sum(
+        (frame[:block_h, bit * block_w : (bit + 1) * block_w].mean() > 127) << bit
+        for bit in range(STAMP_BITS)
+    )
 
 
 def _asked(request: RenderRequest) -> str:

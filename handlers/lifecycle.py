@@ -32,7 +32,7 @@ from gpu.encode import EncodeResult, encode_mp4, poster_jpeg
 from gpu.engine import RenderRequest
 from gpu.registry import get_spec
 from gpu.two_speakers import write_mix
-from handlers import layout, validate
+from handlers import layout, long_clips, segments, validate
 from handlers.claims import Lease, LeaseKeeper, write_marker
 from handlers.errors import (
     LeaseLost,
@@ -129,8 +129,8 @@ def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -
     except StorageError as err:
         log.warning("%s: could not record %s, the next tick will: %s", job.name, outcome, err)
         return outcome
-    if outcome is RunOutcome.DONE:  # older versions' markers are clutter now
-        for key in job.stale_marker_keys():
+    if outcome is RunOutcome.DONE:  # older versions' markers and the segments: clutter now
+        for key in [*job.stale_marker_keys(), *segments.leftover_keys(job, status)]:
             _quietly(rt.storage.delete, key)
     if outcome is not RunOutcome.CANCELLED:  # the user cancelled it: nothing to announce
         _notify(rt, job, status, poster)
@@ -177,6 +177,7 @@ class Work:
     audio: Path | None  # the track muxed into the MP4 (talking-head and dubbing jobs)
     video: Path
     speech: Speech | None = None  # made from a script, published next to the video
+    prompt: PromptFile | None = None  # the checked prompt (segments of a parallel render)
 
 
 def prepare(
@@ -202,9 +203,9 @@ def prepare(
         writer.status.callback_events = routed.prompt.callback_events
     if timeline is not None:
         timeline.claimed()
-    local = _download(rt.storage, job, tmp)
+    local = download_inputs(rt.storage, job, tmp)
     writer.stage("validate")
-    request = _request(job, local, routed.prompt, rt.settings)
+    request = render_request(job, local, routed.prompt, rt.settings)
     speech = speak(rt, job, local, routed.prompt, writer, tmp) if job.speaks else None
     if speech is not None:  # the talking head's audio, checked like a dropped recording
         local["audio"] = speech.path
@@ -213,7 +214,7 @@ def prepare(
         local["audio"] = write_mix(request.voices, request.speaking, tmp / "speakers.wav")
         request = replace(request, audio=validate.audio(local["audio"], rt.settings))
     audio = local.get("audio") if job.kind in (JobKind.TALKING_HEAD, JobKind.DUBBING) else None
-    return Work(routed.engine, request, audio, tmp / "out.mp4", speech)
+    return Work(routed.engine, request, audio, tmp / "out.mp4", speech, routed.prompt)
 
 
 def render(
@@ -224,15 +225,23 @@ def render(
     keeper: LeaseKeeper,
     timeline: JobTimeline | None = None,
 ) -> EncodeResult:
-    """Load the engine, plan, and stream its frames into the local MP4."""
+    """Load the engine, plan, and stream its frames into the local MP4 (a long talking head:
+    in segments on many workers, handlers/segments.py; a video longer than the model's clip:
+    clip after clip, handlers/long_clips.py)."""
+    if segments.wanted(rt, job, work):
+        return segments.render_in_segments(rt, job, work, writer, keeper, timeline)
     status = writer.status
     writer.stage("load", write=True)
     engine = rt.engine_loader(work.engine)
     writer.stage("check")
-    plan = engine.check_inputs(work.request)
+    clips = long_clips.plan_clips(work.engine, engine, work.request)
+    plan = engine.check_inputs(clips.first if clips else work.request)
     status.settings = plan.describe()
     status.adjustments = plan.adjustments
-    status.progress = {"done": 0, "total": plan.num_frames}
+    total = clips.frames_at(plan.fps) if clips else plan.num_frames
+    if clips:
+        status.settings.update(clips.describe(plan))
+    status.progress = {"done": 0, "total": total}
     writer.stage("render", write=True)
 
     def progress(done: int, total: int) -> None:
@@ -248,7 +257,10 @@ def render(
         if timeline is not None:
             timeline.progress(done, total)
 
-    return encode_mp4(engine.render(plan, progress), plan.fps, work.video, audio=work.audio)
+    frames = (
+        long_clips.frames(engine, plan, clips, progress) if clips else engine.render(plan, progress)
+    )
+    return encode_mp4(frames, plan.fps, work.video, audio=work.audio)
 
 
 def publish(
@@ -376,7 +388,7 @@ def _event(rt: Runtime, job: Job, status: JobStatus, poster: bytes | None) -> Jo
     )
 
 
-def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
+def download_inputs(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
     local: dict[str, Path] = {}
     for slot in ("image", "video", "audio", "script", "voice", *layout.SPEAKER_TAGS):
         obj = getattr(job, slot)
@@ -393,11 +405,11 @@ def _download(storage: Storage, job: Job, work: Path) -> dict[str, Path]:
     return local
 
 
-def _request(
+def render_request(
     job: Job, local: dict[str, Path], prompt: PromptFile | None, settings: Settings
 ) -> RenderRequest:
     """The engine's request: inputs decoded and checked once, here, under the settings' limits."""
-    skip = {"task", "engine", *SPEECH_FIELDS, *NOTIFY_FIELDS}
+    skip = {"task", "engine", "parallel", *SPEECH_FIELDS, *NOTIFY_FIELDS}
     values = prompt.model_dump(exclude=skip) if prompt else {}
     if values.get("speakers"):
         values["speakers"] = tuple(tuple(s["box"]) for s in values["speakers"])

@@ -67,6 +67,11 @@ class PromptFile(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Random seed, for reproducing.")
     steps: int | None = Field(None, ge=1, le=200, description="Denoising steps.")
     guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale.")
+    parallel: bool | None = Field(
+        None,
+        description="Talking heads longer than one segment: false renders one continuous video "
+        "on one GPU instead of segments cut at pauses on many (docs/TALKING_HEAD.md).",
+    )
     speech: str | None = Field(
         None,
         min_length=1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from config.settings import Settings
 from gpu.engine import Engine
@@ -17,6 +18,9 @@ from handlers.calls import CallRegistry
 from handlers.jobs import Job
 from handlers.notify import CallbackSender, Notifier
 from handlers.storage import Storage
+
+if TYPE_CHECKING:
+    from handlers.segments import SegmentRunner
 
 FrameObserver = Callable[[Job, int, int], None]
 StartObserver = Callable[[Job], None]
@@ -37,6 +41,7 @@ class Runtime:
     calls: CallRegistry | None = None  # where dispatched calls can be asked about (Modal)
     load_seconds: float = 0.0  # the container's load time, not yet billed to a job
     callbacks: CallbackSender | None = None  # signed callbacks (None: no callbacks are sent)
+    segments: SegmentRunner | None = None  # where long talking heads' segments render
 
     def take_load_seconds(self) -> float:
         """The container's load time for the job being metered: its first job carries it."""

@@ -145,6 +145,7 @@ class StatusWriter:
     def __init__(self, storage: Storage, key: str, status: JobStatus, every: float) -> None:
         self.storage, self.key, self.status, self.every = storage, key, status, every
         self.started = self._stage_started = self._written = time.monotonic()
+        self.extra_seconds = 0.0  # billed besides this run's own time (parallel segments)
 
     def write(self) -> None:
         write_status(self.storage, self.key, self.status)
@@ -176,6 +177,7 @@ class StatusWriter:
             return
         self.status.gpu = gpu
         self.status.load_seconds = round(load_seconds, 3) if load_seconds else None
-        self.status.gpu_seconds = round(time.monotonic() - self.started + load_seconds, 3)
+        own = time.monotonic() - self.started + load_seconds
+        self.status.gpu_seconds = round(own + self.extra_seconds, 3)
         if usd_per_hour is not None:
             self.status.cost_usd = job_cost(self.status.gpu_seconds, usd_per_hour)

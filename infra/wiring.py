@@ -5,6 +5,7 @@ from __future__ import annotations
 from config.settings import Settings
 from handlers.notify import Notifier
 from handlers.runtime import Runtime
+from infra.local_segments import LocalSegments
 from infra.notify.callbacks import CallbackSender
 from infra.notify.notifiers import ConsoleNotifier, FanOutNotifier, JsonLinesNotifier, NullNotifier
 from infra.storage import open_storage
@@ -41,6 +42,7 @@ def build_runtime(settings: Settings, storage=None, notifier: Notifier | None = 
         settings=settings,
         notifier=notifier or build_notifier(settings),
         callbacks=CallbackSender.from_settings(settings),  # a job's prompt.json may name a URL
+        segments=LocalSegments(settings.parallel_gpus),  # long talking heads, in parallel
     )
 
 

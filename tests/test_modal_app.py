@@ -121,7 +121,7 @@ def test_engine_classes_have_gpu_volume_secrets_timeout_retries(s3_env, gpu_engi
     assert tiny.cpu == 8.0 and tiny.memory_mib == 48 * 1024
     assert tiny.timeout == 60 * 60
     for info in (preview, tiny):
-        assert info.method_names == ["run"]
+        assert info.method_names == ["run", "render_segment"]  # a segment: its own call
         assert info.max_retries == 0  # the lease take-back owns retries
         assert {p: v.name for p, v in info.volumes.items()} == {"/weights": "dropreel-weights"}
         assert secret_names(info) == {"dropreel-storage"}

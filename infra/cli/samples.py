@@ -64,6 +64,35 @@ def voice_wav(seconds: float = 3.0, rate: int = 16_000, seed: int = 0, channels:
     return buf.getvalue()
 
 
+def talk_with_pauses(
+    seconds: float = 60.0, rate: int = 16_000, seed: int = 0
+) -> tuple[bytes, list[tuple[float, float]]]:
+    """A long voice-like recording, phrases 2-7 s long with pauses of 0.5-0.9 s (room noise in
+    them), as a WAV; and where its pauses are, in seconds."""
+    rng = np.random.default_rng(seed)
+    parts, pauses, at = [], [], 0.0
+    while at < seconds:
+        phrase = min(rng.uniform(2.0, 7.0), seconds - at)
+        parts.append(voice_samples(phrase, rate, int(rng.integers(1 << 30))))
+        at += phrase
+        if at >= seconds:
+            break
+        gap = min(rng.uniform(0.5, 0.9), seconds - at)
+        parts.append((0.003 * rng.normal(size=int(gap * rate))).astype(np.float32))
+        pauses.append((at, at + gap))
+        at += gap
+    buf = io.BytesIO()
+    sf.write(buf, np.concatenate(parts), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue(), pauses
+
+
+def flat_png(width: int = 128, height: int = 128, colour=(120, 140, 160)) -> bytes:
+    """One flat colour: a portrait whose every pixel shows what an engine drew on it."""
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def prompt_json(
     prompt: str = "A paper boat drifting down a rain-soaked street at dusk", **extra
 ) -> bytes:

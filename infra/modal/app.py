@@ -153,11 +153,17 @@ def engine_class(plan: EnginePlan) -> modal.Cls:
         def load(self) -> None:
             from infra.modal import runtime as modal_runtime
 
-            self.worker = modal_runtime.EngineWorker(plan)
+            spawn = ENGINE_CLASSES[plan.engine]().render_segment.spawn  # this class's calls
+            self.worker = modal_runtime.EngineWorker(plan, spawn_segment=spawn)
 
         @modal.method()
         def run(self, ticket: dict) -> dict:
             return self.worker.run(ticket, modal.current_function_call_id())
+
+        @modal.method()
+        def render_segment(self, ticket: dict) -> dict:
+            """One segment of a long talking head rendered in parallel (handlers/segments.py)."""
+            return self.worker.render_segment(ticket)
 
     Engine.__name__ = Engine.__qualname__ = plan.class_name
     Engine.__doc__ = f"Renders {', '.join(plan.kinds)} jobs with the {plan.engine} engine."

@@ -24,9 +24,11 @@ from gpu.registry import adopt, engine_class, get_spec, load_engine
 from handlers.calls import CallRegistry
 from handlers.claims import new_worker_id
 from handlers.errors import DropreelError
+from handlers.segment_ticket import run_segment_ticket
 from handlers.ticket import Ticket, TicketRejected, run_ticket
 from infra.modal.dispatch import DispatchObserver, Launch, ModalDispatcher
 from infra.modal.plan import EnginePlan
+from infra.modal.segments import ModalSegments, Spawn
 from infra.wiring import build_runtime
 from triggers.poller import tick
 
@@ -178,12 +180,18 @@ class EngineWorker:
     names itself here (Modal's task id, else its host name) rather than inheriting the id the
     snapshot was taken with."""
 
-    def __init__(self, plan: EnginePlan, settings: Settings | None = None) -> None:
+    def __init__(
+        self, plan: EnginePlan, settings: Settings | None = None, spawn_segment: Spawn | None = None
+    ) -> None:
+        """`spawn_segment`: how this class spawns a segment call (its `render_segment.spawn`),
+        so a long talking head's segments each get a container of their own."""
         started = time.monotonic()
         configure_logging()
         self.worker_id = new_worker_id(os.environ.get("MODAL_TASK_ID"))
         self.plan = plan
         self.rt = build_runtime(settings or Settings())
+        if spawn_segment is not None:
+            self.rt.segments = ModalSegments(spawn_segment, self.rt.settings.parallel_gpus)
         self.rt.gpu = plan.hardware
         self.rt.usd_per_hour = plan.usd_per_hour
         self.load_error: str | None = None
@@ -224,3 +232,8 @@ class EngineWorker:
             return {"job": parsed.job, "result": "rejected", "error": str(err)}
         log.info("%s: %s", parsed.job, result)
         return {"job": parsed.job, "result": result.value, "engine": self.plan.engine}
+
+    def render_segment(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        """Render one segment of a parallel render; raises its failure, which the coordinator
+        reads from the call (`FunctionCall.get`) and answers by handing the segment out again."""
+        return run_segment_ticket(self.rt, ticket)

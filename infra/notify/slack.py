@@ -158,6 +158,8 @@ def _running_message(event: JobEvent) -> tuple[str, list[dict[str, Any]]]:
         done, total = progress["done"], progress["total"]
         title = f"⏳ {stem} is rendering: {100 * done // total} %"
         where = f"*Progress*\nframe {done:,} of {total:,}"
+        if progress.get("segments"):  # a parallel render (handlers/segments.py)
+            where += f", {progress['segments_done']} of {progress['segments']} segments done"
     else:
         title, where = f"⏳ {stem} has started", f"*Progress*\n{status.stage or 'starting'}"
     fields = [*_fields(event), {"type": "mrkdwn", "text": where}]
