@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import json
 import logging
 import secrets
 from collections.abc import Iterator
@@ -40,7 +41,7 @@ from gpu.diffusers_models import ModelSpec, Profile, Speed, Variant
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import EngineError, InputError
 from gpu.media import fit_cover
-from gpu.weights import Snapshot, default_cache_dir, local_snapshot
+from gpu.weights import Snapshot, WeightSource, default_cache_dir, local_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class DiffusersPlan(RenderPlan):
     profile: Profile
     variant: Variant
     snapshot: Snapshot
+    config_snapshot: Snapshot | None
+    """Where a single-file checkpoint's diffusers config repo is (None: not single-file)."""
     steps: int
     timesteps: tuple[float, ...] | None
     guidance: float
@@ -79,12 +82,22 @@ class DiffusersPlan(RenderPlan):
             return "none" if self.guidance > 1 else "none (no guidance)"
         return "prompt.json" if self.request.negative_prompt else "model default"
 
+    def _single_file(self) -> dict[str, str]:
+        if self.config_snapshot is None:
+            return {}
+        config = self.config_snapshot
+        return {
+            "file": str(self.variant.single_file),
+            "config": f"{config.repo.repo_id}@{config.commit}",
+        }
+
     def describe(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
             "profile": self.profile_name,
             "model": self.variant.repo.repo_id,
             "weights": self.snapshot.commit,
+            **self._single_file(),
             "variant": self.variant.name,
             "pipeline": self.pipeline,
             "steps": self.steps,
@@ -189,7 +202,8 @@ class DiffusersVideoEngine:
             )
         profile = spec.profiles[profile_name]
         variant = spec.variant_for(profile_name, request.kind)
-        snapshot = self._snapshot(variant, profile_name)
+        snapshot = self._snapshot(variant.repo, profile_name)
+        config = self._snapshot(variant.config, profile_name) if variant.config else None
 
         adjustments: list[str] = []
         fps = self._fps(request, adjustments)
@@ -226,6 +240,7 @@ class DiffusersVideoEngine:
             profile=profile,
             variant=variant,
             snapshot=snapshot,
+            config_snapshot=config,
             steps=steps,
             timesteps=timesteps,
             guidance=guidance,
@@ -235,9 +250,9 @@ class DiffusersVideoEngine:
             image=image,
         )
 
-    def _snapshot(self, variant: Variant, profile: str) -> Snapshot:
-        """The checkpoint on disk, offline (WeightsMissing with the fixing command if absent)."""
-        return local_snapshot(variant.repo, self.cache_dir, self.spec.name, profile)
+    def _snapshot(self, repo: WeightSource, profile: str) -> Snapshot:
+        """A repo on disk, offline (WeightsMissing with the fixing command if absent)."""
+        return local_snapshot(repo, self.cache_dir, self.spec.name, profile)
 
     def _fps(self, request: RenderRequest, adjustments: list[str]) -> int:
         spec = self.spec
@@ -470,6 +485,14 @@ class DiffusersVideoEngine:
                 "default": self.dtype,
                 **dict.fromkeys(self.spec.float32_modules, torch.float32),
             }
+        if variant.single_file and plan.config_snapshot is not None:
+            return cls.from_pretrained(
+                str(plan.config_snapshot.path),
+                dtype=dtype,
+                local_files_only=True,
+                **_single_file_models(plan.snapshot.path / variant.single_file, plan, dtype),
+                **variant.load,
+            )
         return cls.from_pretrained(
             str(plan.snapshot.path), dtype=dtype, local_files_only=True, **variant.load
         )
@@ -531,6 +554,27 @@ class DiffusersVideoEngine:
                 self._applied.add("cache")
         if "vae_tiling" in pending:
             record["vae_tiling"] = _attempt(pipe.vae.enable_tiling, "on")
+
+
+def _single_file_models(path: Path, plan: DiffusersPlan, dtype: Any) -> dict[str, Any]:
+    """The models a single file holds (transformer, VAE), each by its class's
+    `from_single_file`: diffusers' own converter turns the makers' key names into its own,
+    with the config of the same component in the config repo. The file is read once; each
+    converter takes its component's keys. (The pipeline's own `from_single_file` is not used:
+    it cannot find a text encoder stored in transformers' sharded names.)"""
+    import diffusers
+    from safetensors.torch import load_file
+
+    config = plan.config_snapshot.path if plan.config_snapshot else path.parent
+    index = json.loads((config / "model_index.json").read_text())
+    state = load_file(str(path))
+    models = {}
+    for name in ("transformer", "vae"):
+        model_cls = getattr(diffusers, index[name][1])
+        models[name] = model_cls.from_single_file(
+            state, config=str(config), subfolder=name, dtype=dtype, local_files_only=True
+        )
+    return models
 
 
 def _share_components(cls: Any, sibling: Any) -> Any:

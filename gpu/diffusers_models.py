@@ -57,6 +57,16 @@ def checkpoint(repo_id: str, revision: str | None, size_gb: float) -> WeightSour
     )
 
 
+SINGLE_FILE_CONFIG_FILES = (
+    *(p for p in DIFFUSERS_FILES if p not in ("*/*.safetensors", "*/*.safetensors.index.json")),
+    "text_encoder/*.safetensors",
+    "text_encoder/*.safetensors.index.json",
+)
+"""What `from_single_file(..., config=repo)` opens in the diffusers repo that configures a
+single-file checkpoint: every config, the text encoder's weights and the tokenizer, never the
+transformer or VAE weights (those come from the single file)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Variant:
     """One checkpoint of a model family and the pipeline class that runs each job kind."""
@@ -70,6 +80,25 @@ class Variant:
     """Extra `from_pretrained` arguments (e.g. `variant="bf16"`: one precision on disk)."""
     max_frames: int | None = None
     """A longer limit this checkpoint documents than the model's `max_frames` (None: that)."""
+    single_file: str | None = None
+    """The file in `repo` holding the transformer and VAE in the makers' own layout, loaded by
+    diffusers' single-file loading (`from_single_file`) with `config`; None: `repo` is a
+    diffusers-layout repo."""
+    config: WeightSource | None = None
+    """For a single file: the diffusers repo whose configs, text encoder, tokenizer and
+    scheduler complete the pipeline."""
+
+    @property
+    def sources(self) -> tuple[WeightSource, ...]:
+        """Every repository this checkpoint loads from."""
+        return (self.repo, self.config) if self.config else (self.repo,)
+
+    @property
+    def label(self) -> str:
+        """The checkpoint as status.json and the recipe table name it."""
+        if self.single_file:
+            return f"{self.repo.repo_id}/{self.single_file}"
+        return self.repo.repo_id
 
 
 @dataclass(frozen=True)
@@ -159,10 +188,10 @@ class ModelSpec(EngineSpec):
         users: dict[WeightSource, list[str]] = {}
         for profile in self.profiles:
             for kind in self.kinds:
-                repo = self.variant_for(profile, kind).repo
-                users.setdefault(repo, [])
-                if profile not in users[repo]:
-                    users[repo].append(profile)
+                for repo in self.variant_for(profile, kind).sources:
+                    users.setdefault(repo, [])
+                    if profile not in users[repo]:
+                        users[repo].append(profile)
         derived = tuple(replace(repo, profiles=tuple(p)) for repo, p in users.items())
         object.__setattr__(self, "weights", derived)
 
@@ -224,15 +253,49 @@ LTX_098_LONGEST = 361
 (12 s at 30 fps) in one `LTXConditionPipeline` call; 0.9.7 stays at the card's 257."""
 
 
-def ltx_variant(name: str, repo: WeightSource, max_frames: int | None = None) -> Variant:
+LTX_2B_FILE = "ltxv-2b-0.9.8-distilled.safetensors"
+LTX_SINGLE_FILES = WeightSource(
+    repo_id="Lightricks/LTX-Video",
+    revision="8984fa25007f376c1a299016d0957a37a2f797bb",
+    patterns=(LTX_2B_FILE,),
+    size_gb=6.34,
+)
+"""Lightricks' own repository of single-file checkpoints (about 250 GB in all): only the
+2B 0.9.8 distilled file is pulled. The commit is the one a public pinned download names; it
+could not be confirmed offline here (docs/ENGINES.md, [L4])."""
+LTX_2B_CONFIG = WeightSource(
+    repo_id="Lightricks/LTX-Video-0.9.5",
+    revision=None,
+    patterns=SINGLE_FILE_CONFIG_FILES,
+    size_gb=19.1,
+)
+"""The diffusers repo diffusers' own single-file loader picks for a 2B LTX checkpoint with
+this VAE (`DIFFUSERS_DEFAULT_PIPELINE_PATHS["ltx-video-0.9.5"]`): its transformer and VAE
+configs, T5 text encoder, tokenizer and scheduler. Unpinned: no commit could be confirmed
+offline."""
+
+
+def ltx_variant(
+    name: str,
+    repo: WeightSource,
+    max_frames: int | None = None,
+    single_file: str | None = None,
+    config: WeightSource | None = None,
+) -> Variant:
     return Variant(
-        name=name, repo=repo, pipelines=LTX_PIPELINES, call=LTX_CALL, max_frames=max_frames
+        name=name,
+        repo=repo,
+        pipelines=LTX_PIPELINES,
+        call=LTX_CALL,
+        max_frames=max_frames,
+        single_file=single_file,
+        config=config,
     )
 
 
-def ltx_distilled(width: int, height: int, speed: Speed) -> Profile:
+def ltx_distilled(width: int, height: int, speed: Speed, variant: str = "13b-distilled") -> Profile:
     return Profile(
-        variant="13b-distilled",
+        variant=variant,
         steps=len(LTX_DISTILLED_TIMESTEPS),
         timesteps=LTX_DISTILLED_TIMESTEPS,
         guidance=1.0,
@@ -250,12 +313,20 @@ LTX_VIDEO = ModelSpec(
     gpu="H100",
     gpu_fallbacks=("A100-80GB",),
     gpu_memory_gib=48,
-    description="LTX-Video 0.9.8 13B distilled (fast, balanced, low_vram), 0.9.7 13B dev (quality).",
+    description="LTX-Video 0.9.8 2B distilled (fast, low_vram), 13B distilled (balanced), "
+    "0.9.7 13B dev (quality).",
     license="LTX-Video Open Weights License (LTXV-OWL; commercial use allowed under its terms)",
     license_url="https://huggingface.co/Lightricks/LTX-Video/blob/main/LICENSE",
     max_render_seconds=1800,
     family="ltx",
     variants={
+        "2b-distilled": ltx_variant(
+            "2b-distilled",
+            LTX_SINGLE_FILES,
+            max_frames=LTX_098_LONGEST,
+            single_file=LTX_2B_FILE,
+            config=LTX_2B_CONFIG,
+        ),
         "13b-distilled": ltx_variant(
             "13b-distilled",
             checkpoint(
@@ -273,7 +344,7 @@ LTX_VIDEO = ModelSpec(
         ),
     },
     profiles={
-        "fast": ltx_distilled(768, 512, FAST_ATTENTION),
+        "fast": ltx_distilled(768, 512, FAST_ATTENTION, "2b-distilled"),
         "balanced": ltx_distilled(1216, 704, cached(0.05)),
         "quality": Profile(
             variant="13b-dev",
@@ -284,7 +355,7 @@ LTX_VIDEO = ModelSpec(
             height=704,
             speed=COMPILED,
         ),
-        "low_vram": ltx_distilled(768, 512, LOW_VRAM),
+        "low_vram": ltx_distilled(768, 512, LOW_VRAM, "2b-distilled"),
     },
     temporal=8,
     grid=32,
