@@ -68,7 +68,7 @@ def test_profile_follows_its_recipe(tiny_cache, engine, profile):
     settings = plan.describe()
     variants = [spec.variant_for(profile, kind) for kind in spec.kinds]
     pipelines = dict.fromkeys(v.pipelines[k] for v, k in zip(variants, spec.kinds, strict=True))
-    repos = dict.fromkeys(v.repo.repo_id for v in variants)
+    repos = dict.fromkeys(v.label for v in variants)
     assert row["checkpoint"] == " / ".join(repos)
     assert row["pipeline"] == " / ".join(pipelines)
     assert row["schedule"] == settings["schedule"]

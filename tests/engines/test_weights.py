@@ -83,7 +83,8 @@ def test_local_and_modal_pulls_ask_for_the_same_files(weights_env, capsys, engin
 
 @pytest.mark.filterwarnings("ignore:.*executing locally and will not have access")
 def test_a_profile_pulls_only_its_checkpoint_on_modal_too(weights_env, capsys):
-    assert main(["weights", "pull", "ltx-video", "--profile", "fast", "--modal", "--wait"]) == 0
+    argv = ["weights", "pull", "ltx-video", "--profile", "balanced", "--modal", "--wait"]
+    assert main(argv) == 0
     assert [repo for repo, _, _ in weights_env] == ["Lightricks/LTX-Video-0.9.8-13B-distilled"]
     (_, _, patterns) = weights_env[0]
     assert "model_index.json" in patterns and "*" not in patterns
@@ -94,6 +95,32 @@ def test_a_profile_pulls_only_its_checkpoint_on_modal_too(weights_env, capsys):
     assert not [repo for repo, _, _ in weights_env if "LoRA" in repo or "Fusio" in repo]
     assert main(["weights", "pull", "mochi", "--profile", "turbo", "--modal"]) == 1
     assert "mochi has no profile turbo" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:.*executing locally and will not have access")
+def test_a_single_file_profile_pulls_that_file_and_only_the_rest_of_its_config(weights_env):
+    """LTX-Video `fast`: one file of Lightricks' ~250 GB repository, and from the diffusers
+    repo that configures it everything but its transformer and VAE weights."""
+    assert main(["weights", "pull", "ltx-video", "--profile", "fast", "--modal", "--wait"]) == 0
+    (single, single_patterns), (config, config_patterns) = [(r, p) for r, _, p in weights_env]
+    assert (single, single_patterns) == (
+        "Lightricks/LTX-Video",
+        ("ltxv-2b-0.9.8-distilled.safetensors",),
+    )
+    assert config == "Lightricks/LTX-Video-0.9.5"
+    files = [
+        "model_index.json",
+        "transformer/config.json",
+        "transformer/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/model-00001-of-00004.safetensors",
+        "text_encoder/model.safetensors.index.json",
+        "tokenizer/spiece.model",
+    ]
+    assert pulled(set(files), config_patterns) == set(files) - {
+        "transformer/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+    }
 
 
 def test_weights_list_shows_every_engine_in_one_table(empty_places, capsys):
@@ -142,6 +169,13 @@ def test_diffusers_loaders_open_exactly_the_pulled_files(tiny_cache, engine, var
         loader.pipeline(plan)
     matched = pulled(files_under(snapshot.path), source.patterns)
     assert matched and opened == matched
+    if chosen.config is not None:  # a single file: its config repo is read as pulled too
+        loader._unload()
+        config = local_snapshot(chosen.config, tiny_cache, engine)
+        with opened_files(config.path) as opened:
+            loader.pipeline(plan)
+        matched = pulled(files_under(config.path), chosen.config.patterns)
+        assert matched and opened == matched
 
 
 @pytest.fixture(scope="module")
