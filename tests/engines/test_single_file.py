@@ -51,7 +51,9 @@ def test_fast_loads_the_single_file_into_the_same_weights_and_frames(tiny_cache)
     assert fast.describe()["file"] == "ltxv-2b-0.9.8-distilled.safetensors"
     assert fast.describe()["config"].startswith("Lightricks/LTX-Video-0.9.5@")
     fast_frames = np.stack(list(engine.render(fast)))
-    single = {n: dict(getattr(engine.pipeline(fast), n).state_dict()) for n in ("transformer", "vae")}
+    single = {
+        n: dict(getattr(engine.pipeline(fast), n).state_dict()) for n in ("transformer", "vae")
+    }
 
     # The same tiny weights saved in diffusers' layout serve `balanced` (13B distilled repo).
     balanced = engine.check_inputs(request("balanced"))
