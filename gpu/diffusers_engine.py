@@ -57,6 +57,8 @@ class DiffusersPlan(RenderPlan):
     snapshot: Snapshot
     config_snapshot: Snapshot | None
     """Where a single-file checkpoint's diffusers config repo is (None: not single-file)."""
+    upsampler_snapshot: Snapshot | None
+    """Where the multiscale flow's upscaler is (None: one pass)."""
     steps: int
     timesteps: tuple[float, ...] | None
     guidance: float
@@ -73,9 +75,27 @@ class DiffusersPlan(RenderPlan):
 
     @property
     def schedule(self) -> str:
-        if self.timesteps:
-            return f"timesteps {list(self.timesteps)}"
-        return "pipeline default"
+        first = f"timesteps {list(self.timesteps)}" if self.timesteps else "pipeline default"
+        multiscale = self.variant.multiscale
+        return f"{first}; {multiscale.describe()}" if multiscale else first
+
+    @property
+    def denoise_steps(self) -> int:
+        """Every denoising step the render runs (the refine pass's too)."""
+        multiscale = self.variant.multiscale
+        return self.steps + (multiscale.refine_steps if multiscale else 0)
+
+    @property
+    def passes(self) -> tuple[tuple[int, int], ...]:
+        """The size of each denoising pass: the planned size, or the multiscale flow's two."""
+        multiscale = self.variant.multiscale
+        if multiscale is None:
+            return ((self.width, self.height),)
+        width, height = multiscale.first_size(self.width, self.height, self.grid)
+        return ((width, height), (2 * width, 2 * height))
+
+    grid: int = 1
+    """The model's size grid (the multiscale flow floors its first pass to it)."""
 
     def _negative_source(self) -> str:
         if self.negative_prompt is None:
@@ -91,6 +111,19 @@ class DiffusersPlan(RenderPlan):
             "config": f"{config.repo.repo_id}@{config.commit}",
         }
 
+    def _multiscale(self) -> dict[str, Any]:
+        multiscale, snapshot = self.variant.multiscale, self.upsampler_snapshot
+        if multiscale is None or snapshot is None:
+            return {}
+        (w1, h1), (w2, h2) = self.passes
+        return {
+            "multiscale": {
+                "upsampler": f"{snapshot.repo.repo_id}/{multiscale.file}@{snapshot.commit}",
+                "passes": [f"{w1}x{h1}", f"{w2}x{h2}"],
+                "frames_resized_to": f"{self.width}x{self.height}",
+            }
+        }
+
     def describe(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
@@ -98,6 +131,7 @@ class DiffusersPlan(RenderPlan):
             "model": self.variant.repo.repo_id,
             "weights": self.snapshot.commit,
             **self._single_file(),
+            **self._multiscale(),
             "variant": self.variant.name,
             "pipeline": self.pipeline,
             "steps": self.steps,
@@ -204,6 +238,9 @@ class DiffusersVideoEngine:
         variant = spec.variant_for(profile_name, request.kind)
         snapshot = self._snapshot(variant.repo, profile_name)
         config = self._snapshot(variant.config, profile_name) if variant.config else None
+        upsampler = variant.multiscale and self._snapshot(
+            variant.multiscale.upsampler, profile_name
+        )
 
         adjustments: list[str] = []
         fps = self._fps(request, adjustments)
@@ -241,6 +278,8 @@ class DiffusersVideoEngine:
             variant=variant,
             snapshot=snapshot,
             config_snapshot=config,
+            upsampler_snapshot=upsampler or None,
+            grid=spec.grid,
             steps=steps,
             timesteps=timesteps,
             guidance=guidance,
@@ -380,35 +419,37 @@ class DiffusersVideoEngine:
 
         pipe = self.pipeline(plan)
         self._apply_speed(pipe, plan)
-        steps = plan.steps
-        total = steps + 1  # the denoising steps, then the VAE decode
-
-        def on_step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict) -> dict:
-            if progress:
-                progress(index + 1, total)
-            return {}
+        total = plan.denoise_steps + 1  # the denoising steps, then the VAE decode
 
         generator = torch.Generator(device="cpu").manual_seed(plan.seed)
         kwargs = self.call_kwargs(plan, pipe)
         kwargs.update(
             num_frames=plan.num_frames,
-            num_inference_steps=steps,
+            num_inference_steps=plan.steps,
             generator=generator,
             output_type="np",
         )
-        if self.takes_step_callback:
-            kwargs["callback_on_step_end"] = on_step_end
-            with torch.inference_mode():
-                video = pipe(**kwargs).frames[0]
-        else:  # no step callback in this pipeline: count scheduler steps instead
-            with torch.inference_mode(), _counting_steps(pipe.scheduler, progress, total):
-                video = pipe(**kwargs).frames[0]
+        with torch.inference_mode():
+            video = self.denoise(pipe, plan, kwargs, StepCounter(progress, total))
         if progress:
             progress(total, total)
         for frame in video:
             yield _to_uint8(frame)
 
     takes_step_callback = True
+
+    def denoise(
+        self, pipe: Any, plan: DiffusersPlan, kwargs: dict[str, Any], steps: StepCounter
+    ) -> Any:
+        """The frames of one clip (float, 0..1); a family with a multi-pass recipe overrides it."""
+        return self.call(pipe, kwargs, steps).frames[0]
+
+    def call(self, pipe: Any, kwargs: dict[str, Any], steps: StepCounter) -> Any:
+        """One pipeline call, each denoising step counted."""
+        if self.takes_step_callback:
+            return pipe(**kwargs, callback_on_step_end=steps.on_step_end)
+        with _counting_steps(pipe.scheduler, steps):  # no step callback in this pipeline
+            return pipe(**kwargs)
 
     def call_kwargs(self, plan: DiffusersPlan, pipe: Any) -> dict[str, Any]:
         """The pipeline-call arguments beyond frames/steps/seed; families add their own."""
@@ -591,18 +632,30 @@ def _share_components(cls: Any, sibling: Any) -> Any:
     return cls(**kwargs)
 
 
+class StepCounter:
+    """Progress over every denoising step of a render, across its pipeline calls."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(min(self.done, self.total - 1), self.total)
+
+    def on_step_end(self, _pipe: Any, _index: int, _timestep: Any, _kwargs: dict) -> dict:
+        self.step()
+        return {}
+
+
 @contextmanager
-def _counting_steps(scheduler: Any, progress: Progress | None, total: int) -> Iterator[None]:
-    """Report progress after each `scheduler.step` of one pipeline call."""
+def _counting_steps(scheduler: Any, steps: StepCounter) -> Iterator[None]:
+    """Count each `scheduler.step` of one pipeline call."""
     original = scheduler.step
-    done = 0
 
     def step(*args: Any, **kwargs: Any) -> Any:
-        nonlocal done
         out = original(*args, **kwargs)
-        done += 1
-        if progress:
-            progress(min(done, total - 1), total)
+        steps.step()
         return out
 
     scheduler.step = step

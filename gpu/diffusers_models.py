@@ -68,6 +68,41 @@ transformer or VAE weights (those come from the single file)."""
 
 
 @dataclass(frozen=True, kw_only=True)
+class Multiscale:
+    """The makers' multiscale flow for a checkpoint: render at `downscale` of the size, upsample
+    the latents x2 with their spatial upscaler (diffusers' `LTXLatentUpsamplePipeline`), refine
+    a few steps at the doubled size, then resize the frames to the planned size."""
+
+    upsampler: WeightSource
+    file: str
+    """The upscaler's single file in `upsampler` (its config in the file's metadata)."""
+    refine_timesteps: tuple[float, ...]
+    refine_strength: float
+    downscale: float = 2 / 3
+    adain_factor: float = 1.0
+    tone_map: float | None = None
+    """`tone_map_compression_ratio` of the upsampling, where the checkpoint's recipe has it."""
+
+    @property
+    def refine_steps(self) -> int:
+        """The steps the refine pass runs: the pipeline keeps int(len * strength) timesteps."""
+        return int(len(self.refine_timesteps) * self.refine_strength)
+
+    def first_size(self, width: int, height: int, grid: int) -> tuple[int, int]:
+        """The first pass's size: `downscale` of the planned size, floored to the grid."""
+        return tuple(  # type: ignore[return-value]
+            max(grid, int(side * self.downscale) // grid * grid) for side in (width, height)
+        )
+
+    def describe(self) -> str:
+        tone = f", tone map {self.tone_map}" if self.tone_map else ""
+        return (
+            f"latent upsampler x2 from {round(self.downscale, 3):g} size{tone}; refine timesteps "
+            f"{list(self.refine_timesteps)} at strength {self.refine_strength}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Variant:
     """One checkpoint of a model family and the pipeline class that runs each job kind."""
 
@@ -87,11 +122,14 @@ class Variant:
     config: WeightSource | None = None
     """For a single file: the diffusers repo whose configs, text encoder, tokenizer and
     scheduler complete the pipeline."""
+    multiscale: Multiscale | None = None
+    """The makers' multiscale flow, where their recipe for this checkpoint uses it."""
 
     @property
     def sources(self) -> tuple[WeightSource, ...]:
         """Every repository this checkpoint loads from."""
-        return (self.repo, self.config) if self.config else (self.repo,)
+        upsampler = self.multiscale.upsampler if self.multiscale else None
+        return tuple(s for s in (self.repo, self.config, upsampler) if s is not None)
 
     @property
     def label(self) -> str:
@@ -275,22 +313,30 @@ configs, T5 text encoder, tokenizer and scheduler. Unpinned: no commit could be 
 offline."""
 
 
-def ltx_variant(
-    name: str,
-    repo: WeightSource,
-    max_frames: int | None = None,
-    single_file: str | None = None,
-    config: WeightSource | None = None,
-) -> Variant:
-    return Variant(
-        name=name,
-        repo=repo,
-        pipelines=LTX_PIPELINES,
-        call=LTX_CALL,
-        max_frames=max_frames,
-        single_file=single_file,
-        config=config,
+LTX_UPSCALER = WeightSource(
+    repo_id=LTX_SINGLE_FILES.repo_id,
+    revision=LTX_SINGLE_FILES.revision,
+    patterns=("ltxv-spatial-upscaler-0.9.8.safetensors",),
+    size_gb=0.505,
+)
+"""The 0.9.8 spatial upscaler both 0.9.8 distilled configs name, from the same repository."""
+LTX_REFINE_TIMESTEPS = (1000, 909, 725, 421, 0)
+"""diffusers' LTX-Video docs (0.9.7/0.9.8 distilled, "Upscaling"), run at `denoise_strength`
+0.999: the last four, as Lightricks' configs refine on [0.9094, 0.725, 0.4219]."""
+
+
+def ltx_multiscale(tone_map: float | None) -> Multiscale:
+    return Multiscale(
+        upsampler=LTX_UPSCALER,
+        file=LTX_UPSCALER.patterns[0],
+        refine_timesteps=LTX_REFINE_TIMESTEPS,
+        refine_strength=0.999,
+        tone_map=tone_map,
     )
+
+
+def ltx_variant(name: str, repo: WeightSource, **extra: Any) -> Variant:
+    return Variant(name=name, repo=repo, pipelines=LTX_PIPELINES, call=LTX_CALL, **extra)
 
 
 def ltx_distilled(width: int, height: int, speed: Speed, variant: str = "13b-distilled") -> Profile:
@@ -326,6 +372,7 @@ LTX_VIDEO = ModelSpec(
             max_frames=LTX_098_LONGEST,
             single_file=LTX_2B_FILE,
             config=LTX_2B_CONFIG,
+            multiscale=ltx_multiscale(tone_map=None),  # the 2B config has no tone mapping
         ),
         "13b-distilled": ltx_variant(
             "13b-distilled",
@@ -335,6 +382,7 @@ LTX_VIDEO = ModelSpec(
                 36,
             ),
             max_frames=LTX_098_LONGEST,
+            multiscale=ltx_multiscale(tone_map=0.6),  # diffusers docs; the 13B config's 0.6
         ),
         "13b-dev": ltx_variant(
             "13b-dev",

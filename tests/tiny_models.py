@@ -254,6 +254,11 @@ def populate_cache(cache_dir: Path, engines: list[str] | None = None, seed: int 
             if set(variant.pipelines) & set(kinds):
                 kind = next(iter(variant.pipelines))
                 made = separate.get(kind, pipe)
+                if variant.multiscale:
+                    upsampler = variant.multiscale.upsampler
+                    save_ltx_upsampler(
+                        hf_cache_snapshot(upsampler, cache_dir) / upsampler.patterns[0]
+                    )
                 if variant.single_file and variant.config:
                     save_in_hf_cache(made, variant.config, cache_dir)
                     snapshot = hf_cache_snapshot(variant.repo, cache_dir)
@@ -273,6 +278,28 @@ def hf_cache_snapshot(repo: WeightSource, cache_dir: Path) -> Path:
         (root / "refs").mkdir(parents=True, exist_ok=True)
         (root / "refs" / repo.ref).write_text(commit)
     return snapshot
+
+
+def tiny_ltx_upsampler():
+    """Lightricks' latent upscaler at toy size (8 latent channels, as the tiny LTX VAE)."""
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+    return LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1)
+
+
+def save_ltx_upsampler(path: Path) -> None:
+    """The tiny upscaler as Lightricks publish theirs: one safetensors file, diffusers' tensor
+    names, the model config as JSON in the file's metadata (class `LatentUpsampler`)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    model = tiny_ltx_upsampler()
+    config = {"_class_name": "LatentUpsampler", **dict(model.config)}
+    config = {k: v for k, v in config.items() if not k.startswith("_") or k == "_class_name"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(path), metadata={"format": "pt", "config": json.dumps(config)})
 
 
 LTX_TRANSFORMER_NAMES = {"proj_in": "patchify_proj", "time_embed": "adaln_single"}

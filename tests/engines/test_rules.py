@@ -84,8 +84,8 @@ def test_fps_the_model_cannot_make_is_changed_and_recorded(tiny_cache):
 @pytest.mark.parametrize(
     ("engine", "profile", "variant", "steps", "guidance", "size"),
     [
-        ("ltx-video", None, "13b-distilled", 8, 1.0, (768, 512)),
-        ("ltx-video", "fast", "13b-distilled", 8, 1.0, (768, 512)),
+        ("ltx-video", None, "2b-distilled", 8, 1.0, (768, 512)),
+        ("ltx-video", "fast", "2b-distilled", 8, 1.0, (768, 512)),
         ("ltx-video", "balanced", "13b-distilled", 8, 1.0, (1216, 704)),
         ("ltx-video", "quality", "13b-dev", 30, 5.0, (1216, 704)),
         ("wan2.2-ti2v-5b", None, "ti2v-5b", 50, 5.0, (1280, 704)),
@@ -108,7 +108,7 @@ def test_ltx_098_renders_long_clips_in_one_call(tiny_cache):
     plan = load_engine("ltx-video").check_inputs(
         RenderRequest(kind="text_to_video", prompt="sky", duration_seconds=12)
     )
-    assert (plan.num_frames, plan.fps, plan.describe()["variant"]) == (361, 30, "13b-distilled")
+    assert (plan.num_frames, plan.fps, plan.describe()["variant"]) == (361, 30, "2b-distilled")
 
 
 def test_prompt_values_override_the_profile(tiny_cache):

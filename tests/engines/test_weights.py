@@ -85,8 +85,10 @@ def test_local_and_modal_pulls_ask_for_the_same_files(weights_env, capsys, engin
 def test_a_profile_pulls_only_its_checkpoint_on_modal_too(weights_env, capsys):
     argv = ["weights", "pull", "ltx-video", "--profile", "balanced", "--modal", "--wait"]
     assert main(argv) == 0
-    assert [repo for repo, _, _ in weights_env] == ["Lightricks/LTX-Video-0.9.8-13B-distilled"]
-    (_, _, patterns) = weights_env[0]
+    pulls = {repo: patterns for repo, _, patterns in weights_env}
+    assert len(pulls) == len(weights_env) == 2
+    assert pulls["Lightricks/LTX-Video"] == ("ltxv-spatial-upscaler-0.9.8.safetensors",)
+    patterns = pulls["Lightricks/LTX-Video-0.9.8-13B-distilled"]
     assert "model_index.json" in patterns and "*" not in patterns
     weights_env.clear()
     argv = ["weights", "pull", "talking-head", "--profile", "balanced", "--modal", "--wait"]
@@ -102,11 +104,14 @@ def test_a_single_file_profile_pulls_that_file_and_only_the_rest_of_its_config(w
     """LTX-Video `fast`: one file of Lightricks' ~250 GB repository, and from the diffusers
     repo that configures it everything but its transformer and VAE weights."""
     assert main(["weights", "pull", "ltx-video", "--profile", "fast", "--modal", "--wait"]) == 0
-    (single, single_patterns), (config, config_patterns) = [(r, p) for r, _, p in weights_env]
+    (single, single_patterns), (config, config_patterns), upscaler = [
+        (r, p) for r, _, p in weights_env
+    ]
     assert (single, single_patterns) == (
         "Lightricks/LTX-Video",
         ("ltxv-2b-0.9.8-distilled.safetensors",),
     )
+    assert upscaler == ("Lightricks/LTX-Video", ("ltxv-spatial-upscaler-0.9.8.safetensors",))
     assert config == "Lightricks/LTX-Video-0.9.5"
     files = [
         "model_index.json",
@@ -157,25 +162,22 @@ def test_diffusers_loaders_open_exactly_the_pulled_files(tiny_cache, engine, var
 
     spec = MODELS[engine]
     chosen = next(v for v in spec.variants.values() if v.name == variant)
-    snapshot = local_snapshot(chosen.repo, tiny_cache, engine)
-    (source,) = [s for s in spec.weights if s.repo_id == chosen.repo.repo_id]
     module, _, cls = spec.target.partition(":")
     loader = getattr(importlib.import_module(module), cls)(cache_dir=tiny_cache, device="cpu")
     loader.load()
     profile = next(p for p in spec.profiles if spec.variant_for(p, kind).name == variant)
     image = Image.new("RGB", (64, 48)) if kind == "image_to_video" else None
     plan = loader.check_inputs(RenderRequest(kind=kind, prompt="sky", profile=profile, image=image))
-    with opened_files(snapshot.path) as opened:
+    # Every repository the checkpoint loads from (a single file's config repo, an upscaler):
+    # the files opened in the cache are exactly those its sources pull.
+    matched = set()
+    for source in chosen.sources:
+        snapshot = local_snapshot(source, tiny_cache, engine).path
+        where = snapshot.relative_to(tiny_cache).as_posix()
+        matched |= {f"{where}/{f}" for f in pulled(files_under(snapshot), source.patterns)}
+    with opened_files(tiny_cache) as opened:
         loader.pipeline(plan)
-    matched = pulled(files_under(snapshot.path), source.patterns)
     assert matched and opened == matched
-    if chosen.config is not None:  # a single file: its config repo is read as pulled too
-        loader._unload()
-        config = local_snapshot(chosen.config, tiny_cache, engine)
-        with opened_files(config.path) as opened:
-            loader.pipeline(plan)
-        matched = pulled(files_under(config.path), chosen.config.patterns)
-        assert matched and opened == matched
 
 
 @pytest.fixture(scope="module")
