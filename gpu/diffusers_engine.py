@@ -251,7 +251,7 @@ class DiffusersVideoEngine:
                 raise InputError(f"{spec.name} needs an image for an image-to-video job")
             image = request.image
         width, height = self._size(request, profile, image, adjustments, snapshot)
-        steps = request.steps or profile.steps
+        steps = request.steps or variant.steps or profile.steps
         timesteps = (
             profile.timesteps if profile.timesteps and steps == len(profile.timesteps) else None
         )

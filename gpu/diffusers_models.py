@@ -124,6 +124,8 @@ class Variant:
     scheduler complete the pipeline."""
     multiscale: Multiscale | None = None
     """The makers' multiscale flow, where their recipe for this checkpoint uses it."""
+    steps: int | None = None
+    """The step count the makers fix for this checkpoint (step-distilled), over the profile's."""
 
     @property
     def sources(self) -> tuple[WeightSource, ...]:
@@ -543,14 +545,20 @@ HY15_T2V = {"text_to_video": "HunyuanVideo15Pipeline"}
 HY15_I2V = {"image_to_video": "HunyuanVideo15ImageToVideoPipeline"}
 
 
-def hy15_variant(task: str, revision: str | None, pipelines: dict[str, str]) -> Variant:
+def hy15_variant(
+    task: str, revision: str | None, pipelines: dict[str, str], steps: int | None = None
+) -> Variant:
     repo = f"hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-{task}"
-    return Variant(name=task, repo=checkpoint(repo, revision, 35), pipelines=pipelines)
+    return Variant(name=task, repo=checkpoint(repo, revision, 35), pipelines=pipelines, steps=steps)
 
 
-def hy15_profile(variant: str, steps: int, size: tuple[int, int], speed: Speed) -> Profile:
+def hy15_profile(
+    variant: str, size: tuple[int, int], speed: Speed, guidance: float = 6.0
+) -> Profile:
+    """50 steps: the makers' table for every checkpoint but the step-distilled one ("the cfg
+    distilled model ... must use 50 steps"); guidance 6, or 1 for the distilled ones."""
     return Profile(
-        variant=variant, steps=steps, guidance=6.0, width=size[0], height=size[1], speed=speed
+        variant=variant, steps=50, guidance=guidance, width=size[0], height=size[1], speed=speed
     )
 
 
@@ -561,7 +569,8 @@ HUNYUANVIDEO_15 = ModelSpec(
     gpu="H100",
     gpu_fallbacks=("A100-80GB",),
     gpu_memory_gib=60,
-    description="HunyuanVideo 1.5 (Tencent): 480p (fast, balanced) and 720p (quality).",
+    description="HunyuanVideo 1.5 (Tencent): 480p distilled (fast), 480p (balanced, low_vram) "
+    "and 720p (quality).",
     license="Tencent Hunyuan Community License (excludes the EU, UK and South Korea; "
     "over 100M monthly users needs a licence from Tencent)",
     license_url="https://huggingface.co/tencent/HunyuanVideo-1.5/blob/main/LICENSE",
@@ -578,12 +587,18 @@ HUNYUANVIDEO_15 = ModelSpec(
             "720p_t2v", "f4dbc4a1efa4ac8ea56680cdf79d9f455105e814", HY15_T2V
         ),
         "720p:image_to_video": hy15_variant("720p_i2v", None, HY15_I2V),
+        # The makers' distilled checkpoints for `fast`: CFG-distilled text-to-video (guidance 1,
+        # still 50 steps) and the 480p image-to-video step-distilled one (guidance 1, 12 steps).
+        "480p-distilled:text_to_video": hy15_variant("480p_t2v_distilled", None, HY15_T2V),
+        "480p-distilled:image_to_video": hy15_variant(
+            "480p_i2v_step_distilled", "854c04a4c8a53d990b418c7478f0802c0fc8c726", HY15_I2V, 12
+        ),
     },
     profiles={
-        "fast": hy15_profile("480p", 30, (848, 480), FAST_ATTENTION),
-        "balanced": hy15_profile("480p", 50, (848, 480), FAST_ATTENTION),
-        "quality": hy15_profile("720p", 50, (1280, 720), COMPILED),
-        "low_vram": hy15_profile("480p", 50, (848, 480), LOW_VRAM),
+        "fast": hy15_profile("480p-distilled", (848, 480), FAST_ATTENTION, guidance=1.0),
+        "balanced": hy15_profile("480p", (848, 480), FAST_ATTENTION),
+        "quality": hy15_profile("720p", (1280, 720), COMPILED),
+        "low_vram": hy15_profile("480p", (848, 480), LOW_VRAM),
     },
     temporal=4,
     grid=16,

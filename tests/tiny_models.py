@@ -254,6 +254,8 @@ def populate_cache(cache_dir: Path, engines: list[str] | None = None, seed: int 
             if set(variant.pipelines) & set(kinds):
                 kind = next(iter(variant.pipelines))
                 made = separate.get(kind, pipe)
+                if variant.name in VARIANT_BUILDS:
+                    made = build(**VARIANT_BUILDS[variant.name])
                 if variant.multiscale:
                     upsampler = variant.multiscale.upsampler
                     save_ltx_upsampler(
@@ -387,6 +389,9 @@ def _ltx_vae_candidates(name: str) -> list[str]:
 
 
 SEPARATE_I2V = {"hunyuanvideo-1.5"}
+VARIANT_BUILDS = {"480p_i2v_step_distilled": {"image_to_video": True, "meanflow": True}}
+"""Checkpoints whose published config differs from their family's tiny build (the
+step-distilled HunyuanVideo 1.5 transformer is a MeanFlow one)."""
 """Engines whose image-to-video checkpoints are other repos with other components."""
 
 CHAT_TEMPLATE = (
@@ -413,7 +418,7 @@ HY15_TARGET_SIZE = 96
 """The tiny HunyuanVideo 1.5 size buckets' side (the published 480p checkpoints say 640)."""
 
 
-def build_hunyuan15(image_to_video: bool = False):
+def build_hunyuan15(image_to_video: bool = False, meanflow: bool = False):
     from diffusers import (
         AutoencoderKLHunyuanVideo15,
         ClassifierFreeGuidance,
@@ -469,6 +474,7 @@ def build_hunyuan15(image_to_video: bool = False):
         rope_axes_dim=(4, 6, 6),
         target_size=HY15_TARGET_SIZE,
         task_type="i2v" if image_to_video else "t2v",
+        use_meanflow=meanflow,
     )
     parts = dict(
         text_encoder=text_encoder,
