@@ -76,6 +76,8 @@ class DiffusersPlan(RenderPlan):
     @property
     def schedule(self) -> str:
         first = f"timesteps {list(self.timesteps)}" if self.timesteps else "pipeline default"
+        if self.variant.dmd:
+            first += ", DMD sampling (clean latents re-noised each step)"
         multiscale = self.variant.multiscale
         return f"{first}; {multiscale.describe()}" if multiscale else first
 

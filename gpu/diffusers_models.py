@@ -126,6 +126,10 @@ class Variant:
     """The makers' multiscale flow, where their recipe for this checkpoint uses it."""
     steps: int | None = None
     """The step count the makers fix for this checkpoint (step-distilled), over the profile's."""
+    dmd: bool = False
+    """Distribution-matching distilled: each step predicts the clean latents and noises them
+    afresh to the next timestep (FastVideo's `DmdDenoisingStage`; diffusers'
+    `FlowMatchLCMScheduler` does the same arithmetic), sigma = timestep / 1000."""
 
     @property
     def sources(self) -> tuple[WeightSource, ...]:
@@ -436,6 +440,10 @@ def wan_profile(speed: Speed) -> Profile:
     return Profile(variant="ti2v-5b", steps=50, guidance=5.0, width=1280, height=704, speed=speed)
 
 
+FASTWAN_TIMESTEPS = (1000, 757, 522)
+"""FastVideo's `FastWan2_2_TI2V_5B_Config.dmd_denoising_steps` (fastvideo/configs/pipelines/
+wan.py @2f3d4074): three steps, no classifier-free guidance."""
+
 WAN22_TI2V_5B = ModelSpec(
     name="wan2.2-ti2v-5b",
     kinds=KINDS_BOTH,
@@ -443,7 +451,8 @@ WAN22_TI2V_5B = ModelSpec(
     gpu="H100",
     gpu_fallbacks=("A100-80GB", "L40S"),
     gpu_memory_gib=40,
-    description="Wan2.2 TI2V-5B (Wan-AI): 1280x704 at 24 fps, text or image to video.",
+    description="Wan2.2 TI2V-5B (Wan-AI): 1280x704 at 24 fps, text or image to video; "
+    "FastVideo's 3-step DMD FastWan2.2 for fast.",
     license="Apache-2.0",
     license_url="https://huggingface.co/Wan-AI/Wan2.2-TI2V-5B-Diffusers",
     max_render_seconds=3600,
@@ -456,9 +465,26 @@ WAN22_TI2V_5B = ModelSpec(
             ),
             pipelines=WAN_PIPELINES,
         ),
+        # FastVideo's DMD-distilled TI2V-5B with dense attention: the fastest published recipe
+        # whose weights load into diffusers' WanPipeline (its sparse-attention sibling needs
+        # FastVideo's Video Sparse Attention kernels, which diffusers does not have).
+        "fastwan-3step": Variant(
+            name="fastwan-3step",
+            repo=checkpoint("FastVideo/FastWan2.2-TI2V-5B-FullAttn-Diffusers", None, 34),
+            pipelines=WAN_PIPELINES,
+            dmd=True,
+        ),
     },
     profiles={
-        "fast": wan_profile(cached(0.08)),
+        "fast": Profile(
+            variant="fastwan-3step",
+            steps=len(FASTWAN_TIMESTEPS),
+            timesteps=FASTWAN_TIMESTEPS,
+            guidance=1.0,
+            width=1280,
+            height=704,
+            speed=FAST_ATTENTION,
+        ),
         "balanced": wan_profile(cached(0.05)),
         "quality": wan_profile(COMPILED),
         "low_vram": wan_profile(LOW_VRAM),
