@@ -89,7 +89,7 @@ def test_fps_the_model_cannot_make_is_changed_and_recorded(tiny_cache):
         ("ltx-video", "balanced", "13b-distilled", 8, 1.0, (1216, 704)),
         ("ltx-video", "quality", "13b-dev", 30, 5.0, (1216, 704)),
         ("wan2.2-ti2v-5b", None, "ti2v-5b", 50, 5.0, (1280, 704)),
-        ("wan2.2-ti2v-5b", "fast", "ti2v-5b", 50, 5.0, (1280, 704)),
+        ("wan2.2-ti2v-5b", "fast", "fastwan-3step", 3, 1.0, (1280, 704)),
         ("mochi", "quality", "preview", 64, 4.5, (848, 480)),
     ],
 )
