@@ -604,7 +604,8 @@ def _single_file_models(path: Path, plan: DiffusersPlan, dtype: Any) -> dict[str
     `from_single_file`: diffusers' own converter turns the makers' key names into its own,
     with the config of the same component in the config repo. The file is read once; each
     converter takes its component's keys. (The pipeline's own `from_single_file` is not used:
-    it cannot find a text encoder stored in transformers' sharded names.)"""
+    it looks for the text encoder's weights under diffusers' file names, not transformers'
+    `model*.safetensors`, and refuses to load it.)"""
     import diffusers
     from safetensors.torch import load_file
 
