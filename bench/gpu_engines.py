@@ -46,6 +46,10 @@ FULL: dict[str, dict[str, Any]] = {
         ),
         "vae": ("AutoencoderKLLTXVideo", {"timestep_conditioning": True}),
     },
+    "ltx-video:2b-distilled": {
+        "transformer": ("LTXVideoTransformer3DModel", {}),  # the class defaults are the 2B
+        "vae": ("AutoencoderKLLTXVideo", {"timestep_conditioning": True}),
+    },
     "wan2.2-ti2v-5b": {
         "transformer": (
             "WanTransformer3DModel",
@@ -88,13 +92,16 @@ SEQ = {"ltx": 128, "wan": 512, "mochi": 256, "hunyuanvideo15": 1000}
 
 
 def build_full(engine: str, pipe_name: str, dtype: Any, float32: tuple[str, ...]) -> Any:
-    """The engine's pipeline at published sizes, random weights, without text encoders."""
+    """The engine's pipeline at published sizes, random weights, without text encoders.
+    `engine` may name a checkpoint (`ltx-video:2b-distilled`) whose sizes differ."""
     import diffusers
     import torch
 
+    sizes = FULL.get(engine) or FULL[engine.partition(":")[0]]
+    engine = engine.partition(":")[0]
     torch.set_default_dtype(dtype)
     with torch.device("cuda"):
-        modules = {name: getattr(diffusers, c)(**kw) for name, (c, kw) in FULL[engine].items()}
+        modules = {name: getattr(diffusers, c)(**kw) for name, (c, kw) in sizes.items()}
     torch.set_default_dtype(torch.float32)
     for name in float32:
         modules[name].to(torch.float32)
@@ -167,8 +174,8 @@ def bench_engine(engine_name: str, args: argparse.Namespace) -> Any:
     spec = MODELS[engine_name]
 
     class Bench(base):
-        def _snapshot(self, variant: Any, profile: str) -> Snapshot:
-            return Snapshot(variant.repo, Path("random-weights"))
+        def _snapshot(self, repo: Any, profile: str) -> Snapshot:
+            return Snapshot(repo, Path("random-weights"))
 
         def _from_cache(self, cls: Any, plan: Any) -> Any:
             if args.tiny:
@@ -176,7 +183,19 @@ def bench_engine(engine_name: str, args: argparse.Namespace) -> Any:
 
                 torch.manual_seed(0)
                 return BUILDERS[engine_name][0]()
-            return build_full(engine_name, cls.__name__, self.dtype, spec.float32_modules)
+            name = f"{engine_name}:{plan.variant.name}"
+            return build_full(name, cls.__name__, self.dtype, spec.float32_modules)
+
+        def upsampler(self, plan: Any) -> Any:  # LTX's multiscale flow: its latent upscaler
+            from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+            if args.tiny:
+                from tests.tiny_models import tiny_ltx_upsampler
+
+                torch.manual_seed(0)
+                return tiny_ltx_upsampler()
+            with torch.device("cuda"):
+                return LTXLatentUpsamplerModel()  # the class defaults are the published sizes
 
         def call_kwargs(self, plan: Any, pipe: Any) -> dict[str, Any]:
             kwargs = super().call_kwargs(plan, pipe)
@@ -223,7 +242,8 @@ def run_profile(engine: Any, profile_name: str, args: argparse.Namespace) -> dic
         started = time.perf_counter()
         frames = sum(1 for _ in engine.render(plan, progress))
         assert frames == plan.num_frames
-        return plan, marks[plan.steps] - started, marks[plan.steps + 1] - marks[plan.steps]
+        denoised = marks[plan.denoise_steps]
+        return plan, denoised - started, marks[plan.denoise_steps + 1] - denoised
 
     for _ in range(args.warmup):
         once()
@@ -243,7 +263,8 @@ def run_profile(engine: Any, profile_name: str, args: argparse.Namespace) -> dic
         "height": plan.height,
         "frames": plan.num_frames,
         "fps": plan.fps,
-        "steps": plan.steps,
+        "steps": plan.denoise_steps,
+        "passes": [f"{w}x{h}" for w, h in plan.passes],
         "schedule": plan.schedule,
         "denoise_s": round(denoise, 3),
         "decode_s": round(decode, 3),

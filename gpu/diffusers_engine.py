@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import json
 import logging
 import secrets
 from collections.abc import Iterator
@@ -40,7 +41,7 @@ from gpu.diffusers_models import ModelSpec, Profile, Speed, Variant
 from gpu.engine import Progress, RenderPlan, RenderRequest
 from gpu.errors import EngineError, InputError
 from gpu.media import fit_cover
-from gpu.weights import Snapshot, default_cache_dir, local_snapshot
+from gpu.weights import Snapshot, WeightSource, default_cache_dir, local_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ class DiffusersPlan(RenderPlan):
     profile: Profile
     variant: Variant
     snapshot: Snapshot
+    config_snapshot: Snapshot | None
+    """Where a single-file checkpoint's diffusers config repo is (None: not single-file)."""
+    upsampler_snapshot: Snapshot | None
+    """Where the multiscale flow's upscaler is (None: one pass)."""
     steps: int
     timesteps: tuple[float, ...] | None
     guidance: float
@@ -70,14 +75,56 @@ class DiffusersPlan(RenderPlan):
 
     @property
     def schedule(self) -> str:
-        if self.timesteps:
-            return f"timesteps {list(self.timesteps)}"
-        return "pipeline default"
+        first = f"timesteps {list(self.timesteps)}" if self.timesteps else "pipeline default"
+        if self.variant.dmd:
+            first += ", DMD sampling (clean latents re-noised each step)"
+        multiscale = self.variant.multiscale
+        return f"{first}; {multiscale.describe()}" if multiscale else first
+
+    @property
+    def denoise_steps(self) -> int:
+        """Every denoising step the render runs (the refine pass's too)."""
+        multiscale = self.variant.multiscale
+        return self.steps + (multiscale.refine_steps if multiscale else 0)
+
+    @property
+    def passes(self) -> tuple[tuple[int, int], ...]:
+        """The size of each denoising pass: the planned size, or the multiscale flow's two."""
+        multiscale = self.variant.multiscale
+        if multiscale is None:
+            return ((self.width, self.height),)
+        width, height = multiscale.first_size(self.width, self.height, self.grid)
+        return ((width, height), (2 * width, 2 * height))
+
+    grid: int = 1
+    """The model's size grid (the multiscale flow floors its first pass to it)."""
 
     def _negative_source(self) -> str:
         if self.negative_prompt is None:
             return "none" if self.guidance > 1 else "none (no guidance)"
         return "prompt.json" if self.request.negative_prompt else "model default"
+
+    def _single_file(self) -> dict[str, str]:
+        if self.config_snapshot is None:
+            return {}
+        config = self.config_snapshot
+        return {
+            "file": str(self.variant.single_file),
+            "config": f"{config.repo.repo_id}@{config.commit}",
+        }
+
+    def _multiscale(self) -> dict[str, Any]:
+        multiscale, snapshot = self.variant.multiscale, self.upsampler_snapshot
+        if multiscale is None or snapshot is None:
+            return {}
+        (w1, h1), (w2, h2) = self.passes
+        return {
+            "multiscale": {
+                "upsampler": f"{snapshot.repo.repo_id}/{multiscale.file}@{snapshot.commit}",
+                "passes": [f"{w1}x{h1}", f"{w2}x{h2}"],
+                "frames_resized_to": f"{self.width}x{self.height}",
+            }
+        }
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -85,6 +132,8 @@ class DiffusersPlan(RenderPlan):
             "profile": self.profile_name,
             "model": self.variant.repo.repo_id,
             "weights": self.snapshot.commit,
+            **self._single_file(),
+            **self._multiscale(),
             "variant": self.variant.name,
             "pipeline": self.pipeline,
             "steps": self.steps,
@@ -175,11 +224,11 @@ class DiffusersVideoEngine:
     # ---- check_inputs ---------------------------------------------------------------------
     def longest_seconds(self, request: RenderRequest) -> float | None:
         """The longest clip this request's profile makes, for both the first clip and the
-        image-to-video clips that continue it (handlers/long_clips.py); None for a model with
-        its own long mode, or a request check_inputs refuses anyway."""
+        image-to-video clips that continue it (handlers/long_clips.py); None for a request
+        check_inputs refuses anyway."""
         spec = self.spec
         profile = request.profile or spec.default_profile
-        if spec.own_long_mode or profile not in spec.profiles or request.kind not in spec.kinds:
+        if profile not in spec.profiles or request.kind not in spec.kinds:
             return None
         kinds = {request.kind, "image_to_video"} & set(spec.kinds)
         limit = min(spec.variant_for(profile, kind).max_frames or spec.max_frames for kind in kinds)
@@ -202,7 +251,11 @@ class DiffusersVideoEngine:
             )
         profile = spec.profiles[profile_name]
         variant = spec.variant_for(profile_name, request.kind)
-        snapshot = self._snapshot(variant, profile_name)
+        snapshot = self._snapshot(variant.repo, profile_name)
+        config = self._snapshot(variant.config, profile_name) if variant.config else None
+        upsampler = variant.multiscale and self._snapshot(
+            variant.multiscale.upsampler, profile_name
+        )
 
         adjustments: list[str] = []
         fps = self._fps(request, adjustments)
@@ -213,7 +266,7 @@ class DiffusersVideoEngine:
                 raise InputError(f"{spec.name} needs an image for an image-to-video job")
             image = request.image
         width, height = self._size(request, profile, image, adjustments, snapshot)
-        steps = request.steps or profile.steps
+        steps = request.steps or variant.steps or profile.steps
         timesteps = (
             profile.timesteps if profile.timesteps and steps == len(profile.timesteps) else None
         )
@@ -239,6 +292,9 @@ class DiffusersVideoEngine:
             profile=profile,
             variant=variant,
             snapshot=snapshot,
+            config_snapshot=config,
+            upsampler_snapshot=upsampler or None,
+            grid=spec.grid,
             steps=steps,
             timesteps=timesteps,
             guidance=guidance,
@@ -248,9 +304,9 @@ class DiffusersVideoEngine:
             image=image,
         )
 
-    def _snapshot(self, variant: Variant, profile: str) -> Snapshot:
-        """The checkpoint on disk, offline (WeightsMissing with the fixing command if absent)."""
-        return local_snapshot(variant.repo, self.cache_dir, self.spec.name, profile)
+    def _snapshot(self, repo: WeightSource, profile: str) -> Snapshot:
+        """A repo on disk, offline (WeightsMissing with the fixing command if absent)."""
+        return local_snapshot(repo, self.cache_dir, self.spec.name, profile)
 
     def _fps(self, request: RenderRequest, adjustments: list[str]) -> int:
         spec = self.spec
@@ -378,35 +434,37 @@ class DiffusersVideoEngine:
 
         pipe = self.pipeline(plan)
         self._apply_speed(pipe, plan)
-        steps = plan.steps
-        total = steps + 1  # the denoising steps, then the VAE decode
-
-        def on_step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict) -> dict:
-            if progress:
-                progress(index + 1, total)
-            return {}
+        total = plan.denoise_steps + 1  # the denoising steps, then the VAE decode
 
         generator = torch.Generator(device="cpu").manual_seed(plan.seed)
         kwargs = self.call_kwargs(plan, pipe)
         kwargs.update(
             num_frames=plan.num_frames,
-            num_inference_steps=steps,
+            num_inference_steps=plan.steps,
             generator=generator,
             output_type="np",
         )
-        if self.takes_step_callback:
-            kwargs["callback_on_step_end"] = on_step_end
-            with torch.inference_mode():
-                video = pipe(**kwargs).frames[0]
-        else:  # no step callback in this pipeline: count scheduler steps instead
-            with torch.inference_mode(), _counting_steps(pipe.scheduler, progress, total):
-                video = pipe(**kwargs).frames[0]
+        with torch.inference_mode():
+            video = self.denoise(pipe, plan, kwargs, StepCounter(progress, total))
         if progress:
             progress(total, total)
         for frame in video:
             yield _to_uint8(frame)
 
     takes_step_callback = True
+
+    def denoise(
+        self, pipe: Any, plan: DiffusersPlan, kwargs: dict[str, Any], steps: StepCounter
+    ) -> Any:
+        """The frames of one clip (float, 0..1); a family with a multi-pass recipe overrides it."""
+        return self.call(pipe, kwargs, steps).frames[0]
+
+    def call(self, pipe: Any, kwargs: dict[str, Any], steps: StepCounter) -> Any:
+        """One pipeline call, each denoising step counted."""
+        if self.takes_step_callback:
+            return pipe(**kwargs, callback_on_step_end=steps.on_step_end)
+        with _counting_steps(pipe.scheduler, steps):  # no step callback in this pipeline
+            return pipe(**kwargs)
 
     def call_kwargs(self, plan: DiffusersPlan, pipe: Any) -> dict[str, Any]:
         """The pipeline-call arguments beyond frames/steps/seed; families add their own."""
@@ -483,6 +541,14 @@ class DiffusersVideoEngine:
                 "default": self.dtype,
                 **dict.fromkeys(self.spec.float32_modules, torch.float32),
             }
+        if variant.single_file and plan.config_snapshot is not None:
+            return cls.from_pretrained(
+                str(plan.config_snapshot.path),
+                dtype=dtype,
+                local_files_only=True,
+                **_single_file_models(plan.snapshot.path / variant.single_file, plan, dtype),
+                **variant.load,
+            )
         return cls.from_pretrained(
             str(plan.snapshot.path), dtype=dtype, local_files_only=True, **variant.load
         )
@@ -546,6 +612,28 @@ class DiffusersVideoEngine:
             record["vae_tiling"] = _attempt(pipe.vae.enable_tiling, "on")
 
 
+def _single_file_models(path: Path, plan: DiffusersPlan, dtype: Any) -> dict[str, Any]:
+    """The models a single file holds (transformer, VAE), each by its class's
+    `from_single_file`: diffusers' own converter turns the makers' key names into its own,
+    with the config of the same component in the config repo. The file is read once; each
+    converter takes its component's keys. (The pipeline's own `from_single_file` is not used:
+    it looks for the text encoder's weights under diffusers' file names, not transformers'
+    `model*.safetensors`, and refuses to load it.)"""
+    import diffusers
+    from safetensors.torch import load_file
+
+    config = plan.config_snapshot.path if plan.config_snapshot else path.parent
+    index = json.loads((config / "model_index.json").read_text())
+    state = load_file(str(path))
+    models = {}
+    for name in ("transformer", "vae"):
+        model_cls = getattr(diffusers, index[name][1])
+        models[name] = model_cls.from_single_file(
+            state, config=str(config), subfolder=name, dtype=dtype, local_files_only=True
+        )
+    return models
+
+
 def _share_components(cls: Any, sibling: Any) -> Any:
     """`cls` built on the modules `sibling` already holds: no copy, no dtype cast.
 
@@ -560,18 +648,30 @@ def _share_components(cls: Any, sibling: Any) -> Any:
     return cls(**kwargs)
 
 
+class StepCounter:
+    """Progress over every denoising step of a render, across its pipeline calls."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(min(self.done, self.total - 1), self.total)
+
+    def on_step_end(self, _pipe: Any, _index: int, _timestep: Any, _kwargs: dict) -> dict:
+        self.step()
+        return {}
+
+
 @contextmanager
-def _counting_steps(scheduler: Any, progress: Progress | None, total: int) -> Iterator[None]:
-    """Report progress after each `scheduler.step` of one pipeline call."""
+def _counting_steps(scheduler: Any, steps: StepCounter) -> Iterator[None]:
+    """Count each `scheduler.step` of one pipeline call."""
     original = scheduler.step
-    done = 0
 
     def step(*args: Any, **kwargs: Any) -> Any:
-        nonlocal done
         out = original(*args, **kwargs)
-        done += 1
-        if progress:
-            progress(min(done, total - 1), total)
+        steps.step()
         return out
 
     scheduler.step = step

@@ -57,6 +57,51 @@ def checkpoint(repo_id: str, revision: str | None, size_gb: float) -> WeightSour
     )
 
 
+SINGLE_FILE_CONFIG_FILES = (
+    *(p for p in DIFFUSERS_FILES if p not in ("*/*.safetensors", "*/*.safetensors.index.json")),
+    "text_encoder/*.safetensors",
+    "text_encoder/*.safetensors.index.json",
+)
+"""What `from_single_file(..., config=repo)` opens in the diffusers repo that configures a
+single-file checkpoint: every config, the text encoder's weights and the tokenizer, never the
+transformer or VAE weights (those come from the single file)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Multiscale:
+    """The makers' multiscale flow for a checkpoint: render at `downscale` of the size, upsample
+    the latents x2 with their spatial upscaler (diffusers' `LTXLatentUpsamplePipeline`), refine
+    a few steps at the doubled size, then resize the frames to the planned size."""
+
+    upsampler: WeightSource
+    file: str
+    """The upscaler's single file in `upsampler` (its config in the file's metadata)."""
+    refine_timesteps: tuple[float, ...]
+    refine_strength: float
+    downscale: float = 2 / 3
+    adain_factor: float = 1.0
+    tone_map: float | None = None
+    """`tone_map_compression_ratio` of the upsampling, where the checkpoint's recipe has it."""
+
+    @property
+    def refine_steps(self) -> int:
+        """The steps the refine pass runs: the pipeline keeps int(len * strength) timesteps."""
+        return int(len(self.refine_timesteps) * self.refine_strength)
+
+    def first_size(self, width: int, height: int, grid: int) -> tuple[int, int]:
+        """The first pass's size: `downscale` of the planned size, floored to the grid."""
+        return tuple(  # type: ignore[return-value]
+            max(grid, int(side * self.downscale) // grid * grid) for side in (width, height)
+        )
+
+    def describe(self) -> str:
+        tone = f", tone map {self.tone_map}" if self.tone_map else ""
+        return (
+            f"latent upsampler x2 from {round(self.downscale, 3):g} size{tone}; refine timesteps "
+            f"{list(self.refine_timesteps)} at strength {self.refine_strength}"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Variant:
     """One checkpoint of a model family and the pipeline class that runs each job kind."""
@@ -70,6 +115,34 @@ class Variant:
     """Extra `from_pretrained` arguments (e.g. `variant="bf16"`: one precision on disk)."""
     max_frames: int | None = None
     """A longer limit this checkpoint documents than the model's `max_frames` (None: that)."""
+    single_file: str | None = None
+    """The file in `repo` holding the transformer and VAE in the makers' own layout, loaded by
+    diffusers' single-file loading (`from_single_file`) with `config`; None: `repo` is a
+    diffusers-layout repo."""
+    config: WeightSource | None = None
+    """For a single file: the diffusers repo whose configs, text encoder, tokenizer and
+    scheduler complete the pipeline."""
+    multiscale: Multiscale | None = None
+    """The makers' multiscale flow, where their recipe for this checkpoint uses it."""
+    steps: int | None = None
+    """The step count the makers fix for this checkpoint (step-distilled), over the profile's."""
+    dmd: bool = False
+    """Distribution-matching distilled: each step predicts the clean latents and noises them
+    afresh to the next timestep (FastVideo's `DmdDenoisingStage`; diffusers'
+    `FlowMatchLCMScheduler` does the same arithmetic), sigma = timestep / 1000."""
+
+    @property
+    def sources(self) -> tuple[WeightSource, ...]:
+        """Every repository this checkpoint loads from."""
+        upsampler = self.multiscale.upsampler if self.multiscale else None
+        return tuple(s for s in (self.repo, self.config, upsampler) if s is not None)
+
+    @property
+    def label(self) -> str:
+        """The checkpoint as status.json and the recipe table name it."""
+        if self.single_file:
+            return f"{self.repo.repo_id}/{self.single_file}"
+        return self.repo.repo_id
 
 
 @dataclass(frozen=True)
@@ -153,19 +226,16 @@ class ModelSpec(EngineSpec):
     """diffusers registers this model's transformer block for First-Block Cache."""
     float32_modules: tuple[str, ...] = ()
     """Pipeline components the recipe keeps in float32 (e.g. Wan's VAE)."""
-    own_long_mode: bool = False
-    """The model makes videos longer than one clip itself (LTX-Video's long mode): dropreel
-    does not continue its clips from their last frames (handlers/long_clips.py)."""
 
     def __post_init__(self) -> None:
         # The weights are the variants' repos, each marked with the profiles that use it.
         users: dict[WeightSource, list[str]] = {}
         for profile in self.profiles:
             for kind in self.kinds:
-                repo = self.variant_for(profile, kind).repo
-                users.setdefault(repo, [])
-                if profile not in users[repo]:
-                    users[repo].append(profile)
+                for repo in self.variant_for(profile, kind).sources:
+                    users.setdefault(repo, [])
+                    if profile not in users[repo]:
+                        users[repo].append(profile)
         derived = tuple(replace(repo, profiles=tuple(p)) for repo, p in users.items())
         object.__setattr__(self, "weights", derived)
 
@@ -227,15 +297,57 @@ LTX_098_LONGEST = 361
 (12 s at 30 fps) in one `LTXConditionPipeline` call; 0.9.7 stays at the card's 257."""
 
 
-def ltx_variant(name: str, repo: WeightSource, max_frames: int | None = None) -> Variant:
-    return Variant(
-        name=name, repo=repo, pipelines=LTX_PIPELINES, call=LTX_CALL, max_frames=max_frames
+LTX_2B_FILE = "ltxv-2b-0.9.8-distilled.safetensors"
+LTX_SINGLE_FILES = WeightSource(
+    repo_id="Lightricks/LTX-Video",
+    revision="8984fa25007f376c1a299016d0957a37a2f797bb",
+    patterns=(LTX_2B_FILE,),
+    size_gb=6.34,
+)
+"""Lightricks' own repository of single-file checkpoints (about 250 GB in all): only the
+2B 0.9.8 distilled file is pulled. The commit is the one a public pinned download names; it
+could not be confirmed offline here (docs/ENGINES.md, [L4])."""
+LTX_2B_CONFIG = WeightSource(
+    repo_id="Lightricks/LTX-Video-0.9.5",
+    revision=None,
+    patterns=SINGLE_FILE_CONFIG_FILES,
+    size_gb=19.1,
+)
+"""The diffusers repo diffusers' own single-file loader picks for a 2B LTX checkpoint with
+this VAE (`DIFFUSERS_DEFAULT_PIPELINE_PATHS["ltx-video-0.9.5"]`): its transformer and VAE
+configs, T5 text encoder, tokenizer and scheduler. Unpinned: no commit could be confirmed
+offline."""
+
+
+LTX_UPSCALER = WeightSource(
+    repo_id=LTX_SINGLE_FILES.repo_id,
+    revision=LTX_SINGLE_FILES.revision,
+    patterns=("ltxv-spatial-upscaler-0.9.8.safetensors",),
+    size_gb=0.505,
+)
+"""The 0.9.8 spatial upscaler both 0.9.8 distilled configs name, from the same repository."""
+LTX_REFINE_TIMESTEPS = (1000, 909, 725, 421, 0)
+"""diffusers' LTX-Video docs (0.9.7/0.9.8 distilled, "Upscaling"), run at `denoise_strength`
+0.999: the last four, as Lightricks' configs refine on [0.9094, 0.725, 0.4219]."""
+
+
+def ltx_multiscale(tone_map: float | None) -> Multiscale:
+    return Multiscale(
+        upsampler=LTX_UPSCALER,
+        file=LTX_UPSCALER.patterns[0],
+        refine_timesteps=LTX_REFINE_TIMESTEPS,
+        refine_strength=0.999,
+        tone_map=tone_map,
     )
 
 
-def ltx_distilled(width: int, height: int, speed: Speed) -> Profile:
+def ltx_variant(name: str, repo: WeightSource, **extra: Any) -> Variant:
+    return Variant(name=name, repo=repo, pipelines=LTX_PIPELINES, call=LTX_CALL, **extra)
+
+
+def ltx_distilled(width: int, height: int, speed: Speed, variant: str = "13b-distilled") -> Profile:
     return Profile(
-        variant="13b-distilled",
+        variant=variant,
         steps=len(LTX_DISTILLED_TIMESTEPS),
         timesteps=LTX_DISTILLED_TIMESTEPS,
         guidance=1.0,
@@ -247,19 +359,27 @@ def ltx_distilled(width: int, height: int, speed: Speed) -> Profile:
 
 
 LTX_VIDEO = ModelSpec(
-    own_long_mode=True,  # LTX's long videos are the engine's own (gpu/ltx_video.py)
     name="ltx-video",
     kinds=KINDS_BOTH,
     target="gpu.ltx_video:LTXVideoEngine",
     gpu="H100",
     gpu_fallbacks=("A100-80GB",),
     gpu_memory_gib=48,
-    description="LTX-Video 0.9.8 13B distilled (fast, balanced, low_vram), 0.9.7 13B dev (quality).",
+    description="LTX-Video 0.9.8 2B distilled (fast, low_vram), 13B distilled (balanced), "
+    "0.9.7 13B dev (quality).",
     license="LTX-Video Open Weights License (LTXV-OWL; commercial use allowed under its terms)",
     license_url="https://huggingface.co/Lightricks/LTX-Video/blob/main/LICENSE",
     max_render_seconds=1800,
     family="ltx",
     variants={
+        "2b-distilled": ltx_variant(
+            "2b-distilled",
+            LTX_SINGLE_FILES,
+            max_frames=LTX_098_LONGEST,
+            single_file=LTX_2B_FILE,
+            config=LTX_2B_CONFIG,
+            multiscale=ltx_multiscale(tone_map=None),  # the 2B config has no tone mapping
+        ),
         "13b-distilled": ltx_variant(
             "13b-distilled",
             checkpoint(
@@ -268,6 +388,7 @@ LTX_VIDEO = ModelSpec(
                 36,
             ),
             max_frames=LTX_098_LONGEST,
+            multiscale=ltx_multiscale(tone_map=0.6),  # diffusers docs; the 13B config's 0.6
         ),
         "13b-dev": ltx_variant(
             "13b-dev",
@@ -277,7 +398,7 @@ LTX_VIDEO = ModelSpec(
         ),
     },
     profiles={
-        "fast": ltx_distilled(768, 512, FAST_ATTENTION),
+        "fast": ltx_distilled(768, 512, FAST_ATTENTION, "2b-distilled"),
         "balanced": ltx_distilled(1216, 704, cached(0.05)),
         "quality": Profile(
             variant="13b-dev",
@@ -288,7 +409,7 @@ LTX_VIDEO = ModelSpec(
             height=704,
             speed=COMPILED,
         ),
-        "low_vram": ltx_distilled(768, 512, LOW_VRAM),
+        "low_vram": ltx_distilled(768, 512, LOW_VRAM, "2b-distilled"),
     },
     temporal=8,
     grid=32,
@@ -319,6 +440,10 @@ def wan_profile(speed: Speed) -> Profile:
     return Profile(variant="ti2v-5b", steps=50, guidance=5.0, width=1280, height=704, speed=speed)
 
 
+FASTWAN_TIMESTEPS = (1000, 757, 522)
+"""FastVideo's `FastWan2_2_TI2V_5B_Config.dmd_denoising_steps` (fastvideo/configs/pipelines/
+wan.py @2f3d4074): three steps, no classifier-free guidance."""
+
 WAN22_TI2V_5B = ModelSpec(
     name="wan2.2-ti2v-5b",
     kinds=KINDS_BOTH,
@@ -326,7 +451,8 @@ WAN22_TI2V_5B = ModelSpec(
     gpu="H100",
     gpu_fallbacks=("A100-80GB", "L40S"),
     gpu_memory_gib=40,
-    description="Wan2.2 TI2V-5B (Wan-AI): 1280x704 at 24 fps, text or image to video.",
+    description="Wan2.2 TI2V-5B (Wan-AI): 1280x704 at 24 fps, text or image to video; "
+    "FastVideo's 3-step DMD FastWan2.2 for fast.",
     license="Apache-2.0",
     license_url="https://huggingface.co/Wan-AI/Wan2.2-TI2V-5B-Diffusers",
     max_render_seconds=3600,
@@ -339,9 +465,26 @@ WAN22_TI2V_5B = ModelSpec(
             ),
             pipelines=WAN_PIPELINES,
         ),
+        # FastVideo's DMD-distilled TI2V-5B with dense attention: the fastest published recipe
+        # whose weights load into diffusers' WanPipeline (its sparse-attention sibling needs
+        # FastVideo's Video Sparse Attention kernels, which diffusers does not have).
+        "fastwan-3step": Variant(
+            name="fastwan-3step",
+            repo=checkpoint("FastVideo/FastWan2.2-TI2V-5B-FullAttn-Diffusers", None, 34),
+            pipelines=WAN_PIPELINES,
+            dmd=True,
+        ),
     },
     profiles={
-        "fast": wan_profile(cached(0.08)),
+        "fast": Profile(
+            variant="fastwan-3step",
+            steps=len(FASTWAN_TIMESTEPS),
+            timesteps=FASTWAN_TIMESTEPS,
+            guidance=1.0,
+            width=1280,
+            height=704,
+            speed=FAST_ATTENTION,
+        ),
         "balanced": wan_profile(cached(0.05)),
         "quality": wan_profile(COMPILED),
         "low_vram": wan_profile(LOW_VRAM),
@@ -428,14 +571,20 @@ HY15_T2V = {"text_to_video": "HunyuanVideo15Pipeline"}
 HY15_I2V = {"image_to_video": "HunyuanVideo15ImageToVideoPipeline"}
 
 
-def hy15_variant(task: str, revision: str | None, pipelines: dict[str, str]) -> Variant:
+def hy15_variant(
+    task: str, revision: str | None, pipelines: dict[str, str], steps: int | None = None
+) -> Variant:
     repo = f"hunyuanvideo-community/HunyuanVideo-1.5-Diffusers-{task}"
-    return Variant(name=task, repo=checkpoint(repo, revision, 35), pipelines=pipelines)
+    return Variant(name=task, repo=checkpoint(repo, revision, 35), pipelines=pipelines, steps=steps)
 
 
-def hy15_profile(variant: str, steps: int, size: tuple[int, int], speed: Speed) -> Profile:
+def hy15_profile(
+    variant: str, size: tuple[int, int], speed: Speed, guidance: float = 6.0
+) -> Profile:
+    """50 steps: the makers' table for every checkpoint but the step-distilled one ("the cfg
+    distilled model ... must use 50 steps"); guidance 6, or 1 for the distilled ones."""
     return Profile(
-        variant=variant, steps=steps, guidance=6.0, width=size[0], height=size[1], speed=speed
+        variant=variant, steps=50, guidance=guidance, width=size[0], height=size[1], speed=speed
     )
 
 
@@ -446,7 +595,8 @@ HUNYUANVIDEO_15 = ModelSpec(
     gpu="H100",
     gpu_fallbacks=("A100-80GB",),
     gpu_memory_gib=60,
-    description="HunyuanVideo 1.5 (Tencent): 480p (fast, balanced) and 720p (quality).",
+    description="HunyuanVideo 1.5 (Tencent): 480p distilled (fast), 480p (balanced, low_vram) "
+    "and 720p (quality).",
     license="Tencent Hunyuan Community License (excludes the EU, UK and South Korea; "
     "over 100M monthly users needs a licence from Tencent)",
     license_url="https://huggingface.co/tencent/HunyuanVideo-1.5/blob/main/LICENSE",
@@ -463,12 +613,18 @@ HUNYUANVIDEO_15 = ModelSpec(
             "720p_t2v", "f4dbc4a1efa4ac8ea56680cdf79d9f455105e814", HY15_T2V
         ),
         "720p:image_to_video": hy15_variant("720p_i2v", None, HY15_I2V),
+        # The makers' distilled checkpoints for `fast`: CFG-distilled text-to-video (guidance 1,
+        # still 50 steps) and the 480p image-to-video step-distilled one (guidance 1, 12 steps).
+        "480p-distilled:text_to_video": hy15_variant("480p_t2v_distilled", None, HY15_T2V),
+        "480p-distilled:image_to_video": hy15_variant(
+            "480p_i2v_step_distilled", "854c04a4c8a53d990b418c7478f0802c0fc8c726", HY15_I2V, 12
+        ),
     },
     profiles={
-        "fast": hy15_profile("480p", 30, (848, 480), FAST_ATTENTION),
-        "balanced": hy15_profile("480p", 50, (848, 480), FAST_ATTENTION),
-        "quality": hy15_profile("720p", 50, (1280, 720), COMPILED),
-        "low_vram": hy15_profile("480p", 50, (848, 480), LOW_VRAM),
+        "fast": hy15_profile("480p-distilled", (848, 480), FAST_ATTENTION, guidance=1.0),
+        "balanced": hy15_profile("480p", (848, 480), FAST_ATTENTION),
+        "quality": hy15_profile("720p", (1280, 720), COMPILED),
+        "low_vram": hy15_profile("480p", (848, 480), LOW_VRAM),
     },
     temporal=4,
     grid=16,

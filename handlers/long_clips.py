@@ -2,8 +2,7 @@
 the last frame of the one before.
 
 A video model makes clips of a bounded length (its `longest_seconds`, an optional engine
-method). An engine that renders longer videos itself (a model's own long mode) says so by
-answering None, and gets the whole request. Otherwise a longer `duration_seconds` is rendered
+method; None: the engine's own checks decide). A longer `duration_seconds` is rendered
 as clips of the longest length: the first from the request as it is, each next one as an
 image-to-video clip of the same prompt, seed and settings conditioned on the last frame of the
 clip before (whose copy, its first frame, is dropped). Each clip needs the one before, so this

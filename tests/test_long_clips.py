@@ -56,9 +56,6 @@ def test_each_video_engine_names_a_clip_its_checks_accept():
         engine = engine_class(spec)()
         request = RenderRequest(kind="text_to_video", prompt="a kite")
         seconds = engine.longest_seconds(request)
-        if spec.own_long_mode:  # LTX-Video: the engine's own long videos
-            assert seconds is None
-            continue
         for kind in {"text_to_video", "image_to_video"} & set(spec.kinds):
             asked = RenderRequest(kind=kind, prompt="a kite", duration_seconds=seconds)
             limit = spec.variant_for(spec.default_profile, kind).max_frames or spec.max_frames

@@ -241,7 +241,8 @@ def save_in_hf_cache(pipe, repo: WeightSource, cache_dir: Path, variant: str | N
 
 
 def populate_cache(cache_dir: Path, engines: list[str] | None = None, seed: int = 0) -> Path:
-    """Build every tiny engine once and save it under each repo id that engine names."""
+    """Build every tiny engine once and save it under each repo id that engine names; a
+    single-file checkpoint is written in the makers' layout, its config repo beside it."""
     import torch
 
     for name in engines or list(BUILDERS):
@@ -253,11 +254,144 @@ def populate_cache(cache_dir: Path, engines: list[str] | None = None, seed: int 
             if set(variant.pipelines) & set(kinds):
                 kind = next(iter(variant.pipelines))
                 made = separate.get(kind, pipe)
+                if variant.name in VARIANT_BUILDS:
+                    made = build(**VARIANT_BUILDS[variant.name])
+                if variant.multiscale:
+                    upsampler = variant.multiscale.upsampler
+                    save_ltx_upsampler(
+                        hf_cache_snapshot(upsampler, cache_dir) / upsampler.patterns[0]
+                    )
+                if variant.single_file and variant.config:
+                    save_in_hf_cache(made, variant.config, cache_dir)
+                    snapshot = hf_cache_snapshot(variant.repo, cache_dir)
+                    save_ltx_single_file(made, snapshot / variant.single_file)
+                    continue
                 save_in_hf_cache(made, variant.repo, cache_dir, variant.load.get("variant"))
     return cache_dir
 
 
+def hf_cache_snapshot(repo: WeightSource, cache_dir: Path) -> Path:
+    """The (created) snapshot folder of `repo` at its revision in a Hugging Face cache."""
+    root = cache_dir / ("models--" + repo.repo_id.replace("/", "--"))
+    commit = repo.revision if repo.revision and len(repo.revision) == 40 else fake_commit(repo)
+    snapshot = root / "snapshots" / commit
+    snapshot.mkdir(parents=True, exist_ok=True)
+    if commit != repo.revision:
+        (root / "refs").mkdir(parents=True, exist_ok=True)
+        (root / "refs" / repo.ref).write_text(commit)
+    return snapshot
+
+
+def tiny_ltx_upsampler():
+    """Lightricks' latent upscaler at toy size (8 latent channels, as the tiny LTX VAE)."""
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+    return LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1)
+
+
+def save_ltx_upsampler(path: Path) -> None:
+    """The tiny upscaler as Lightricks publish theirs: one safetensors file, diffusers' tensor
+    names, the model config as JSON in the file's metadata (class `LatentUpsampler`)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    model = tiny_ltx_upsampler()
+    config = {"_class_name": "LatentUpsampler", **dict(model.config)}
+    config = {k: v for k, v in config.items() if not k.startswith("_") or k == "_class_name"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(path), metadata={"format": "pt", "config": json.dumps(config)})
+
+
+LTX_TRANSFORMER_NAMES = {"proj_in": "patchify_proj", "time_embed": "adaln_single"}
+LTX_TRANSFORMER_NAMES |= {"norm_q": "q_norm", "norm_k": "k_norm"}
+"""diffusers' LTX transformer names -> Lightricks' (the reverse of diffusers' converter)."""
+
+
+def save_ltx_single_file(pipe, path: Path) -> None:
+    """The pipeline's transformer and VAE as one safetensors file in Lightricks' layout
+    (`model.diffusion_model.*`, `vae.*`, the original block names), as
+    `ltxv-2b-0.9.8-distilled.safetensors` holds them. Each name is found by running diffusers'
+    own converter backwards: the original name is the candidate it converts to the diffusers
+    name, so loading the file runs exactly the conversion the real file gets."""
+    from diffusers.loaders.single_file_utils import (
+        convert_ltx_transformer_checkpoint_to_diffusers,
+        convert_ltx_vae_checkpoint_to_diffusers,
+    )
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for name, tensor in pipe.transformer.state_dict().items():
+        original = name
+        for new, old in LTX_TRANSFORMER_NAMES.items():
+            original = original.replace(new, old)
+        original = "model.diffusion_model." + original
+        assert set(convert_ltx_transformer_checkpoint_to_diffusers({original: 0})) == {name}
+        tensors[original] = tensor.contiguous()
+    vae = pipe.vae.state_dict()
+    # Keys the converter reads to pick its renaming rules, present in every trial.
+    deciding = {
+        k: vae[d]
+        for k, d in (
+            ("vae.encoder.conv_out.conv.weight", "encoder.conv_out.conv.weight"),
+            (
+                "vae.decoder.last_time_embedder.timestep_embedder.linear_1.weight",
+                "decoder.time_embedder.timestep_embedder.linear_1.weight",
+            ),
+        )
+        if d in vae
+    }
+    for name, tensor in vae.items():
+        original = next(
+            c
+            for c in _ltx_vae_candidates(name)
+            if name in convert_ltx_vae_checkpoint_to_diffusers({**deciding, c: tensor})
+            and convert_ltx_vae_checkpoint_to_diffusers({**deciding, c: tensor})[name] is tensor
+        )
+        tensors[original] = tensor.contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def _ltx_vae_candidates(name: str) -> list[str]:
+    """Original names that diffusers' LTX VAE converter may turn into `name`, most renamed
+    first (Lightricks' block indices, `res_blocks`, `last_*`, `per_channel_statistics`)."""
+    import re
+
+    def originals(rest: str) -> list[str]:
+        rest = "." + rest
+        for new, old in (
+            (".resnets.", ".res_blocks."),
+            ("conv_shortcut.conv.", "conv_shortcut."),
+            (".norm3.", ".norm3.norm."),
+            (".latents_mean", ".per_channel_statistics.mean-of-means"),
+            (".latents_std", ".per_channel_statistics.std-of-means"),
+        ):
+            rest = rest.replace(new, old)
+        plain = rest[1:]
+        last = re.sub(r"^(time_embedder|scale_shift_table)", r"last_\1", plain)
+        return [last, plain] if last != plain else [plain]
+
+    block = re.match(
+        r"(encoder|decoder)\.(?:(?:down|up)_blocks\.\d+(?:\.downsamplers\.0|\.upsamplers\.0"
+        r"|\.conv_out|\.conv_in)?|mid_block)\.(.*)$",
+        name,
+    )
+    if block is None:
+        side, _, rest = name.partition(".")
+        if side in ("encoder", "decoder"):
+            return [f"vae.{side}.{r}" for r in originals(rest)]
+        return [f"vae.{r}" for r in originals(name)]
+    side, rest = block.groups()
+    kind = "down" if side == "encoder" else "up"
+    return [f"vae.{side}.{kind}_blocks.{j}.{r}" for j in range(16) for r in originals(rest)]
+
+
 SEPARATE_I2V = {"hunyuanvideo-1.5"}
+VARIANT_BUILDS = {"480p_i2v_step_distilled": {"image_to_video": True, "meanflow": True}}
+"""Checkpoints whose published config differs from their family's tiny build (the
+step-distilled HunyuanVideo 1.5 transformer is a MeanFlow one)."""
 """Engines whose image-to-video checkpoints are other repos with other components."""
 
 CHAT_TEMPLATE = (
@@ -284,7 +418,7 @@ HY15_TARGET_SIZE = 96
 """The tiny HunyuanVideo 1.5 size buckets' side (the published 480p checkpoints say 640)."""
 
 
-def build_hunyuan15(image_to_video: bool = False):
+def build_hunyuan15(image_to_video: bool = False, meanflow: bool = False):
     from diffusers import (
         AutoencoderKLHunyuanVideo15,
         ClassifierFreeGuidance,
@@ -340,6 +474,7 @@ def build_hunyuan15(image_to_video: bool = False):
         rope_axes_dim=(4, 6, 6),
         target_size=HY15_TARGET_SIZE,
         task_type="i2v" if image_to_video else "t2v",
+        use_meanflow=meanflow,
     )
     parts = dict(
         text_encoder=text_encoder,

@@ -30,3 +30,5 @@ def test_gpu_bench_tiny_prints_one_json_line_per_profile():
         assert row["pipeline"] == "LTXConditionPipeline" and row["fps"] == 30
         assert row["frames"] == 9 and row["clip_s"] > 0 and row["compute_per_video_s"] > 0
         assert all(v.startswith("skipped on cpu") for v in row["speed"].values())
+        # the multiscale flow: 2/3 of 96x64 floored to the 32 grid, then upsampled x2
+        assert row["passes"] == ["64x32", "128x64"] and row["steps"] == 2 + 4

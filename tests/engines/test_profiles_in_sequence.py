@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from gpu.engine import RenderRequest
+from gpu.hunyuan15 import HunyuanVideo15Engine
 from gpu.ltx_video import LTXVideoEngine
 from gpu.wan22 import Wan22Engine
 
@@ -49,7 +50,7 @@ def job(engine, profile: str):
     return frames, dtypes, hooks(transformer), plan.describe()["speed"]
 
 
-@pytest.mark.parametrize("engine_cls", [LTXVideoEngine, Wan22Engine])
+@pytest.mark.parametrize("engine_cls", [LTXVideoEngine, Wan22Engine, HunyuanVideo15Engine])
 def test_each_job_gets_its_own_profile(tiny_cache, engine_cls):
     engine = engine_cls(speed_on_cpu=True)
     engine.load()

@@ -68,11 +68,13 @@ def test_profile_follows_its_recipe(tiny_cache, engine, profile):
     settings = plan.describe()
     variants = [spec.variant_for(profile, kind) for kind in spec.kinds]
     pipelines = dict.fromkeys(v.pipelines[k] for v, k in zip(variants, spec.kinds, strict=True))
-    repos = dict.fromkeys(v.repo.repo_id for v in variants)
+    repos = dict.fromkeys(v.label for v in variants)
     assert row["checkpoint"] == " / ".join(repos)
     assert row["pipeline"] == " / ".join(pipelines)
     assert row["schedule"] == settings["schedule"]
-    assert int(row["steps"]) == settings["steps"]
+    per_kind = dict.fromkeys(str(v.steps or spec.profiles[profile].steps) for v in variants)
+    assert row["steps"] == " / ".join(per_kind)
+    assert int(row["steps"].split(" / ")[0]) == settings["steps"]
     assert float(row["guidance"]) == settings["guidance"]
     assert row["rescale"] == str(settings["guidance_rescale"] or "–")
     assert row["negative prompt"] == settings["negative_prompt"]

@@ -83,9 +83,12 @@ def test_local_and_modal_pulls_ask_for_the_same_files(weights_env, capsys, engin
 
 @pytest.mark.filterwarnings("ignore:.*executing locally and will not have access")
 def test_a_profile_pulls_only_its_checkpoint_on_modal_too(weights_env, capsys):
-    assert main(["weights", "pull", "ltx-video", "--profile", "fast", "--modal", "--wait"]) == 0
-    assert [repo for repo, _, _ in weights_env] == ["Lightricks/LTX-Video-0.9.8-13B-distilled"]
-    (_, _, patterns) = weights_env[0]
+    argv = ["weights", "pull", "ltx-video", "--profile", "balanced", "--modal", "--wait"]
+    assert main(argv) == 0
+    pulls = {repo: patterns for repo, _, patterns in weights_env}
+    assert len(pulls) == len(weights_env) == 2
+    assert pulls["Lightricks/LTX-Video"] == ("ltxv-spatial-upscaler-0.9.8.safetensors",)
+    patterns = pulls["Lightricks/LTX-Video-0.9.8-13B-distilled"]
     assert "model_index.json" in patterns and "*" not in patterns
     weights_env.clear()
     argv = ["weights", "pull", "talking-head", "--profile", "balanced", "--modal", "--wait"]
@@ -94,6 +97,35 @@ def test_a_profile_pulls_only_its_checkpoint_on_modal_too(weights_env, capsys):
     assert not [repo for repo, _, _ in weights_env if "LoRA" in repo or "Fusio" in repo]
     assert main(["weights", "pull", "mochi", "--profile", "turbo", "--modal"]) == 1
     assert "mochi has no profile turbo" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:.*executing locally and will not have access")
+def test_a_single_file_profile_pulls_that_file_and_only_the_rest_of_its_config(weights_env):
+    """LTX-Video `fast`: one file of Lightricks' ~250 GB repository, and from the diffusers
+    repo that configures it everything but its transformer and VAE weights."""
+    assert main(["weights", "pull", "ltx-video", "--profile", "fast", "--modal", "--wait"]) == 0
+    (single, single_patterns), (config, config_patterns), upscaler = [
+        (r, p) for r, _, p in weights_env
+    ]
+    assert (single, single_patterns) == (
+        "Lightricks/LTX-Video",
+        ("ltxv-2b-0.9.8-distilled.safetensors",),
+    )
+    assert upscaler == ("Lightricks/LTX-Video", ("ltxv-spatial-upscaler-0.9.8.safetensors",))
+    assert config == "Lightricks/LTX-Video-0.9.5"
+    files = [
+        "model_index.json",
+        "transformer/config.json",
+        "transformer/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/model-00001-of-00004.safetensors",
+        "text_encoder/model.safetensors.index.json",
+        "tokenizer/spiece.model",
+    ]
+    assert pulled(set(files), config_patterns) == set(files) - {
+        "transformer/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+    }
 
 
 def test_weights_list_shows_every_engine_in_one_table(empty_places, capsys):
@@ -130,17 +162,21 @@ def test_diffusers_loaders_open_exactly_the_pulled_files(tiny_cache, engine, var
 
     spec = MODELS[engine]
     chosen = next(v for v in spec.variants.values() if v.name == variant)
-    snapshot = local_snapshot(chosen.repo, tiny_cache, engine)
-    (source,) = [s for s in spec.weights if s.repo_id == chosen.repo.repo_id]
     module, _, cls = spec.target.partition(":")
     loader = getattr(importlib.import_module(module), cls)(cache_dir=tiny_cache, device="cpu")
     loader.load()
     profile = next(p for p in spec.profiles if spec.variant_for(p, kind).name == variant)
     image = Image.new("RGB", (64, 48)) if kind == "image_to_video" else None
     plan = loader.check_inputs(RenderRequest(kind=kind, prompt="sky", profile=profile, image=image))
-    with opened_files(snapshot.path) as opened:
+    # Every repository the checkpoint loads from (a single file's config repo, an upscaler):
+    # the files opened in the cache are exactly those its sources pull.
+    matched = set()
+    for source in chosen.sources:
+        snapshot = local_snapshot(source, tiny_cache, engine).path
+        where = snapshot.relative_to(tiny_cache).as_posix()
+        matched |= {f"{where}/{f}" for f in pulled(files_under(snapshot), source.patterns)}
+    with opened_files(tiny_cache) as opened:
         loader.pipeline(plan)
-    matched = pulled(files_under(snapshot.path), source.patterns)
     assert matched and opened == matched
 
 
