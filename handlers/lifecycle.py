@@ -128,8 +128,10 @@ def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -
     except StorageError as err:
         log.warning("%s: could not record %s, the next tick will: %s", job.name, outcome, err)
         return outcome
-    if outcome is RunOutcome.DONE:  # older versions' markers are clutter now
-        for key in job.stale_marker_keys():
+    if outcome is RunOutcome.DONE:  # older versions' markers are clutter now, and so is
+        # writing.json: the video's made-<etag>.json, written before the lease turned final,
+        # names it from here on (handlers/layout.py)
+        for key in [*job.stale_marker_keys(), layout.writing_key(job.folder, job.meta_stem)]:
             _quietly(rt.storage.delete, key)
     if outcome is not RunOutcome.CANCELLED:  # the user cancelled it: nothing to announce
         _notify(rt, job, status, poster)
