@@ -81,4 +81,3 @@ def test_a_users_own_mp4_dropped_after_the_video_was_deleted_is_theirs(
     assert len(report.claimed) == 1 and started(rt) == ["d/take", "d/take"]
     assert storage.get("d/take.mp4") == mine
     assert "d/take.dropreel.mp4" in listed(storage)
-
