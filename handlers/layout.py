@@ -15,14 +15,22 @@ names there, so a poller decides from the listing alone:
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.cancelled  cancelled by the user (handlers/control.py)
-    <folder>/.dropreel/<stem>/writing.json      written just before dropreel writes <stem>.mp4
+    <folder>/.dropreel/<stem>/writing.json      written just before dropreel writes <stem>.mp4;
+                                                deleted once the version is done
     <folder>/.dropreel/<stem>/made-<etag>.json  written just after: the video's key and ETag
+
+A finished job keeps what its user reads (the video, status.json, the poster) and what keeps it
+finished and its video out of the inputs (the done marker, made-<etag>.json): five keys. The
+lease goes once the notification is out, writing.json once the version is done (the made
+record, written before the lease turned final, names the video from then on), and the folder's
+active-index entry at its next look.
 
 Videos are inputs too (dubbing), so a video dropreel wrote must never be taken for one, and a
 user's file must never be overwritten:
 - `<stem>.mp4` is dropreel's when `writing.json` is not newer than it (so a crash between the
   two writes changes nothing); any other `<stem>.mp4` is the user's, and the video goes to
-  `<stem>.dropreel.mp4` instead;
+  `<stem>.dropreel.mp4` instead (a `<stem>.mp4` the user drops after the job is done, having
+  deleted dropreel's, is theirs: no writing.json is left to claim it);
 - a video whose ETag a `made-<etag>.json` record in its folder names is dropreel's whatever it
   is called
   now (a rename keeps the ETag on S3, R2 and the local backend);
