@@ -128,10 +128,11 @@ def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -
     except StorageError as err:
         log.warning("%s: could not record %s, the next tick will: %s", job.name, outcome, err)
         return outcome
-    if outcome is RunOutcome.DONE:  # older versions' markers are clutter now, and so is
-        # writing.json: the video's made-<etag>.json, written before the lease turned final,
-        # names it from here on (handlers/layout.py)
-        for key in [*job.stale_marker_keys(), layout.writing_key(job.folder, job.meta_stem)]:
+    if outcome is RunOutcome.DONE:  # older versions' markers are clutter now, and so is this
+        # version's writing record: the video's made-<etag>.json, written before the lease
+        # turned final, names it from here on (handlers/layout.py)
+        writing = layout.writing_key(job.folder, job.meta_stem, job.version)
+        for key in [*job.stale_marker_keys(), writing]:
             _quietly(rt.storage.delete, key)
     if outcome is not RunOutcome.CANCELLED:  # the user cancelled it: nothing to announce
         _notify(rt, job, status, poster)
@@ -266,7 +267,7 @@ def publish(
         rt.storage.put(work.speech.key, work.speech.path, "audio/wav")
     record = {"video": job.output_key}
     if not job.output_taken:  # <stem>.mp4 is ours from here on (see handlers/layout.py)
-        rt.storage.put(layout.writing_key(job.folder, job.meta_stem), _json(record))
+        rt.storage.put(layout.writing_key(job.folder, job.meta_stem, job.version), _json(record))
     etag = rt.storage.put(job.output_key, work.video, "video/mp4")
     made = _json({**record, "etag": layout.bare_etag(etag)})  # never an input, even renamed
     rt.storage.put(layout.made_key(job.folder, job.meta_stem, etag), made, "application/json")

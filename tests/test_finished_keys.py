@@ -3,15 +3,24 @@ finished: on moto's S3 and the local folder backend alike.
 
 What stays (handlers/layout.py): the video, status.json, the poster, the version's done marker
 and the made-<etag>.json record that keeps the video from ever being taken for an input.
-`writing.json` only guards the moment between its write and the video's record; the lease and
+The writing record only guards the moment between its write and the video's made record; the lease and
 the job's index entry are gone once the notification is out and the folder was looked at again.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
 from handlers.active import ACTIVE_DIR, SWEPT_KEY
-from handlers.jobs import Job
+from handlers.claims import read_lease, take_back
+from handlers.jobs import Job, discover
+from handlers.lifecycle import complete
+from handlers.storage import ObjectInfo
 from infra.cli import samples
+from tests.crashes import Crash, CrashingStorage
 from tests.helpers import Notifications, png, prompt, run_tick, runtime, started, wav
 from tests.test_outputs_never_inputs import rename
 from triggers.poller import tick
@@ -53,7 +62,7 @@ def test_the_video_stays_dropreels_once_only_its_record_names_it(storage, make_s
     storage.put("t/take.png", png())
     storage.put("t/take.wav", wav(0.6))
     assert len(run_tick(rt).claimed) == 1
-    assert "t/.dropreel/take/writing.json" not in listed(storage)
+    assert not [key for key in listed(storage) if "/writing" in key]
 
     storage.delete("t/take.png")  # a video and an audio are left, then the video renamed
     rename(storage, "t/take.mp4", "t/final.mp4")
@@ -65,7 +74,7 @@ def test_the_video_stays_dropreels_once_only_its_record_names_it(storage, make_s
 def test_a_users_own_mp4_dropped_after_the_video_was_deleted_is_theirs(
     storage, make_settings, tmp_path
 ):
-    """writing.json once said 'any <stem>.mp4 not older than me is dropreel's' forever after,
+    """A writing record left behind says 'any <stem>.mp4 not older than me is dropreel's' for ever,
     so a take.mp4 the user dropped later (after deleting dropreel's) was hidden: never dubbed,
     never protected from being overwritten."""
     notes = Notifications(tmp_path / "notes.jsonl")
@@ -81,3 +90,42 @@ def test_a_users_own_mp4_dropped_after_the_video_was_deleted_is_theirs(
     assert len(report.claimed) == 1 and started(rt) == ["d/take", "d/take"]
     assert storage.get("d/take.mp4") == mine
     assert "d/take.dropreel.mp4" in listed(storage)
+
+
+def test_an_older_version_finishing_late_leaves_the_newer_videos_record(
+    storage, make_settings, tmp_path
+):
+    """The video's first record is per version: a render of an older version that finishes
+    (its holder stalled) while a newer one is between its record and its video's made record
+    cannot take the newer video's record away, so that video is never taken for the user's."""
+    notes = Notifications(tmp_path / "notes.jsonl")
+    rt = runtime(storage, make_settings(storage), notes)
+    storage.put("t/take.png", png())
+    storage.put("t/take.wav", wav(0.6))
+    stalled = CrashingStorage(storage, {"t/take": "after the lease turned final"})
+    with pytest.raises(Crash):
+        run_tick(replace(rt, storage=stalled))  # version 1 decided, its holder stalls
+    (old,) = discover(storage.list("t/").objects, datetime.now(UTC), 0, 30)
+
+    storage.put("t/take.wav", wav(0.8, seed=1))  # version 2, cut off before its made record
+    with pytest.raises(Crash):
+        run_tick(replace(rt, storage=CrashingStorage(storage, {"t/take": "after upload"})))
+    lease = take_back(storage, old, 1, final=read_lease(storage, old).final)
+    complete(rt, old, lease)  # version 1's holder wakes up and finishes
+
+    (job,) = discover(storage.list("t/").objects, datetime.now(UTC), 0, 30)
+    assert job.version != old.version and not job.output_taken  # take.mp4 is still dropreel's
+
+
+def test_a_writing_record_from_before_it_was_per_version_still_counts():
+    """A bucket left by an earlier dropreel: `writing.json` (a render cut off before its made
+    record) still makes the <stem>.mp4 after it dropreel's."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    objects = [
+        ObjectInfo("t/.dropreel/take/writing.json", 2, "w", at),
+        ObjectInfo("t/take.mp4", 9, "v", at),
+        ObjectInfo("t/take.png", 9, "p", at),
+        ObjectInfo("t/take.wav", 9, "a", at),
+    ]
+    (job,) = discover(objects, at, 0, 30)
+    assert not job.output_taken
