@@ -1,8 +1,7 @@
 """Claims and leases on conditional writes: exactly one worker renders a job version.
 
 - claim: create `<version>.lease` with If-None-Match: * (one winner, however many pollers race),
-  then check the version has no done/failed/cancelled marker (a listing older than its
-  finish): one LIST of the version's keys.
+  then check the version has no done/failed marker (a listing older than its finish).
 - heartbeat: rewrite the lease with If-Match: <etag>; its new LastModified keeps it fresh.
   It runs from the claim until the run ends, queue time included: a claim never expires while
   its job waits, and a run confirms its lease before its first write.
@@ -192,14 +191,14 @@ def claim(storage: Storage, job: Job) -> Lease | None:
 
 
 def _decided(storage: Storage, job: Job) -> bool:
-    """True when the version's done, failed or cancelled marker exists: one LIST of the
-    version's own keys (`<version>.*`, our lease among them), where a GET per marker would
-    be three requests on the way to the render. S3, R2 and the local backend list every
-    write that was acknowledged before the LIST began."""
-    lease = job.marker_key(Marker.LEASE)
-    decided = {job.marker_key(marker) for marker in DECIDED}
-    listed = storage.list(lease[: -len(Marker.LEASE)]).objects
-    return any(obj.key in decided for obj in listed)
+    """True when the version's done, failed or cancelled marker exists."""
+    for marker in DECIDED:
+        try:
+            storage.get(job.marker_key(marker))
+        except ObjectNotFound:
+            continue
+        return True
+    return False
 
 
 def read_lease(storage: Storage, job: Job) -> LeaseRecord | None:
