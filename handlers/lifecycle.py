@@ -128,15 +128,16 @@ def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -
     except StorageError as err:
         log.warning("%s: could not record %s, the next tick will: %s", job.name, outcome, err)
         return outcome
-    if outcome is RunOutcome.DONE:  # older versions' markers are clutter now, and so is this
-        # version's writing record: the video's made-<etag>.json, written before the lease
-        # turned final, names it from here on (handlers/layout.py)
-        writing = layout.writing_key(job.folder, job.meta_stem, job.version)
-        for key in [*job.stale_marker_keys(), writing]:
+    if outcome is RunOutcome.DONE:  # older versions' markers are clutter now
+        for key in job.stale_marker_keys():
             _quietly(rt.storage.delete, key)
     if outcome is not RunOutcome.CANCELLED:  # the user cancelled it: nothing to announce
         _notify(rt, job, status, poster)
     _quietly(lease.release)
+    if outcome is RunOutcome.DONE:  # once the job is out of the way: this version's writing
+        # record is clutter too, as the video's made-<etag>.json, written before the lease
+        # turned final, names it from here on (handlers/layout.py)
+        _quietly(rt.storage.delete, layout.writing_key(job.folder, job.meta_stem, job.version))
     return outcome
 
 
