@@ -2,7 +2,7 @@
 time per page, plus real objects kept in memory.
 
 `bench/poller.py --keys 1000000` needs a bucket with a million keys; moto takes hours to fill
-one and gigabytes to hold it. Here the history is a function: key number n of `jobs * 5`
+one and gigabytes to hold it. Here the history is a function: key number n of `jobs * len(NAMES)`
 (finished prompt.json jobs as a real run leaves them, in S3's byte order) is computed, never
 stored, and a ListObjectsV2 page is found by bisection. Everything dropreel writes (the index,
 leases, markers) is stored for real, with If-None-Match / If-Match as S3 does them, and merged
@@ -27,16 +27,23 @@ from xml.sax.saxutils import escape
 OLD = "2026-01-01T00:00:00.000Z"
 PAGE = 1000
 TEAMS = 40
-NAMES = (".dropreel/prompt/{v}.done", ".dropreel/prompt/poster.jpg",
-         ".dropreel/prompt/status.json", "prompt.json", "prompt.mp4")  # fmt: skip
+# a finished prompt.json job's keys, in S3's byte order ({v}: its version, {e}: the MP4's ETag);
+# bench/poller.py checks them against the keys a real run leaves
+NAMES = (".dropreel/prompt/{v}.done", ".dropreel/prompt/made-{e}.json",
+         ".dropreel/prompt/poster.jpg", ".dropreel/prompt/status.json",
+         "prompt.json", "prompt.mp4")  # fmt: skip
 
 
 def job_body(job: int) -> bytes:
+    """A job's prompt.json (every other key of the history holds `{}`)."""
     return json.dumps({"prompt": f"scene {job}"}).encode()
 
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+MP4_ETAG = md5(b"{}")
 
 
 class History:
@@ -61,7 +68,9 @@ class History:
 
     def key(self, n: int) -> str:
         job, slot = divmod(n, len(NAMES))
-        name = NAMES[slot].format(v=self.version(job)) if slot == 0 else NAMES[slot]
+        name = NAMES[slot]
+        if "{" in name:
+            name = name.format(v=self.version(job), e=MP4_ETAG)
         return self.folder(job) + name
 
     def body(self, n: int) -> bytes:

@@ -3,11 +3,13 @@ tick (one whole listing, dateutil timestamps) and a bare paginated listing, in t
 
 Up to 100,000 keys the bucket is moto's S3 server (real requests, for correctness); past that,
 `bench/fake_s3.py`, which makes a bucket's history up on the fly in constant time per page. The
-history is finished prompt.json jobs as a real run leaves them (five keys each); beside it,
+history is finished prompt.json jobs as a real run leaves them (`fake_s3.NAMES`, checked
+against one job the bench renders with the preview engine first); beside it,
 `--active` running jobs (claimed, lease fresh, as a webhook leaves them) and, on moto, the
 `--pending` images that wait for their audio. Prints a JSON object on the last line:
 
   keys, finished_jobs, active_jobs, backend,
+  keys_per_finished_job                    the keys one real job leaves, its input included
   fast_tick_requests, fast_tick_cpu_s      a tick with nothing due (what most ticks are)
   due_tick_requests, due_tick_cpu_s        a tick where every active folder is due for a look
   sweep_requests, sweep_cpu_s, sweep_peak_mb
@@ -48,9 +50,11 @@ from config.settings import Settings
 from handlers.active import entry_key, read_index
 from handlers.claims import LeaseRecord
 from handlers.jobs import Job
+from handlers.layout import INDEX_DIR, bare_etag
 from handlers.reconcile import reconcile
 from handlers.runtime import Runtime
 from handlers.storage import ObjectInfo
+from infra.local_dispatch import InlineDispatcher
 from infra.notify.notifiers import NullNotifier
 from infra.storage.s3 import S3Storage, make_client
 from triggers.events.model import ObjectEvent
@@ -59,6 +63,7 @@ from triggers.poller import fast_tick, tick
 
 BUCKET = "bench-poller"
 PREFIX = "inbox/"
+REAL_PREFIX = "real/"  # the one job the bench renders, to count the keys a finished job leaves
 MOTO_LIMIT = 100_000
 
 
@@ -95,14 +100,9 @@ def populate_moto(client, finished: int, pending: int) -> None:
         etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
         prompt = ObjectInfo(folder + "prompt.json", len(body), etag, datetime.now(UTC))
         version = Job(folder=folder, stem="prompt", prompt=prompt).version
-        meta = f"{folder}.dropreel/prompt/"
-        keys += [
-            (folder + "prompt.json", body),
-            (folder + "prompt.mp4", b"mp4"),
-            (meta + "status.json", b"{}"),
-            (meta + "poster.jpg", b"jpg"),
-            (f"{meta}{version}.done", b"{}"),
-        ]
+        for name in fake_s3.NAMES:
+            key = folder + name.format(v=version, e=fake_s3.MP4_ETAG)
+            keys.append((key, body if name == "prompt.json" else b"{}"))
     keys += [(f"waiting/p{i:05d}/face.png", b"png") for i in range(pending)]
 
     def put(item: tuple[str, bytes]) -> None:
@@ -150,20 +150,42 @@ def bare_list(client, prefix: str) -> int:
     return pages
 
 
-def bench_runtime(endpoint: str, **settings) -> Runtime:
+def bench_runtime(endpoint: str, prefix: str = PREFIX, **settings) -> Runtime:
     """A runtime on the bench bucket: no settle window, long leases, no notifications."""
-    storage = S3Storage(BUCKET, PREFIX, client=make_client(endpoint, "us-east-1"))
+    storage = S3Storage(BUCKET, prefix, client=make_client(endpoint, "us-east-1"))
     values = {"settle_seconds": 0, "lease_seconds": 600, "notifier": "none", **settings}
     chosen = Settings(_env_file=None, watch_root=storage.url, endpoint_url=endpoint, **values)
     return Runtime(storage=storage, settings=chosen, notifier=NullNotifier())
 
 
+def keys_of_a_finished_job(endpoint: str) -> list[str]:
+    """The keys one real prompt.json job leaves (preview engine, rendered inline, under a
+    watch root of its own) once its folder was looked at again; checked against the history's
+    jobs, so the history is what a real run leaves."""
+    rt = bench_runtime(endpoint, REAL_PREFIX, sweep_seconds=3600)
+    storage = rt.storage
+    storage.put("job/prompt.json", json.dumps({"prompt": "scene"}).encode())
+    listed: dict[str, ObjectInfo] = {}
+    for _ in range(50):  # the fake server's clock has whole seconds: the job may settle first
+        tick(rt, InlineDispatcher(rt), full=True)
+        if "job/prompt.mp4" in listed:
+            break  # that was the folder's next look after the job finished
+        listed = {o.key: o for o in storage.list("job/").objects}
+        time.sleep(0.1)
+    keys = sorted(o.key for o in storage.list("").objects if not o.key.startswith(INDEX_DIR))
+    version = Job(folder="job/", stem="prompt", prompt=listed["job/prompt.json"]).version
+    mp4 = bare_etag(listed["job/prompt.mp4"].etag)
+    shape = sorted("job/" + name.format(v=version, e=mp4) for name in fake_s3.NAMES)
+    assert keys == shape, f"the history's jobs are not what a real run leaves: {keys}"
+    return keys
+
+
 def run(endpoint: str, args: argparse.Namespace, finished: int, backend: str) -> dict:
+    out: dict = {"finished_jobs": finished, "active_jobs": args.active, "backend": backend}
     rt = bench_runtime(endpoint, sweep_seconds=3600)
     storage, settings, client = rt.storage, rt.settings, rt.storage.client
     active = add_running_jobs(storage, args.active)
     counter = RequestCounter(client)
-    out: dict = {"finished_jobs": finished, "active_jobs": args.active, "backend": backend}
 
     # The sweep (the first tick of a poller: no sweep marker yet), streamed.
     cpu, requests, peak, report = measure(lambda: tick(rt, Holds()), counter)
@@ -205,7 +227,10 @@ def run(endpoint: str, args: argparse.Namespace, finished: int, backend: str) ->
         old_tick_peak_mb=round(peak, 1),
         sweep_vs_old_cpu=round(out["sweep_cpu_s"] / cpu, 3),
     )
-    out["keys"] = finished * 5 + args.active * 3 + (args.pending if backend == "moto" else 0)
+    # Last, so that its render does not raise the peak RSS the measures above compare against.
+    out["keys_per_finished_job"] = len(keys_of_a_finished_job(endpoint))
+    pending = args.pending if backend == "moto" else 0
+    out["keys"] = finished * len(fake_s3.NAMES) + args.active * 3 + pending
     return out
 
 
@@ -251,7 +276,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     if args.server == "fake" or (args.server == "auto" and args.keys > MOTO_LIMIT):
-        finished = args.keys // 5
+        finished = args.keys // len(fake_s3.NAMES)
         receive, send = multiprocessing.Pipe(duplex=False)
         server = multiprocessing.Process(
             target=fake_s3.serve, args=(BUCKET, PREFIX, finished, send), daemon=True
@@ -274,9 +299,9 @@ def main() -> None:
         endpoint = f"http://{host}:{port}"
         client = make_client(endpoint, "us-east-1")
         client.create_bucket(Bucket=BUCKET)
-        finished = max(0, (args.keys - args.pending) // 5)
+        finished = max(0, (args.keys - args.pending) // len(fake_s3.NAMES))
         populate_moto(client, finished, args.pending)
-        print(f"populated {finished * 5 + args.pending} keys", file=sys.stderr)
+        print(f"populated {finished * len(fake_s3.NAMES) + args.pending} keys", file=sys.stderr)
         result = ratio_fields(endpoint, args)
         result.update(run(endpoint, args, finished, "moto"))
     finally:

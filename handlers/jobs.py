@@ -199,8 +199,9 @@ def discover(
                 version, _, marker = name.rpartition(".")
                 if marker in layout.MARKERS and version:
                     metas[(folder, stem)][version][Marker(marker)] = obj
-                elif name == layout.WRITING:
-                    writing[folder + stem] = obj.last_modified
+                elif layout.is_writing(name):  # several (a render cut off): the earliest
+                    began = writing.get(folder + stem, obj.last_modified)
+                    writing[folder + stem] = min(began, obj.last_modified)
                 elif etag := layout.made_etag(name):
                     made[folder].add(etag)
             continue

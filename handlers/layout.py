@@ -15,14 +15,23 @@ names there, so a poller decides from the listing alone:
     <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.cancelled  cancelled by the user (handlers/control.py)
-    <folder>/.dropreel/<stem>/writing.json      written just before dropreel writes <stem>.mp4
+    <folder>/.dropreel/<stem>/writing-<version>.json  written just before dropreel writes
+                                                <stem>.mp4; deleted once the version is done
     <folder>/.dropreel/<stem>/made-<etag>.json  written just after: the video's key and ETag
+
+A finished job keeps what its user reads (the video, status.json, the poster) and what keeps it
+finished and its video out of the inputs (the done marker, made-<etag>.json): five keys. The
+lease goes once the notification is out, the writing record once the version is done (the made
+record, written before the lease turned final, names the video from then on), and the folder's
+active-index entry at its next look. The writing record is per version, so a render of an older
+version that finishes late never removes the record of a newer one still writing its video.
 
 Videos are inputs too (dubbing), so a video dropreel wrote must never be taken for one, and a
 user's file must never be overwritten:
-- `<stem>.mp4` is dropreel's when `writing.json` is not newer than it (so a crash between the
-  two writes changes nothing); any other `<stem>.mp4` is the user's, and the video goes to
-  `<stem>.dropreel.mp4` instead;
+- `<stem>.mp4` is dropreel's when a writing record of its stem is not newer than it (so a
+  crash between the two writes changes nothing); any other `<stem>.mp4` is the user's, and the
+  video goes to `<stem>.dropreel.mp4` instead (a `<stem>.mp4` the user drops after the job is
+  done, having deleted dropreel's, is theirs: no writing record is left to claim it);
 - a video whose ETag a `made-<etag>.json` record in its folder names is dropreel's whatever it
   is called
   now (a rename keeps the ETag on S3, R2 and the local backend);
@@ -50,7 +59,8 @@ AUDIO_EXTS = frozenset({"wav", "mp3", "m4a", "flac", "ogg", "opus"})
 VIDEO_EXTS = frozenset({"mp4", "mov", "webm", "mkv"})
 OUTPUT_TAG = "dropreel"  # <stem>.dropreel.mp4: a video dropreel wrote, never an input
 MADE_PREFIX, MADE_SUFFIX = "made-", ".json"  # .dropreel/<stem>/made-<etag>.json: a video we wrote
-WRITING = "writing.json"  # .dropreel/<stem>/writing.json: written before <stem>.mp4
+WRITING_PREFIX = "writing-"  # .dropreel/<stem>/writing-<version>.json: before <stem>.mp4
+WRITING_LEGACY = "writing.json"  # the same record from before it was per version
 PROMPT_NAME = "prompt.json"
 PROMPT_SUFFIX = ".prompt.json"
 FOLDER_PROMPT_STEM = "prompt"
@@ -163,8 +173,13 @@ def output_key(folder: str, stem: str, taken: bool = False) -> str:
     return f"{folder}{stem}.{OUTPUT_TAG}.mp4" if taken else f"{folder}{stem}.mp4"
 
 
-def writing_key(folder: str, stem: str) -> str:
-    return meta_prefix(folder, stem) + WRITING
+def writing_key(folder: str, stem: str, version: str) -> str:
+    return f"{meta_prefix(folder, stem)}{WRITING_PREFIX}{version}.json"
+
+
+def is_writing(name: str) -> bool:
+    """True for a record that dropreel began writing `<stem>.mp4` (see writing_key)."""
+    return name == WRITING_LEGACY or (name.startswith(WRITING_PREFIX) and name.endswith(".json"))
 
 
 def made_key(folder: str, stem: str, etag: str) -> str:

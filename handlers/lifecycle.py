@@ -135,6 +135,10 @@ def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -
     if outcome is not RunOutcome.CANCELLED:  # the user cancelled it: nothing to announce
         _notify(rt, job, status, poster)
     _quietly(lease.release)
+    if outcome is RunOutcome.DONE:  # once the job is out of the way: this version's writing
+        # record is clutter too, as the video's made-<etag>.json, written before the lease
+        # turned final, names it from here on (handlers/layout.py)
+        _quietly(rt.storage.delete, layout.writing_key(job.folder, job.meta_stem, job.version))
     return outcome
 
 
@@ -280,7 +284,7 @@ def publish(
         rt.storage.put(work.speech.key, work.speech.path, "audio/wav")
     record = {"video": job.output_key}
     if not job.output_taken:  # <stem>.mp4 is ours from here on (see handlers/layout.py)
-        rt.storage.put(layout.writing_key(job.folder, job.meta_stem), _json(record))
+        rt.storage.put(layout.writing_key(job.folder, job.meta_stem, job.version), _json(record))
     etag = rt.storage.put(job.output_key, work.video, "video/mp4")
     made = _json({**record, "etag": layout.bare_etag(etag)})  # never an input, even renamed
     rt.storage.put(layout.made_key(job.folder, job.meta_stem, etag), made, "application/json")

@@ -48,5 +48,7 @@ def test_poller_bench_on_moto_and_on_the_fake_listing_server():
         assert result["fast_tick_requests"] == 1, result
         assert result["webhook_root_requests"] <= 3, result
         assert result["sweep_requests"] >= result["old_tick_requests"], result
-    assert moto["ratio"] > 0 and moto["finished_jobs"] == 300 and fake["finished_jobs"] == 600
+    assert moto["keys_per_finished_job"] == fake["keys_per_finished_job"] == 6
+    assert moto["ratio"] > 0 and moto["finished_jobs"] == 1500 // 6
+    assert fake["finished_jobs"] == 3000 // 6
     assert fake["old_tick_requests"] == 4  # 3,009 keys: four pages

@@ -8,10 +8,12 @@ of the user's already has that name (their own take.mp4, or the video a dubbing 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
 from infra.cli import samples
+from tests.crashes import Crash, CrashingStorage
 from tests.helpers import Notifications, png, prompt, run_tick, runtime, started, status, wav
 
 
@@ -85,11 +87,13 @@ def test_a_users_own_mp4_beside_the_portrait_is_never_overwritten(storage, rt, n
 
 
 def test_its_own_mp4_is_rewritten_even_if_the_record_after_it_was_lost(storage, rt):
-    talking_head(storage, rt)  # a crash between the video and its made-<etag>.json, simulated:
-    records = [k for k in listed(storage) if k.rpartition("/")[2].startswith("made-")]
-    assert records == [k for k in records if k.startswith("t/.dropreel/take/")] != []
-    for key in records:
-        storage.delete(key)
+    storage.put("t/take.png", png())
+    storage.put("t/take.wav", wav(0.6))
+    crashing = CrashingStorage(storage, {"t/take": "after upload"})  # before made-<etag>.json
+    with pytest.raises(Crash):
+        run_tick(replace(rt, storage=crashing))
+    assert "t/take.mp4" in listed(storage)
+    assert not any(k.rpartition("/")[2].startswith("made-") for k in listed(storage))
     storage.put("t/take.wav", wav(0.8, seed=2))
     assert len(run_tick(rt).claimed) == 1
     assert "t/take.dropreel.mp4" not in listed(storage)
