@@ -30,6 +30,7 @@ SAMPLES: dict[str, object] = {
     "callback_url": "https://hooks.example.com/dropreel?a=1,b=2",
     "callback_events": ["done", "failed"],
     "callback_hosts": ["n8n.example.com", ".example.org"],
+    "parallel_crossfade_seconds": 0.25,  # at most 0.5
 }
 PATH_OR_DEVICE = ("_dir", "_path", "_device", "_log", "_file")
 
