@@ -20,7 +20,8 @@ from triggers.poller import tick
 
 
 def finished_history(storage, count: int) -> None:
-    """Finished prompt.json jobs as a real run leaves them (five keys each)."""
+    """Finished prompt.json jobs: the input, the video, status.json, the poster and the done
+    marker (a real run also leaves a made-<etag>.json record, left out here)."""
     now = datetime.now(UTC)
     for i in range(count):
         folder = f"old/{i}/"
