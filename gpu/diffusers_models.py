@@ -297,6 +297,47 @@ LTX_098_LONGEST = 361
 (12 s at 30 fps) in one `LTXConditionPipeline` call; 0.9.7 stays at the card's 257."""
 
 
+
+@dataclass(frozen=True)
+class LongMode:
+    """LTX-Video's own long mode (`LTXI2VLongMultiPromptPipeline`): Lightricks' ComfyUI
+    workflow `ltxv-13b-i2v-long-multi-prompt.json`, first pass (docs/ENGINES.md, [L5])."""
+
+    sigmas: tuple[float, ...]
+    tile_frames: int
+    overlap_frames: int
+    cond_strength: float
+    """The first frame's and each window's head (the previous window's tail) strength."""
+    adain_factor: float
+    decode_tiles_each_side: int
+    decode_overlap: int
+
+    def decode_tiles(self, width: int, height: int, spatial: int) -> dict[str, int]:
+        """The tiled decode's arguments: the workflow's tiles, fewer where the latent is too
+        small to cut (one tile: no overlap)."""
+        across = min(self.decode_tiles_each_side, max(1, width // spatial // 4))
+        down = min(self.decode_tiles_each_side, max(1, height // spatial // 4))
+        overlap = self.decode_overlap if min(across, down) > 1 else 0
+        return {
+            "decode_horizontal_tiles": across,
+            "decode_vertical_tiles": down,
+            "decode_overlap": overlap,
+        }
+
+
+LTX_LONG = LongMode(
+    sigmas=(1.0, 0.9937, 0.9875, 0.9812, 0.975, 0.9094, 0.725, 0.4219, 0.0),
+    tile_frames=120,
+    overlap_frames=32,
+    cond_strength=0.5,
+    adain_factor=0.25,
+    decode_tiles_each_side=4,
+    decode_overlap=3,
+)
+"""The workflow's first `LTXVLoopingSampler` and its tiled decode. The windows slide over any
+length, so the longest video is prompt.json's limit."""
+
+
 LTX_2B_FILE = "ltxv-2b-0.9.8-distilled.safetensors"
 LTX_SINGLE_FILES = WeightSource(
     repo_id="Lightricks/LTX-Video",

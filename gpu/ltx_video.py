@@ -14,20 +14,81 @@ pipeline, as diffusers' docs write it): the first pass at 2/3 of the size, the l
 upsampled x2 by Lightricks' spatial upscaler (`LTXLatentUpsamplePipeline`, the upscaler read
 from its published single file), a short refine pass at the doubled size, and the frames
 resized to the planned size, as Lightricks' own pipeline does.
+
+A distilled 0.9.8 request longer than one call's 361 frames runs LTX-Video's own long mode,
+diffusers' `LTXI2VLongMultiPromptPipeline` (temporal windows, each conditioned on the tail of
+the one before), with the recipe of Lightricks' ComfyUI long multi-prompt workflow
+(`LTX_LONG`); `longest_seconds` is then None, so handlers/long_clips.py hands the whole request
+to this engine instead of rendering clip after clip. The 0.9.7 dev model (`quality`) has no
+such recipe and continues clip after clip.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from gpu.diffusers_engine import DiffusersPlan, DiffusersVideoEngine, StepCounter
-from gpu.diffusers_models import LTX_VIDEO
+from gpu.diffusers_models import LTX_DISTILLED_TIMESTEPS, LTX_LONG, LTX_VIDEO
+from gpu.engine import RenderRequest
 from gpu.errors import EngineError
 
 UPSAMPLE = "upsample"
 """The key of the upsampling pipeline among the engine's loaded pipelines."""
+LONG = "long"
+"""The key of the long-mode pipeline among the engine's loaded pipelines."""
+LONG_PIPELINE = "LTXI2VLongMultiPromptPipeline"
+LONG_SCHEDULER = "LTXEulerAncestralRFScheduler"
+
+
+@dataclass(kw_only=True)
+class LTXLongPlan(DiffusersPlan):
+    """A render past one call: the long pipeline, one pass at the planned size, in windows."""
+
+    @property
+    def pipeline(self) -> str:
+        return LONG_PIPELINE
+
+    @property
+    def schedule(self) -> str:
+        return (
+            f"{LONG_SCHEDULER}, sigmas {list(LTX_LONG.sigmas)} per window; "
+            f"{len(self.windows)} windows of {LTX_LONG.tile_frames} frames overlapping "
+            f"{LTX_LONG.overlap_frames}, conditioning strength {LTX_LONG.cond_strength:g}, "
+            f"AdaIN {LTX_LONG.adain_factor:g}"
+        )
+
+    @property
+    def windows(self) -> list[tuple[int, int]]:
+        """The pipeline's own split of the latent frames into windows."""
+        from diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt import (
+            split_into_temporal_windows,
+        )
+
+        temporal = self.grid_temporal
+        return split_into_temporal_windows(
+            (self.num_frames - 1) // temporal + 1,
+            LTX_LONG.tile_frames // temporal,
+            LTX_LONG.overlap_frames // temporal,
+            temporal,
+        )
+
+    grid_temporal: int
+    """The VAE's temporal compression (frames per latent frame)."""
+
+    @property
+    def denoise_steps(self) -> int:
+        return len(self.windows) * (len(LTX_LONG.sigmas) - 1)
+
+    @property
+    def passes(self) -> tuple[tuple[int, int], ...]:
+        return ((self.width, self.height),)
+
+    def _multiscale(self) -> dict[str, Any]:
+        return {}
 
 
 class LTXVideoEngine(DiffusersVideoEngine):
@@ -39,6 +100,29 @@ class LTXVideoEngine(DiffusersVideoEngine):
         kwargs = super().call_kwargs(plan, pipe)
         kwargs["frame_rate"] = plan.fps
         return kwargs
+
+    def longest_seconds(self, request: RenderRequest) -> float | None:
+        """None for a distilled profile: this engine renders a long request itself."""
+        if self.renders_long(request):
+            return None
+        return super().longest_seconds(request)
+
+    def renders_long(self, request: RenderRequest) -> bool:
+        """Whether the request's profile runs the distilled schedule the long mode is for."""
+        profile = self.spec.profiles.get(request.profile or self.spec.default_profile)
+        return profile is not None and profile.timesteps == LTX_DISTILLED_TIMESTEPS
+
+    def check_inputs(self, request: RenderRequest) -> DiffusersPlan:
+        plan = super().check_inputs(request)
+        if plan.num_frames <= (plan.variant.max_frames or self.spec.max_frames):
+            return plan
+        values = {f.name: getattr(plan, f.name) for f in fields(plan)}
+        return LTXLongPlan(**values, grid_temporal=self.spec.temporal)
+
+    def _frames(self, request: RenderRequest, fps: int, limit: int, adjustments: list[str]) -> int:
+        if self.renders_long(request):
+            limit = sys.maxsize  # windows slide over any length: prompt.json's limit applies
+        return super()._frames(request, fps, limit, adjustments)
 
     def pipeline(self, plan: DiffusersPlan) -> Any:
         pipe = super().pipeline(plan)
@@ -61,6 +145,8 @@ class LTXVideoEngine(DiffusersVideoEngine):
     def denoise(
         self, pipe: Any, plan: DiffusersPlan, kwargs: dict[str, Any], steps: StepCounter
     ) -> Any:
+        if isinstance(plan, LTXLongPlan):
+            return self.denoise_long(pipe, plan, kwargs, steps)
         multiscale = plan.variant.multiscale
         if multiscale is None:
             return super().denoise(pipe, plan, kwargs, steps)
@@ -91,6 +177,48 @@ class LTXVideoEngine(DiffusersVideoEngine):
             video.float(), size=(plan.height, plan.width), mode="bilinear", align_corners=False
         )
         return resized.permute(0, 2, 3, 1).cpu().numpy()
+
+
+    def denoise_long(
+        self, pipe: Any, plan: DiffusersPlan, kwargs: dict[str, Any], steps: StepCounter
+    ) -> Any:
+        """Past one call: the long pipeline on the same modules, one pass at the planned size,
+        with the recipe of `LTX_LONG` (its scheduler, sigmas, windows and strengths)."""
+        if LONG not in self._pipes:
+            import diffusers
+
+            scheduler = getattr(diffusers, LONG_SCHEDULER).from_config(pipe.scheduler.config)
+            components = {k: getattr(pipe, k) for k in ("vae", "text_encoder", "tokenizer")}
+            long = getattr(diffusers, LONG_PIPELINE)(
+                scheduler=scheduler,
+                transformer=pipe.transformer,
+                **components,
+            )
+            long.set_progress_bar_config(disable=True)
+            self._pipes[LONG] = long
+        tiles = LTX_LONG.decode_tiles(plan.width, plan.height, pipe.vae_spatial_compression_ratio)
+        call = {
+            "prompt": kwargs["prompt"],
+            "negative_prompt": kwargs["negative_prompt"],
+            "width": plan.width,
+            "height": plan.height,
+            "num_frames": plan.num_frames,
+            "frame_rate": plan.fps,
+            "guidance_scale": plan.guidance,
+            "sigmas": list(LTX_LONG.sigmas),
+            "seed": plan.seed,
+            "cond_image": plan.image,
+            "cond_strength": LTX_LONG.cond_strength,
+            "temporal_tile_size": LTX_LONG.tile_frames,
+            "temporal_overlap": LTX_LONG.overlap_frames,
+            "temporal_overlap_cond_strength": LTX_LONG.cond_strength,
+            "adain_factor": LTX_LONG.adain_factor,
+            "decode_timestep": kwargs["decode_timestep"],
+            "decode_noise_scale": kwargs["decode_noise_scale"],
+            **tiles,
+            "output_type": "np",
+        }
+        return self.call(self._pipes[LONG], call, steps).frames[0]
 
 
 def load_upsampler(path: Path) -> Any:

@@ -56,6 +56,8 @@ def test_each_video_engine_names_a_clip_its_checks_accept():
         engine = engine_class(spec)()
         request = RenderRequest(kind="text_to_video", prompt="a kite")
         seconds = engine.longest_seconds(request)
+        if seconds is None:
+            continue  # the engine renders a long request itself (LTX-Video's long mode)
         for kind in {"text_to_video", "image_to_video"} & set(spec.kinds):
             asked = RenderRequest(kind=kind, prompt="a kite", duration_seconds=seconds)
             limit = spec.variant_for(spec.default_profile, kind).max_frames or spec.max_frames

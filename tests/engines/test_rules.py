@@ -133,7 +133,6 @@ def test_image_sets_the_aspect_when_no_size_is_given(tiny_cache, tmp_path: Path)
 @pytest.mark.parametrize(
     ("engine", "request_args", "message"),
     [
-        ("ltx-video", {"duration_seconds": 20}, "limit of 361 frames (12.03s)"),
         ("ltx-video", {"duration_seconds": 9, "profile": "quality"}, "257 frames (8.57s)"),
         ("wan2.2-ti2v-5b", {"duration_seconds": 6}, "limit of 121 frames (5.04s)"),
         ("mochi", {"width": 1920, "height": 1080}, "past mochi's limit"),
