@@ -297,7 +297,6 @@ LTX_098_LONGEST = 361
 (12 s at 30 fps) in one `LTXConditionPipeline` call; 0.9.7 stays at the card's 257."""
 
 
-
 @dataclass(frozen=True)
 class LongMode:
     """LTX-Video's own long mode (`LTXI2VLongMultiPromptPipeline`): Lightricks' ComfyUI

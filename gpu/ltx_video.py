@@ -48,6 +48,9 @@ LONG_SCHEDULER = "LTXEulerAncestralRFScheduler"
 class LTXLongPlan(DiffusersPlan):
     """A render past one call: the long pipeline, one pass at the planned size, in windows."""
 
+    grid_temporal: int
+    """The VAE's temporal compression (frames per latent frame)."""
+
     @property
     def pipeline(self) -> str:
         return LONG_PIPELINE
@@ -75,9 +78,6 @@ class LTXLongPlan(DiffusersPlan):
             LTX_LONG.overlap_frames // temporal,
             temporal,
         )
-
-    grid_temporal: int
-    """The VAE's temporal compression (frames per latent frame)."""
 
     @property
     def denoise_steps(self) -> int:
@@ -117,6 +117,13 @@ class LTXVideoEngine(DiffusersVideoEngine):
         if plan.num_frames <= (plan.variant.max_frames or self.spec.max_frames):
             return plan
         values = {f.name: getattr(plan, f.name) for f in fields(plan)}
+        steps = len(LTX_LONG.sigmas) - 1
+        if plan.steps != steps:
+            plan.adjustments.append(
+                f"steps {plan.steps} changed to {steps}: past {plan.variant.max_frames} frames "
+                f"{self.spec.name} runs its long mode, {steps} steps per window"
+            )
+        values |= {"steps": steps, "timesteps": None}
         return LTXLongPlan(**values, grid_temporal=self.spec.temporal)
 
     def _frames(self, request: RenderRequest, fps: int, limit: int, adjustments: list[str]) -> int:
@@ -177,7 +184,6 @@ class LTXVideoEngine(DiffusersVideoEngine):
             video.float(), size=(plan.height, plan.width), mode="bilinear", align_corners=False
         )
         return resized.permute(0, 2, 3, 1).cpu().numpy()
-
 
     def denoise_long(
         self, pipe: Any, plan: DiffusersPlan, kwargs: dict[str, Any], steps: StepCounter

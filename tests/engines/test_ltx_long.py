@@ -71,3 +71,9 @@ def test_the_long_recipe_is_the_documented_one():
     assert f"conditioning strength {LTX_LONG.cond_strength:g}" in row
     assert f"AdaIN {LTX_LONG.adain_factor:g}" in row
     assert "LTXEulerAncestralRFScheduler" in row and "[L5]" in row
+
+
+def test_a_long_request_asking_other_steps_is_told_the_long_mode_runs_eight(tiny_cache):
+    plan = LTXVideoEngine().check_inputs(long_request(steps=3))
+    assert plan.describe()["steps"] == 8
+    assert any("steps 3 changed to 8" in a for a in plan.adjustments)
