@@ -300,7 +300,7 @@ LTX_098_LONGEST = 361
 @dataclass(frozen=True)
 class LongMode:
     """LTX-Video's own long mode (`LTXI2VLongMultiPromptPipeline`): Lightricks' ComfyUI
-    workflow `ltxv-13b-i2v-long-multi-prompt.json`, first pass (docs/ENGINES.md, [L5])."""
+    workflow `ltxv-13b-i2v-long-multi-prompt.json`, first pass (docs/ENGINES.md, [L6])."""
 
     sigmas: tuple[float, ...]
     tile_frames: int

@@ -70,7 +70,7 @@ def test_the_long_recipe_is_the_documented_one():
     assert f"windows of {LTX_LONG.tile_frames} frames overlapping {LTX_LONG.overlap_frames}" in row
     assert f"conditioning strength {LTX_LONG.cond_strength:g}" in row
     assert f"AdaIN {LTX_LONG.adain_factor:g}" in row
-    assert "LTXEulerAncestralRFScheduler" in row and "[L5]" in row
+    assert "LTXEulerAncestralRFScheduler" in row and "[L6]" in row
 
 
 def test_a_long_request_asking_other_steps_is_told_the_long_mode_runs_eight(tiny_cache):
