@@ -125,7 +125,9 @@ def next_look(
             moments.append(job.ready_at)
         elif job.phase in (Phase.READY, Phase.EXPIRED):
             moments.append(now + lease)  # claimed or taken back just now (by us or another)
-        elif listed_lease is not None:  # running, or decided with its message not yet sent
+        elif listed_lease is not None and not job.phase.decided:
+            # running, or decided with its message not yet sent (a decided version's kept
+            # lease needs no poller: any later look or the sweep deletes it)
             moments.append(max(listed_lease.last_modified + lease, now))
     return min(moments, default=None)
 
@@ -135,7 +137,9 @@ def look(rt: Runtime, folder: str, dispatcher: Dispatcher) -> Look:
     needs a look."""
     listing = rt.storage.list_folder(folder)
     jobs = [j for j in find_jobs(rt, listing.objects, listing.server_time) if j.folder == folder]
-    report = reconcile_jobs(rt, jobs, listing.objects, listing.server_time, dispatcher)
+    report = reconcile_jobs(
+        rt, jobs, listing.objects, listing.server_time, dispatcher, listed_at=listing.started
+    )
     report.requests += listing.pages
     settings = rt.settings
     due = next_look(

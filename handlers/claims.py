@@ -9,13 +9,18 @@
   ETag (compare-and-swap), attempt + 1; the old worker's next heartbeat then fails and it stops.
 - finish: rewrite the lease with If-Match into a *final* record (the job's final status, done
   or failed). The lease is the one key that decides a version's outcome: whoever turns it final
-  first wins, so done and failed exclude each other. Only then is `<version>.done` or
-  `<version>.failed` written (If-None-Match: *, a copy of what the final lease says), then the
-  notification is sent, then the lease is deleted.
-- outbox: a final lease still in the bucket is a notification not yet recorded as sent. The
-  finisher keeps it alive while it notifies; if it dies, the lease expires and the next tick
-  takes it back (compare-and-swap on the listed ETag) and finishes the job: writes the marker if
-  missing, notifies, deletes the lease.
+  first wins, so done and failed exclude each other. Then the notification is sent, then
+  `<version>.done`, `.failed` or `.cancelled` is written (If-None-Match: *, a copy of what the
+  final lease says): the marker records the notification as sent.
+- outbox: a final lease with no marker beside it is a notification not yet recorded as sent.
+  The finisher keeps it alive while it notifies; if it dies, the lease expires and the next
+  tick takes it back (compare-and-swap on the listed ETag) and finishes the job: notifies,
+  writes the marker.
+- kept lease: a decided version keeps its lease for at least KEEP_DECIDED_LEASE_SECONDS after
+  its marker (then any look at its folder deletes it; the hourly sweep looks at every folder).
+  While it is there, a claim made from a listing older than the finish fails at its
+  conditional create, so a claim made soon after its listing needs no read to prove that the
+  version was not finished meanwhile (see `claim`).
 
 Every conditional write carries a fresh write id in its body, so a retried write that meets 412
 can tell its own applied write from someone else's (see `infra/storage/s3.py`).
@@ -28,17 +33,20 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field, ValidationError
 
+from handlers import layout
 from handlers.errors import LeaseLost, ObjectNotFound, PreconditionFailed, StorageError
 from handlers.jobs import Job
 from handlers.layout import Marker
 from handlers.status import JobState, JobStatus
-from handlers.storage import Storage
+from handlers.storage import ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,11 @@ def worker_id() -> str:
 
 JSON = "application/json"
 DECIDED = (Marker.DONE, Marker.FAILED, Marker.CANCELLED)  # the markers that end a version
+# A claim whose conditional create returned within FRESH_LISTING_SECONDS of its listing's first
+# request skips the read for a finish its listing missed; KEEP_DECIDED_LEASE_SECONDS must stay
+# well above it (the margin covers the storage servers' clocks, which date markers and listings).
+FRESH_LISTING_SECONDS = 30.0
+KEEP_DECIDED_LEASE_SECONDS = 600.0
 MARKER_OF = {JobState.DONE: Marker.DONE, JobState.CANCELLED: Marker.CANCELLED}  # else failed
 
 
@@ -164,26 +177,38 @@ class Lease:
         Raises LeaseLost if the lease is no longer ours (then someone else decides)."""
         self.renew(status.model_copy(deep=True))
 
-    def release(self) -> None:
-        """The notification is out: delete the lease (the outbox entry); no more heartbeats."""
+    def retire(self) -> None:
+        """The version is decided and its marker written: no more heartbeats. The lease stays
+        (see the module's "kept lease"), so a claim from an older listing fails."""
         with self._renewing:
             self._released = True
+
+    def release(self) -> None:
+        """Retire the lease and delete it: for a version that is no one's any more (its inputs
+        were replaced or deleted), whose outcome no marker records."""
+        self.retire()
         self.storage.delete(self.key)
 
 
-def claim(storage: Storage, job: Job) -> Lease | None:
+def claim(storage: Storage, job: Job, listed_at: float | None = None) -> Lease | None:
     """Claim a ready job; None if another worker got there first, or finished it already.
 
-    A listing can be older than the last finish: a worker that completed the version deleted its
-    lease after writing the done or failed marker, so creating the lease again succeeds. The
-    marker is always written before the lease is deleted, so once our lease exists a marker
-    that is not there now never was; two reads (only for a won claim) close that window."""
+    The job was found ready in a listing, which can be older than a finish: the version may have
+    been claimed, rendered and decided since. `listed_at` is when that listing's first request
+    was sent (`Listing.started`, this process's monotonic clock).
+    - Our conditional create returned within FRESH_LISTING_SECONDS of `listed_at`: any finish
+      our listing missed wrote its marker after that moment, and its lease stays at least
+      KEEP_DECIDED_LEASE_SECONDS past the marker, so it was still there and our create failed.
+      Winning the create proves no finish was missed: no read.
+    - Otherwise (or no `listed_at`): once our lease exists, a decided version's lease was
+      deleted, and only after its marker; the marker reads (only for a won claim) find it."""
     lease = Lease(storage, job.marker_key(Marker.LEASE), "", 1, job.version)
     try:
         lease.etag = storage.put_if_absent(lease.key, lease.body(), JSON)
     except PreconditionFailed:
         return None
-    if _decided(storage, job):
+    fresh = listed_at is not None and time.monotonic() - listed_at <= FRESH_LISTING_SECONDS
+    if not fresh and _decided(storage, job):
         log.info("%s was finished since it was listed; not rendering it again", job.name)
         storage.delete(lease.key)
         return None
@@ -199,6 +224,30 @@ def _decided(storage: Storage, job: Job) -> bool:
             continue
         return True
     return False
+
+
+_LEASE = f".{Marker.LEASE}"
+_DECIDED = tuple(f".{marker}" for marker in DECIDED)
+
+
+def decided_leases(objects: Sequence[ObjectInfo], now: datetime) -> dict[str, bool]:
+    """The lease keys among `objects` whose version is decided (its done, failed or cancelled
+    marker is listed too), each with whether it may go now: its marker was written at least
+    KEEP_DECIDED_LEASE_SECONDS before `now` (the server's clock, as the marker's date is)."""
+    leases = [o.key for o in objects if o.key.endswith(_LEASE) and layout.parse_meta(o.key)]
+    if not leases:  # most folders (a sweep's history): one suffix test per key
+        return {}
+    marked: dict[str, datetime] = {}
+    for obj in objects:
+        if obj.key.endswith(_DECIDED) and layout.parse_meta(obj.key):
+            base = obj.key.rpartition(".")[0]
+            marked[base] = min(obj.last_modified, marked.get(base, obj.last_modified))
+    keep = timedelta(seconds=KEEP_DECIDED_LEASE_SECONDS)
+    return {
+        key: marked[base] + keep <= now
+        for key in leases
+        if (base := key.rpartition(".")[0]) in marked
+    }
 
 
 def read_lease(storage: Storage, job: Job) -> LeaseRecord | None:

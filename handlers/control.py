@@ -5,8 +5,8 @@ control surface, the same on S3, R2 and a local folder:
 
 - `<stem>.retry` beside a job (any content, even empty) renders its current version again: a
   failed or cancelled job without changing a byte of it, or a done one (for example after its
-  folder settings changed). The decided marker is deleted and the job is claimed like any ready
-  job, so two pollers still render it once.
+  folder settings changed). The decided marker and its kept lease are deleted and the job is
+  claimed like any ready job, so two pollers still render it once.
 - `<stem>.cancel` beside a job cancels it: a running render stops at its next progress step and
   publishes nothing; a queued one is never rendered. status.json says "cancelled"; nothing is
   announced (the user asked for it). A retry file renders it again later.
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from handlers import layout
-from handlers.claims import DECIDED, JSON, Lease, LeaseRecord, claim
+from handlers.claims import DECIDED, JSON, Lease, LeaseRecord, claim, decided_leases
 from handlers.errors import ObjectNotFound, PreconditionFailed, first_line
 from handlers.jobs import Job, Phase
 from handlers.layout import Marker
@@ -43,7 +43,6 @@ from handlers.storage import ObjectInfo
 log = logging.getLogger(__name__)
 
 RETRY, CANCEL = "retry", "cancel"
-_FINISHED = (Phase.DONE, Phase.FAILED, Phase.CANCELLED)
 _WAITING = (Phase.SETTLING, Phase.READY)
 _RUNNING = (Phase.RUNNING, Phase.EXPIRED)
 
@@ -76,9 +75,13 @@ def apply(
             _guarded(errors, job.name, _obey, rt, job, obj)
     current = {(job.folder, job.meta_stem): job for job in jobs}
     lease_for = timedelta(seconds=rt.settings.lease_seconds)
+    decided = decided_leases(objects, now)
+    for key, spent in decided.items():  # a decided version's lease, kept while it may matter
+        if spent:
+            _guarded(errors, key, rt.storage.delete, key)
     for obj in objects:
         meta = layout.parse_meta(obj.key)
-        if meta is None or not meta[2].endswith(f".{Marker.LEASE}"):
+        if meta is None or not meta[2].endswith(f".{Marker.LEASE}") or obj.key in decided:
             continue
         job = current.get(meta[:2])
         version = meta[2].rpartition(".")[0]
@@ -106,9 +109,9 @@ def _stems(job: Job) -> list[str]:
 
 def _obey(rt: Runtime, job: Job, obj: ObjectInfo) -> None:
     word = control_type(layout.split_key(obj.key)[1])[0]  # type: ignore[index]
-    if job.phase in _FINISHED and job.marker(Marker.LEASE) is not None:
-        return  # its message is still going out: the next tick decides
-    if word == RETRY and job.phase in _FINISHED:
+    if word == RETRY and job.phase in _RUNNING and _is_final(rt, job.marker_key(Marker.LEASE)):
+        return  # decided, its message still going out: the next tick decides
+    if word == RETRY and job.phase.decided:
         act = _retry
     elif word == CANCEL and job.phase in (*_WAITING, *_RUNNING):
         act = _cancel
@@ -138,7 +141,10 @@ def _digest(data: bytes) -> str:
 
 
 def _retry(rt: Runtime, job: Job, obj: ObjectInfo) -> None:
-    """Forget the version's outcome; the caller's claim renders it again (attempt 1)."""
+    """Forget the version's outcome; the caller's claim renders it again (attempt 1). The kept
+    lease goes first: a look between the two deletes then still sees the version decided."""
+    rt.storage.delete(job.marker_key(Marker.LEASE))
+    job.markers.get(job.version, {}).pop(Marker.LEASE, None)
     for marker in DECIDED:
         rt.storage.delete(job.marker_key(marker))
         job.markers.get(job.version, {}).pop(marker, None)

@@ -36,6 +36,11 @@ class Phase(StrEnum):
     def state(self) -> JobState:
         return _STATE_OF[self]
 
+    @property
+    def decided(self) -> bool:
+        """The version has its done, failed or cancelled marker: finished and announced."""
+        return self in (Phase.DONE, Phase.FAILED, Phase.CANCELLED)
+
 
 _STATE_OF = {
     Phase.INCOMPLETE: JobState.INCOMPLETE,

@@ -11,8 +11,10 @@ names there, so a poller decides from the listing alone:
     <folder>/.dropreel/<stem>/status.json       human-readable status (queued/running/done/failed)
     <folder>/.dropreel/<stem>/poster.jpg        poster frame
     <folder>/.dropreel/<stem>/<version>.lease   claim; its LastModified is the last heartbeat;
-                                                once final, the unsent notification (outbox)
-    <folder>/.dropreel/<stem>/<version>.done    finished (exactly once per version)
+                                                final without a marker: the unsent notification
+                                                (outbox); beside a marker: kept a while, so a
+                                                claim from an older listing fails
+    <folder>/.dropreel/<stem>/<version>.done    finished and announced (once per version)
     <folder>/.dropreel/<stem>/<version>.failed  failed for good (exactly once per version)
     <folder>/.dropreel/<stem>/<version>.cancelled  cancelled by the user (handlers/control.py)
     <folder>/.dropreel/<stem>/writing-<version>.json  written just before dropreel writes
@@ -21,7 +23,8 @@ names there, so a poller decides from the listing alone:
 
 A finished job keeps what its user reads (the video, status.json, the poster) and what keeps it
 finished and its video out of the inputs (the done marker, made-<etag>.json): five keys. The
-lease goes once the notification is out, the writing record once the version is done (the made
+lease goes at a look ten minutes after the marker (handlers/claims.py, "kept lease"), the
+writing record once the version is done (the made
 record, written before the lease turned final, names the video from then on), and the folder's
 active-index entry at its next look. The writing record is per version, so a render of an older
 version that finishes late never removes the record of a newer one still writing its video.

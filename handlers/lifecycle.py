@@ -6,9 +6,10 @@
 
 A script job speaks first (handlers/speech.py): its speech becomes the talking head's audio.
 
-`complete` carries out a final lease: status.json, `<version>.done` or `.failed`, the
-notification, then the lease is deleted. It is idempotent, so the outbox (`resend`, run by the
-next tick for a final lease whose holder died) finishes whatever a crash interrupted.
+`complete` carries out a final lease: status.json, the notification, then `<version>.done` or
+`.failed`, which records it as sent (the lease stays a while: handlers/claims.py). It is
+idempotent, so the outbox (`resend`, run by the next tick for a final lease with no marker whose
+holder died) finishes whatever a crash interrupted.
 
 status.json is rewritten at each stage (`StatusWriter`). Nothing is written next to the inputs
 until the MP4 is complete on local disk, and the MP4 lands with one atomic PUT, so no partial
@@ -116,16 +117,16 @@ def run_job(
 
 
 def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -> RunOutcome:
-    """Carry out a final lease: status.json, the done or failed marker, the notification, then
-    delete the lease (the notification is recorded as sent). Safe to run again after a crash
-    at any step; a step that fails for storage reasons leaves the lease for the outbox."""
+    """Carry out a final lease: status.json, the notification, then the done, failed or
+    cancelled marker, which records the notification as sent; the lease stays (see
+    handlers/claims.py, "kept lease"). Safe to run again after a crash at any step; a step that
+    fails for storage reasons leaves the lease for the outbox."""
     final = lease.final
     assert final is not None, "complete() needs a final lease"
     outcome = _OUTCOME_OF.get(final.state, RunOutcome.FAILED)
     status = final.model_copy(deep=True)
     try:
         write_status(rt.storage, job.status_key, status)
-        write_marker(rt.storage, job, final)
     except StorageError as err:
         log.warning("%s: could not record %s, the next tick will: %s", job.name, outcome, err)
         return outcome
@@ -134,7 +135,12 @@ def complete(rt: Runtime, job: Job, lease: Lease, poster: bytes | None = None) -
             _quietly(rt.storage.delete, key)
     if outcome is not RunOutcome.CANCELLED:  # the user cancelled it: nothing to announce
         _notify(rt, job, status, poster)
-    _quietly(lease.release)
+    try:
+        write_marker(rt.storage, job, final)
+    except StorageError as err:
+        log.warning("%s: could not record %s as sent, the outbox will: %s", job.name, outcome, err)
+        return outcome
+    lease.retire()
     if outcome is RunOutcome.DONE:  # once the job is out of the way: this version's writing
         # record is clutter too, as the video's made-<etag>.json, written before the lease
         # turned final, names it from here on (handlers/layout.py)

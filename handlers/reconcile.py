@@ -27,7 +27,7 @@ from handlers.calls import cancel_superseded, still_waiting
 from handlers.claims import Lease, LeaseRecord, claim, read_lease, take_back
 from handlers.errors import KeyTooLong, first_line
 from handlers.jobs import Job, Phase, discover
-from handlers.layout import MAX_KEY_BYTES, Marker, short_meta_stem
+from handlers.layout import MAX_KEY_BYTES, short_meta_stem
 from handlers.lifecycle import RunOutcome, fail_unstarted, resend
 from handlers.runtime import Runtime
 from handlers.storage import Listing, ObjectInfo
@@ -71,7 +71,9 @@ class TickReport:
 
 def reconcile(rt: Runtime, listing: Listing, dispatcher: Dispatcher) -> TickReport:
     jobs = find_jobs(rt, listing.objects, listing.server_time)
-    report = reconcile_jobs(rt, jobs, listing.objects, listing.server_time, dispatcher)
+    report = reconcile_jobs(
+        rt, jobs, listing.objects, listing.server_time, dispatcher, listed_at=listing.started
+    )
     report.requests += listing.pages
     return report
 
@@ -88,9 +90,11 @@ def reconcile_jobs(
     now: datetime,
     dispatcher: Dispatcher,
     report: TickReport | None = None,
+    listed_at: float | None = None,
 ) -> TickReport:
     """Act on jobs found in `objects`, a listing made at `now` (the storage server's clock),
-    adding to `report` (a sweep keeps one for all its folders) or to a new one."""
+    adding to `report` (a sweep keeps one for all its folders) or to a new one. `listed_at`:
+    the listing's `started`, when it is one whole listing (lets a claim skip its read)."""
     report = report or TickReport()
     report.jobs += len(jobs)
     control.apply(rt, jobs, objects, now, report.errors)  # retry/cancel files, stale renders
@@ -98,21 +102,28 @@ def reconcile_jobs(
     for job in jobs:
         report.states[job.phase] += 1
         try:
-            _act(rt, job, now, dispatcher, report)
+            _act(rt, job, now, dispatcher, report, listed_at)
         except Exception as err:  # one job's trouble never stops the tick for the others
             log.error("%s: skipped this tick: %s", job.name[:200], first_line(err))
             report.errors.append(job.name)
     return report
 
 
-def _act(rt: Runtime, job: Job, now: datetime, dispatcher: Dispatcher, report: TickReport) -> None:
+def _act(
+    rt: Runtime,
+    job: Job,
+    now: datetime,
+    dispatcher: Dispatcher,
+    report: TickReport,
+    listed_at: float | None,
+) -> None:
     """Claim, take back, give up on or finish announcing one job, as its phase says."""
     settings = rt.settings
     if job.phase is Phase.READY:
         report.requests += 1
         if not _keys_fit(rt, job, report):
             return
-        lease = claim(rt.storage, job)
+        lease = claim(rt.storage, job, listed_at)
         if lease:
             report.claimed.append(job.name)
             dispatcher.dispatch(job, lease)
@@ -133,15 +144,6 @@ def _act(rt: Runtime, job: Job, now: datetime, dispatcher: Dispatcher, report: T
             report.taken_back.append(job.name)
             cancel_superseded(rt, record)
             dispatcher.dispatch(job, lease)
-    elif job.phase in (Phase.DONE, Phase.FAILED, Phase.CANCELLED) and _expired_lease(
-        job, now, settings.lease_seconds
-    ):
-        report.requests += 2
-        record = read_lease(rt.storage, job)
-        if record is not None and record.final is not None:
-            _resend(rt, job, record, report)  # its marker is written, its message is not
-        else:  # left by a version of dropreel without the outbox: clutter
-            rt.storage.delete(job.marker_key(Marker.LEASE))
     elif job.phase is Phase.SETTLING and job.ready_at is not None:
         report.wake_in((job.ready_at - now).total_seconds())
 
@@ -187,8 +189,3 @@ def _resend(rt: Runtime, job: Job, record: LeaseRecord, report: TickReport) -> N
     if lease is not None:
         resend(rt, job, lease)
         report.resent.append(job.name)
-
-
-def _expired_lease(job: Job, now: datetime, lease_seconds: float) -> bool:
-    lease = job.marker(Marker.LEASE)
-    return lease is not None and (now - lease.last_modified).total_seconds() >= lease_seconds

@@ -30,6 +30,9 @@ class Listing:
     objects: list[ObjectInfo]
     server_time: datetime
     pages: int
+    # this process's time.monotonic() when the listing's first request was sent: the listing
+    # shows the store as it was at some moment after it (a claim uses it: handlers/claims.py)
+    started: float | None = None
 
 
 class Storage(Protocol):

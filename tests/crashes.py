@@ -31,7 +31,11 @@ STEPS: dict[str, Callable[[str, bytes], bool]] = {
     "after the lease turned final": lambda key, body: (
         key.endswith(".lease") and b'"final": {' in body
     ),
-    "between the done marker and the notification": lambda key, body: key.endswith(".done"),
+    "between the outcome's status and the notification": lambda key, body: (
+        key.endswith("status.json")
+        and (b'"state": "done"' in body or b'"state": "failed"' in body)
+        and b'"notification": "sent"' not in body
+    ),
 }
 
 

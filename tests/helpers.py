@@ -125,3 +125,16 @@ def run_tick(rt: Runtime):
 
 def status(storage, key: str) -> dict:
     return json.loads(storage.get(key))
+
+
+def open_leases(keys) -> list[str]:
+    """The leases among `keys` with no done, failed or cancelled marker beside them: claims
+    still held, or outcomes whose notification is not recorded as sent. A decided version keeps
+    its lease a while (handlers/claims.py, "kept lease"): that one is not open."""
+    keys = set(keys)
+    return sorted(
+        key
+        for key in keys
+        if key.endswith(".lease")
+        and not any(key[: -len("lease")] + end in keys for end in ("done", "failed", "cancelled"))
+    )

@@ -168,7 +168,9 @@ def test_a_resend_after_a_crash_does_not_call_back_twice(
 def test_a_resend_delivers_the_callback_a_crash_kept_back(runtime, receiver, s3_storage):
     s3_storage.put("o/dx.png", png())
     s3_storage.put("o/dx.wav", wav())
-    crashing = CrashingStorage(s3_storage, {"o/dx": "between the done marker and the notification"})
+    crashing = CrashingStorage(
+        s3_storage, {"o/dx": "between the outcome's status and the notification"}
+    )
     with pytest.raises(Crash):
         run_tick(runtime(crashing, callback_events=["done"]))
     assert receiver.deliveries == []

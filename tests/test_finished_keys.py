@@ -3,8 +3,9 @@ finished: on moto's S3 and the local folder backend alike.
 
 What stays (handlers/layout.py): the video, status.json, the poster, the version's done marker
 and the made-<etag>.json record that keeps the video from ever being taken for an input.
-The writing record only guards the moment between its write and the video's made record; the lease and
-the job's index entry are gone once the notification is out and the folder was looked at again.
+The writing record only guards the moment between its write and the video's made record; the
+job's index entry is gone once the folder was looked at again, and the lease (kept so that a claim
+from an older listing fails without a read) once its marker is ten minutes old.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from handlers import claims
 from handlers.active import ACTIVE_DIR, SWEPT_KEY
 from handlers.claims import read_lease, take_back
 from handlers.jobs import Job, discover
@@ -34,7 +36,7 @@ def only_dropreels(keys: set[str], inputs: set[str]) -> set[str]:
     return {key for key in keys if key not in inputs and key != SWEPT_KEY}
 
 
-def test_a_finished_job_leaves_five_keys_of_its_own(storage, make_settings, tmp_path):
+def test_a_finished_job_leaves_five_keys_of_its_own(storage, make_settings, tmp_path, monkeypatch):
     notes = Notifications(tmp_path / "notes.jsonl")
     rt = runtime(storage, make_settings(storage, sweep_seconds=3600), notes)
     storage.put("p/prompt.json", prompt("a lighthouse at dusk"))
@@ -46,13 +48,20 @@ def test_a_finished_job_leaves_five_keys_of_its_own(storage, make_settings, tmp_
     (prompt_obj,) = [o for o in storage.list("p/").objects if o.key == "p/prompt.json"]
     version = Job(folder="p/", stem="prompt", prompt=prompt_obj).version
     etag = next(o.etag for o in storage.list("p/").objects if o.key == "p/prompt.mp4")
-    assert only_dropreels(listed(storage), {"p/prompt.json"}) == {
+    five = {
         "p/prompt.mp4",
         "p/.dropreel/prompt/status.json",
         "p/.dropreel/prompt/poster.jpg",
         f"p/.dropreel/prompt/{version}.done",
         f"p/.dropreel/prompt/made-{etag.strip(chr(34))}.json",
     }
+    lease = f"p/.dropreel/prompt/{version}.lease"  # kept a while: claims.py, "kept lease"
+    assert only_dropreels(listed(storage), {"p/prompt.json"}) == five | {lease}
+
+    monkeypatch.setattr(claims, "KEEP_DECIDED_LEASE_SECONDS", 0.0)  # as if it were 10 min later
+    monkeypatch.setattr(claims, "FRESH_LISTING_SECONDS", -1.0)
+    tick(rt, None, full=True)  # the hourly sweep (or any look at the folder) lets it go
+    assert only_dropreels(listed(storage), {"p/prompt.json"}) == five
     assert len(notes.read()) == 1
 
 

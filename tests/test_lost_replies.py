@@ -23,7 +23,7 @@ from infra.local_dispatch import InlineDispatcher, PoolDispatcher
 from infra.storage.s3 import S3Storage, make_client
 from tests.crashes import STEPS, Crash, CrashingStorage, crash_mid_render
 from tests.fault_proxy import FaultProxy
-from tests.helpers import Notifications, Renders, png, run_tick, runtime, status, wav
+from tests.helpers import Notifications, Renders, open_leases, png, run_tick, runtime, status, wav
 from tests.index_chaos import IndexVandal
 from triggers.events.model import ObjectEvent
 from triggers.intake import Intake
@@ -106,7 +106,8 @@ def test_a_crash_after_the_outcome_is_decided_still_sends_one_message(
     st = status(storage, "o/.dropreel/bo/status.json")
     assert st["state"] == "done" and st["notification"] == "sent"
     keys = {o.key.rpartition(".")[2] for o in storage.list().objects if "/.dropreel/" in o.key}
-    assert keys == {"done", "json", "jpg"}  # the lease (the outbox entry) is gone
+    assert keys == {"done", "lease", "json", "jpg"}  # the marker records the message as sent
+    assert open_leases(o.key for o in storage.list().objects) == []  # no outbox entry left
     assert run_tick(runtime(storage, settings, notes)).resent == []
     assert len(notes.read()) == 1
 
@@ -154,12 +155,10 @@ def drop(storage, count: int) -> list[str]:
 
 
 def settled(storage, names: list[str]) -> bool:
-    """Every job has a done or failed marker and no lease (its notification is recorded)."""
-    markers = Counter()
-    for obj in storage.list().objects:
-        if "/.dropreel/" in obj.key and obj.key.rpartition(".")[2] in ("done", "failed", "lease"):
-            markers[obj.key.rpartition(".")[2]] += 1
-    return markers["lease"] == 0 and markers["done"] + markers["failed"] == len(names)
+    """Every job has a done or failed marker (its notification is recorded) and no open lease."""
+    keys = [o.key for o in storage.list().objects]
+    markers = Counter(k.rpartition(".")[2] for k in keys if "/.dropreel/" in k)
+    return not open_leases(keys) and markers["done"] + markers["failed"] == len(names)
 
 
 @pytest.mark.parametrize("index", ["every tick sweeps", "index under vandals"])
@@ -169,7 +168,7 @@ def test_lost_replies_and_crashes_every_version_once(
     """36 jobs, 3 watchers with 2 render threads each, the webhook fed every event twice; 5%
     of the replies of every kind lost after moto applied them; 32 of the 36 jobs crash once,
     eight at each of four steps (mid-render, after upload, after the lease turned final, between
-    the done marker and the notification). Either every tick sweeps, or ticks follow the
+    the outcome's status and the notification). Either every tick sweeps, or ticks follow the
     active index (a sweep every 1.5 s) while a vandal deletes it or fills it with garbage."""
     truth = S3Storage(bucket, "inbox/", client=make_client(moto_endpoint, "us-east-1"))
     names = drop(truth, JOBS)

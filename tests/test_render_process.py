@@ -7,7 +7,7 @@ import os
 from handlers.claims import claim
 from handlers.jobs import discover
 from infra.render_process import RenderProcess
-from tests.helpers import Notifications, png, wav
+from tests.helpers import Notifications, open_leases, png, wav
 
 
 def test_a_claimed_job_renders_once_in_the_render_process(s3_storage, make_settings, tmp_path):
@@ -27,4 +27,4 @@ def test_a_claimed_job_renders_once_in_the_render_process(s3_storage, make_setti
 
     assert [(n["job"], n["state"]) for n in notes.read()] == [("talk/ann", "done")]
     keys = {o.key for o in s3_storage.list().objects}
-    assert "talk/ann.mp4" in keys and not [k for k in keys if k.endswith(".lease")]
+    assert "talk/ann.mp4" in keys and open_leases(keys) == []

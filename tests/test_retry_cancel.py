@@ -22,6 +22,7 @@ from infra.local_dispatch import InlineDispatcher
 from tests.helpers import (
     Notifications,
     Outcomes,
+    open_leases,
     png,
     run_tick,
     runtime,
@@ -159,7 +160,7 @@ def test_a_running_render_stops_when_cancelled(storage, make_settings, tmp_path,
     assert "s/al.mp4" not in _keys(storage)
     st = status(storage, "s/.dropreel/al/status.json")
     assert st["state"] == "cancelled" and st["video"] is None
-    assert not [k for k in _keys(storage) if k.endswith(".lease")]
+    assert open_leases(_keys(storage)) == []
 
 
 def run_tick_with(rt, dispatcher):
@@ -259,7 +260,10 @@ def test_a_dead_workers_undelivered_message_of_a_replaced_version_is_dropped(
     time.sleep(0.6)
     run_tick(rt)
     assert [(n["state"], n["version"]) for n in notes.read()] == [("done", started_version(rt))]
-    assert not [k for k in _keys(storage) if k.endswith(".lease")]
+    assert [k for k in _keys(storage) if k.endswith(".lease")] == [
+        f"s/.dropreel/al/{started_version(rt)}.lease"  # the new version's, kept (claims.py)
+    ]
+    assert open_leases(_keys(storage)) == []
 
 
 def started_version(rt) -> str:

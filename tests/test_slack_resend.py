@@ -14,7 +14,7 @@ from handlers.runtime import Runtime
 from infra.notify.fake_slack import FakeSlack
 from infra.notify.slack import build_slack_notifier
 from tests.crashes import Crash, CrashingStorage
-from tests.helpers import png, run_tick, status, wav
+from tests.helpers import open_leases, png, run_tick, status, wav
 from tests.test_slack import _event
 
 LEASE = 2.0
@@ -82,7 +82,7 @@ def test_a_worker_dead_after_slack_took_the_message_is_not_announced_twice(
     assert float(looked.body["oldest"]) > time.time() - 3600  # since the outcome was decided
     st = status(storage, "o/.dropreel/bo/status.json")
     assert st["state"] == "done" and st["notification"] == "sent"
-    assert not [o.key for o in storage.list().objects if o.key.endswith(".lease")]
+    assert open_leases(o.key for o in storage.list().objects) == []
     assert run_tick(Runtime(storage, settings, slack)).resent == []
     assert len(top_level(fake)) == 1
 
@@ -92,7 +92,9 @@ def test_a_worker_dead_before_slack_got_the_message_sends_it_once(fake, s3_stora
     storage.put("o/cy.png", png())
     storage.put("o/cy.wav", wav())
     slack = build_slack_notifier(settings, sleep=lambda s: None)
-    crashing = CrashingStorage(storage, {"o/cy": "between the done marker and the notification"})
+    crashing = CrashingStorage(
+        storage, {"o/cy": "between the outcome's status and the notification"}
+    )
     with pytest.raises(Crash):
         run_tick(Runtime(crashing, settings, slack))
     (started,) = fake.messages  # the job's claimed message, not its outcome

@@ -34,12 +34,17 @@ FOLDER = "Alice Smith+Co/été 2026"
 
 
 class CountingStorage:
-    """The real S3 storage, counting LISTs (to show ignored events cost nothing)."""
+    """The real S3 storage, counting LISTs (to show ignored events cost nothing) and GETs."""
 
     def __init__(self, inner: S3Storage) -> None:
         self.inner = inner
         self.url = inner.url
         self.lists: list[str] = []
+        self.gets: list[str] = []
+
+    def get(self, key: str) -> bytes:
+        self.gets.append(key)
+        return self.inner.get(key)
 
     def list(self, prefix: str = ""):
         self.lists.append(prefix)
@@ -135,6 +140,8 @@ def test_event_for_the_last_file_renders_the_job(world, s3_storage, s3_client, b
     frames, has_audio = _mp4_frames(s3_client, bucket, f"inbox/{FOLDER}/portrait é.mp4")
     assert frames == 15 and has_audio  # 0.6 s at 25 fps
     assert world.storage.lists == [f"{FOLDER}/"]
+    # the claim was the LIST and one conditional PUT: no marker read (claims.py, "kept lease")
+    assert not [k for k in world.storage.gets if k.endswith((".done", ".failed", ".cancelled"))]
 
 
 def test_events_that_are_not_inputs_cost_nothing(world, s3_storage, bucket, s3_client):

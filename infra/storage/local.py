@@ -13,6 +13,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,11 +52,12 @@ def _pages(objects: Iterator[ObjectInfo]) -> Iterator[list[ObjectInfo]]:
 def _listing(pages: Iterator[list[ObjectInfo]]) -> Listing:
     objects: list[ObjectInfo] = []
     count = 0
+    started = time.monotonic()  # `pages` is lazy: the walk starts after this
     for page in pages:
         objects.extend(page)
         count += 1
     objects.sort(key=lambda o: o.key)
-    return Listing(objects, datetime.now(UTC), max(count, 1))
+    return Listing(objects, datetime.now(UTC), max(count, 1), started)
 
 
 def _etag(stat: os.stat_result) -> str:

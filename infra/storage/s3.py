@@ -179,12 +179,13 @@ class S3Storage:
         folders: list[str] = []
         pages = 0
         server_time = None
+        started = time.monotonic()
         for page, page_time, page_folders in self._pages(prefix, delimiter):
             objects.extend(page)
             folders.extend(page_folders)
             pages += 1
             server_time = server_time or page_time
-        return Listing(objects, server_time or datetime.now(UTC), pages), folders
+        return Listing(objects, server_time or datetime.now(UTC), pages, started), folders
 
     def list(self, prefix: str = "") -> Listing:
         return self._listing(prefix)[0]
@@ -197,7 +198,9 @@ class S3Storage:
         if meta_root not in subfolders:
             return own
         meta, _ = self._listing(meta_root)
-        return Listing(own.objects + meta.objects, own.server_time, own.pages + meta.pages)
+        return Listing(
+            own.objects + meta.objects, own.server_time, own.pages + meta.pages, own.started
+        )
 
     def get(self, key: str) -> bytes:
         try:
