@@ -25,6 +25,7 @@ register(
         description="CPU preview, no weights: the still image over the audio, the source video "
         "over the new audio, or a prompt card.",
         license="Apache-2.0 (dropreel's own code)",
+        segments=True,
     )
 )
 

@@ -45,6 +45,9 @@ class EngineSpec:
     """Profile name -> the engine's own profile record (speed/quality trade-offs)."""
     weights: tuple[WeightSource, ...] = ()
     """What `dropreel weights pull` fetches and the loader opens (gpu/weights.py)."""
+    segments: bool = False
+    """Its one-voice talking heads may be cut at pauses and rendered as segments on many
+    workers, then joined (handlers/segments.py); False: always one continuous render."""
 
 
 ENGINES: dict[str, EngineSpec] = {}

@@ -29,6 +29,7 @@ def segment_ticket(job_ticket: Ticket, task: SegmentTask) -> dict[str, Any]:
         "start": task.span.start,
         "end": task.span.end,
         "attempt": task.attempt,
+        "fps": task.fps,
         "seed": task.request.seed,
     }
 
@@ -38,9 +39,9 @@ def run_segment_ticket(rt: Runtime, data: dict[str, Any]) -> dict[str, Any]:
     try:
         ticket = Ticket.from_dict(data["job"])
         index, start, end = int(data["index"]), int(data["start"]), int(data["end"])
-        attempt, seed = int(data["attempt"]), data["seed"]
+        attempt, fps, seed = int(data["attempt"]), int(data["fps"]), data["seed"]
     except (KeyError, TypeError, ValueError) as err:
-        fields = "job, index, start, end, attempt, seed"
+        fields = "job, index, start, end, attempt, fps, seed"
         raise TicketRejected(f"a segment ticket needs {fields}: {err}") from err
     job = find_job(rt, ticket)
     if job is None or job.version != ticket.version:
@@ -49,7 +50,7 @@ def run_segment_ticket(rt: Runtime, data: dict[str, Any]) -> dict[str, Any]:
         local = download_inputs(rt.storage, job, Path(tmp))
         request = render_request(job, local, ticket.route().prompt, rt.settings)
         task = SegmentTask(
-            job, ticket.engine, replace(request, seed=seed), index, Span(start, end), attempt
+            job, ticket.engine, replace(request, seed=seed), index, Span(start, end), attempt, fps
         )
         result: SegmentResult = render_segment(rt, task)
     return {"index": result.index, "frames": result.frames, "seconds": result.seconds}

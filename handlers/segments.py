@@ -47,6 +47,7 @@ from gpu.encode import EncodeResult, encode_mp4
 from gpu.engine import Progress, RenderRequest
 from gpu.media import AudioInfo, probe_audio
 from gpu.pauses import Span, plan_cuts
+from gpu.registry import get_spec
 from gpu.segment_join import INTERMEDIATE_CRF, encode_audio, join_segments
 from gpu.speech.join import write_wav
 from handlers import layout
@@ -70,11 +71,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FPS = 25  # InfiniteTalk's and the preview's talking-head frame rate
-# Engines whose talking heads are cut at pauses. LongCat-Video-Avatar renders continuously: its
-# point is one long, stable take (and v1.0 runs at 16 fps); two-speaker jobs too, since each
-# segment would need both voices cut alike.
-ENGINES = ("infinitetalk", "preview")
 PAD_SECONDS = 0.2  # audio past a cut given to its segment, for engines that round lengths down
 POLL_SECONDS = 0.05  # how often the coordinator looks at its segments
 TRIES = 2  # a segment whose worker dies is handed out once more
@@ -95,6 +91,7 @@ class SegmentTask:
     index: int
     span: Span
     attempt: int  # the job's attempt that handed it out: a later one makes it stale
+    fps: int  # the job's plan's frame rate: spans are in its frames
     prompt: PromptFile | None = None  # the job's checked prompt (a worker elsewhere reads it)
 
     @property
@@ -140,12 +137,15 @@ def spans_of(settings: dict) -> list[Span]:
     parallel = settings.get("parallel")
     if not parallel:
         return []
-    edges = [0, *(round(cut * FPS) for cut in parallel["cuts_seconds"]), settings["frames"]]
+    fps = settings["fps"]
+    edges = [0, *(round(cut * fps) for cut in parallel["cuts_seconds"]), settings["frames"]]
     return [Span(a, b) for a, b in pairwise(edges)]
 
 
 def wanted(rt: Runtime, job: Job, work: Work) -> bool:
-    """True for a one-voice talking head on an engine of ENGINES, longer than one segment, with a
+    """True for a one-voice talking head on an engine that renders segments (its registry
+    record says so: LongCat-Video-Avatar's point is one long, stable take; two voices would need
+    both cut alike), longer than one segment, with a
     runner, not asked to stay continuous (`"parallel": false`). A runner on other machines (`shares_files` false) renders
     from the dropped recording, so a script job's speech renders in one piece there."""
     audio = work.request.audio
@@ -155,7 +155,7 @@ def wanted(rt: Runtime, job: Job, work: Work) -> bool:
         and (work.prompt is None or work.prompt.parallel is not False)
         and (getattr(runner, "shares_files", True) or work.speech is None)
         and job.kind is JobKind.TALKING_HEAD
-        and work.engine in ENGINES
+        and get_spec(work.engine).segments
         and work.request.voices is None
         and audio is not None
         and audio.seconds > rt.settings.parallel_segment_seconds
@@ -189,14 +189,15 @@ def render_in_segments(
     settings = rt.settings
     pieces = min(settings.parallel_gpus_per_job, int(request.audio.seconds // SHORTEST_SECONDS))
     samples = request.audio.samples(16_000)
-    spans, pauses = plan_cuts(samples, 16_000, FPS, settings.parallel_segment_seconds, pieces)
+    fps = int(plan.fps)  # talking heads run at whole frame rates (25; LongCat v1.0: 16)
+    spans, pauses = plan_cuts(samples, 16_000, fps, settings.parallel_segment_seconds, pieces)
     total = spans[-1].end
     status.settings = {
         **plan.describe(),
         "frames": total,
         "parallel": {
             "segments": len(spans),
-            "cuts_seconds": [round(span.start / FPS, 2) for span in spans[1:]],
+            "cuts_seconds": [round(span.start / fps, 2) for span in spans[1:]],
             "pauses": len(pauses),
             "gpus_per_job": rt.settings.parallel_gpus_per_job,
         },
@@ -204,7 +205,7 @@ def render_in_segments(
     status.adjustments = plan.adjustments
     attempt = keeper.lease.attempt
     tasks = [
-        SegmentTask(job, work.engine, request, i, span, attempt, work.prompt)
+        SegmentTask(job, work.engine, request, i, span, attempt, fps, work.prompt)
         for i, span in enumerate(spans)
     ]
     board = _Board(spans, _stored(rt, job, spans))
@@ -214,7 +215,7 @@ def render_in_segments(
         tempfile.TemporaryDirectory(prefix="dropreel-join-") as tmp,
         ThreadPoolExecutor(1, thread_name_prefix="audio-track") as side,
     ):
-        seconds = total / FPS  # the track is encoded while the segments render
+        seconds = total / fps  # the track is encoded while the segments render
         track = side.submit(encode_audio, work.audio, seconds, Path(tmp) / "track.m4a")
         try:
             _run(rt, tasks, board, writer, keeper, timeline)
@@ -231,8 +232,8 @@ def render_in_segments(
             path = Path(tmp) / f"{task.index:03d}.mp4"
             rt.storage.download(task.key, path)
             paths.append(path)
-        crossfade = round(rt.settings.parallel_crossfade_seconds * FPS)
-        return join_segments(paths, FPS, work.video, work.audio, crossfade, track.result())
+        crossfade = round(rt.settings.parallel_crossfade_seconds * fps)
+        return join_segments(paths, fps, work.video, work.audio, crossfade, track.result())
 
 
 class _Board:
@@ -386,13 +387,13 @@ def render_segment(
     started = time.monotonic()
     span = task.span
     with tempfile.TemporaryDirectory(prefix="dropreel-seg-") as tmp:
-        audio = _cut_audio(task.request, span, Path(tmp) / "segment.wav", rt)
+        audio = _cut_audio(task, Path(tmp) / "segment.wav", rt)
         engine = rt.engine_loader(task.engine)
         plan = engine.check_inputs(replace(task.request, audio=audio, segment=task.index))
         frames = _exactly(engine.render(plan, progress), span.frames)
         path = Path(tmp) / "segment.mp4"
         fades = rt.settings.parallel_crossfade_seconds > 0  # joined by a second encode
-        encode_mp4(frames, FPS, path, **({"crf": INTERMEDIATE_CRF} if fades else {}))
+        encode_mp4(frames, task.fps, path, **({"crf": INTERMEDIATE_CRF} if fades else {}))
         _still_ours(rt, task)
         try:
             rt.storage.put_if_absent(task.key, path.read_bytes(), "video/mp4")
@@ -401,14 +402,14 @@ def render_segment(
     return SegmentResult(task.index, span.frames, time.monotonic() - started)
 
 
-def _cut_audio(request: RenderRequest, span: Span, dest: Path, rt: Runtime):
+def _cut_audio(task: SegmentTask, dest: Path, rt: Runtime):
     """The segment's stretch of the recording (plus PAD_SECONDS past its end, silence past the
     recording's), as a WAV the engine reads like any dropped audio."""
-    whole = request.audio
+    whole, span, fps = task.request.audio, task.span, task.fps
     rate = whole.sample_rate
     samples = _decoded(whole)
-    start = round(span.start / FPS * rate)
-    end = round((span.end / FPS + PAD_SECONDS) * rate)
+    start = round(span.start / fps * rate)
+    end = round((span.end / fps + PAD_SECONDS) * rate)
     piece = samples[start:end]
     if len(piece) < end - start:
         piece = np.concatenate([piece, np.zeros(end - start - len(piece), np.float32)])

@@ -18,6 +18,7 @@ import soundfile as sf
 
 from gpu.encode import encode_mp4
 from gpu.pauses import SHORTEST_PAUSE_SECONDS, plan_cuts
+from gpu.preview import TALKING_FPS as FPS
 from gpu.preview import PreviewEngine, read_segment_stamp
 from gpu.segment_join import decode_frames, join_segments
 from handlers import lifecycle
@@ -26,7 +27,7 @@ from handlers.lifecycle import RunOutcome
 from handlers.notify import JobEvent
 from handlers.reconcile import find_jobs, reconcile
 from handlers.segment_ticket import run_segment_ticket
-from handlers.segments import FPS, render_segment, spans_of
+from handlers.segments import render_segment, spans_of
 from handlers.status import JobState, JobStatus
 from infra.cli.samples import flat_png, talk_with_pauses
 from infra.local_dispatch import InlineDispatcher

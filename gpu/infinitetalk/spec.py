@@ -24,4 +24,5 @@ INFINITETALK = EngineSpec(
     max_render_seconds=14400,
     profiles=PROFILES,
     weights=WEIGHTS,
+    segments=True,
 )
