@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from gpu.errors import InputError
+from gpu.infinitetalk.engine import FPS
 from gpu.media import AudioInfo
 
 SAMPLE_RATE = 16_000
-FPS = 25
 TARGET_LUFS = -23.0
 WINDOW = 5
 
