@@ -511,30 +511,39 @@ class VideoInfo(_Probed):
 
     def rgb_frames(self) -> Iterator[np.ndarray]:
         """Every frame, in order, as HxWx3 uint8 RGB (at most `frames` of them)."""
+        for frame in self._decoded():
+            yield frame.to_ndarray(format="rgb24")
+
+    def frames_at(self, indices: Iterable[int]) -> Iterator[np.ndarray]:
+        """The frames at these (non-decreasing) indices, one decode pass; an index past the end
+        gives the last frame. Only the frames asked for are converted to RGB."""
+        wanted = iter(indices)
+        target = next(wanted, None)
+        last: av.VideoFrame | None = None
+        for index, frame in enumerate(self._decoded()):
+            last = frame
+            if target is not None and target <= index:
+                rgb = frame.to_ndarray(format="rgb24")
+                while target is not None and target <= index:
+                    yield rgb
+                    target = next(wanted, None)
+            if target is None:
+                return
+        if target is not None and last is not None:
+            rgb = last.to_ndarray(format="rgb24")
+            while target is not None:
+                yield rgb
+                target = next(wanted, None)
+
+    def _decoded(self) -> Iterator[av.VideoFrame]:
+        """Every decoded frame, in order (at most `frames` of them)."""
         container = open_video(self.path)
         with container:
             stream = container.streams.video[0]
             for index, frame in enumerate(container.decode(stream)):
                 if index >= self.frames:
                     return
-                yield frame.to_ndarray(format="rgb24")
-
-    def frames_at(self, indices: Iterable[int]) -> Iterator[np.ndarray]:
-        """The frames at these (non-decreasing) indices, one decode pass; an index past the end
-        gives the last frame."""
-        wanted = iter(indices)
-        target = next(wanted, None)
-        last = None
-        for index, frame in enumerate(self.rgb_frames()):
-            last = frame
-            while target is not None and target <= index:
                 yield frame
-                target = next(wanted, None)
-            if target is None:
-                return
-        while target is not None and last is not None:
-            yield last
-            target = next(wanted, None)
 
 
 def sniff_video(path: Path) -> str:

@@ -108,4 +108,6 @@ def test_probe_reads_size_rate_and_frames(tmp_path):
         small.write_bytes(samples.talking_video(0.2, width=48, height=48))
         probe_video(small, 600, 10**7)
     frames = list(info.frames_at([0, 0, 5, 99]))
-    assert len(frames) == 4 and np.array_equal(frames[-1], list(info.rgb_frames())[-1])
+    every = list(info.rgb_frames())
+    assert len(frames) == 4 and np.array_equal(frames[-1], every[-1])
+    assert all(np.array_equal(a, every[i]) for a, i in zip(frames[:3], (0, 0, 5), strict=True))
