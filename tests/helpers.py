@@ -1,9 +1,13 @@
-"""Small helpers for tests: inputs made in code, MP4 decoding, a runtime with a notification log."""
+"""Small helpers for tests: inputs made in code, MP4 decoding, a runtime with a notification log,
+the benches run as a user runs them."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,3 +142,25 @@ def open_leases(keys) -> list[str]:
         if key.endswith(".lease")
         and not any(key[: -len("lease")] + end in keys for end in ("done", "failed", "cancelled"))
     )
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`python bench/<script> <args>` from the repository root, its output captured (600 s: a
+    hang guard, not a speed claim)."""
+    return subprocess.run(
+        [sys.executable, f"bench/{script}", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=600,
+    )
+
+
+def bench_json(script: str, *args: str) -> dict:
+    """The JSON line a bench prints last."""
+    return json.loads(run_bench(script, *args).stdout.strip().splitlines()[-1])

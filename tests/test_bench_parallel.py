@@ -3,25 +3,12 @@ beyond being there and sane)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import bench_json
 
 
 def test_parallel_bench_prints_json_last():
     args = ["--seconds", "12", "--longest", "5", "--cost", "0.002", "--workers", "1", "2"]
-    done = subprocess.run(
-        [sys.executable, "bench/parallel.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = bench_json("parallel.py", *args)
     assert result["speedup_1"] == 1.0 and result["speedup_2"] > 0
     assert result["segments_1"] >= 3 and result["frames"] == 300
     assert 0 < result["split_join_fraction"] < 1

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import bench_json
 
 
 def test_encode_bench_prints_json_last():
     args = ["--frames", "6", "--rounds", "1", "--long", "12", "--width", "128", "--height", "96"]
-    done = subprocess.run(
-        [sys.executable, "bench/encode.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = bench_json("encode.py", *args)
     assert result["frames"] == 6
     assert result["ratio_vs_bare_pyav"] > 0
     assert result["peak_rss_mb_6"] > 0 and result["peak_rss_mb_12"] > 0
@@ -28,15 +15,7 @@ def test_encode_bench_prints_json_last():
 
 
 def _poller_bench(*args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "bench/poller.py", "--repeats", "1", "--active", "3", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return bench_json("poller.py", "--repeats", "1", "--active", "3", *args)
 
 
 def test_poller_bench_on_moto_and_on_the_fake_listing_server():

@@ -3,28 +3,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.helpers import bench_json
+
 pytest.importorskip("torch")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_talking_bench_tiny_prints_one_json_line_per_run():
     args = ["--tiny", "--seconds", "0.5", "--profiles", "fast,balanced", "--speakers", "2"]
-    done = subprocess.run(
-        [sys.executable, "bench/gpu_engines_talking.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = bench_json("gpu_engines_talking.py", *args)
     assert result["tiny"] is True and result["speakers"] == 2
     fast, balanced = result["profiles"]["fast"], result["profiles"]["balanced"]
     assert (fast["steps"], fast["guidance_branches"], fast["lora"]) == (4, 2, "lightx2v")

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_bench
+
 pytest.importorskip("torch")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "bench/gpu_engines_talking.py", "--engine", "longcat-avatar", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_bench("gpu_engines_talking.py", "--engine", "longcat-avatar", *args, check=False)
 
 
 def test_tiny_entry_renders_end_to_end_and_reports_its_cost():

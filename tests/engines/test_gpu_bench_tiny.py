@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import run_bench
 
 
 def test_gpu_bench_tiny_prints_one_json_line_per_profile():
     args = ["--tiny", "--warmup", "0", "--engine", "ltx-video", "--profile", "fast"]
     args += ["--profile", "low_vram"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "bench/gpu_engines.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
+    done = run_bench("gpu_engines.py", *args)
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [r["profile"] for r in rows] == ["fast", "low_vram"]
     for row in rows:
